@@ -1,0 +1,327 @@
+//! Blob bytes on an [`object_store::ObjectStore`].
+//!
+//! Layout: committed blobs at `blobs/<algorithm>/<hex[..2]>/<hex>`, upload
+//! chunks at `uploads/<session-id>/<part-key>`. A blob becomes visible only
+//! through an atomic multipart completion after its digest was verified, so a
+//! crash or a bad digest never leaves a readable partial blob.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+
+use crate::digest::{Digest, Digester};
+use crate::error::{Error, Result};
+
+/// A stream of body bytes, as produced by a transport or read from storage.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Chunk size of multipart writes: large enough for S3's 5 MiB minimum.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Multipart parts in flight per write.
+const PART_CONCURRENCY: usize = 2;
+
+/// Blob storage: verified writes and ranged reads of content-addressed blobs.
+#[derive(Clone)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobStore({})", self.inner)
+    }
+}
+
+/// What a verified write did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes hashed.
+    pub size: u64,
+    /// True when the content was already stored and nothing new was written.
+    pub existed: bool,
+}
+
+impl BlobStore {
+    /// Wraps an object store.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self { inner }
+    }
+
+    /// A blob store in memory (tests, ephemeral registries).
+    pub fn in_memory() -> Self {
+        Self::new(Arc::new(object_store::memory::InMemory::new()))
+    }
+
+    /// The underlying object store.
+    pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
+        &self.inner
+    }
+
+    fn blob_path(digest: &Digest) -> Path {
+        let hex = digest.hex();
+        Path::from(format!(
+            "blobs/{}/{}/{}",
+            digest.algorithm().as_str(),
+            &hex[..2],
+            hex
+        ))
+    }
+
+    fn part_path(upload_id: &str, key: &str) -> Path {
+        Path::from(format!("uploads/{upload_id}/{key}"))
+    }
+
+    /// True when the blob's bytes are stored.
+    pub async fn exists(&self, digest: &Digest) -> Result<bool> {
+        match self.inner.head(&Self::blob_path(digest)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(Error::Storage(e)),
+        }
+    }
+
+    /// Reads `range` (or all) of a blob as a stream.
+    pub async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let opts = GetOptions::new().with_range(range.map(GetRange::Bounded));
+        let got = match self.inner.get_opts(&Self::blob_path(digest), opts).await {
+            Ok(g) => g,
+            Err(object_store::Error::NotFound { .. }) => {
+                return Err(Error::BlobUnknown(digest.clone()))
+            }
+            Err(e) => return Err(Error::Storage(e)),
+        };
+        Ok(got.into_stream().map_err(std::io::Error::other).boxed())
+    }
+
+    /// Stores one upload chunk; returns its size.
+    pub async fn write_part(&self, upload_id: &str, key: &str, body: ByteStream) -> Result<u64> {
+        let path = Self::part_path(upload_id, key);
+        let upload = self
+            .inner
+            .put_multipart(&path)
+            .await
+            .map_err(Error::Storage)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut size = 0u64;
+        let mut body = body;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(Error::BodyRead(e));
+                }
+            };
+            size += chunk.len() as u64;
+            if let Err(e) = writer.wait_for_capacity(PART_CONCURRENCY).await {
+                return Err(Error::Storage(e));
+            }
+            writer.put(chunk);
+        }
+        writer.finish().await.map_err(Error::Storage)?;
+        Ok(size)
+    }
+
+    /// Reads a stored upload chunk as a stream.
+    pub async fn read_part(&self, upload_id: &str, key: &str) -> Result<ByteStream> {
+        let got = self
+            .inner
+            .get(&Self::part_path(upload_id, key))
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => Error::BlobUploadUnknown,
+                e => Error::Storage(e),
+            })?;
+        Ok(got.into_stream().map_err(std::io::Error::other).boxed())
+    }
+
+    /// Deletes an upload chunk (missing chunks are fine).
+    pub async fn delete_part(&self, upload_id: &str, key: &str) -> Result<()> {
+        match self.inner.delete(&Self::part_path(upload_id, key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::Storage(e)),
+        }
+    }
+
+    /// Streams `sources` in order through a hash of `expected`'s algorithm and,
+    /// unless the blob is already stored, into the blob's location. The blob
+    /// is committed only when the hash equals `expected` (and, if given, the
+    /// size equals `expected_size`); otherwise nothing becomes visible and
+    /// [`Error::DigestInvalid`] (or [`Error::SizeInvalid`]) is returned.
+    pub async fn write_verified(
+        &self,
+        expected: &Digest,
+        expected_size: Option<u64>,
+        sources: Vec<ByteStream>,
+    ) -> Result<Written> {
+        let existed = self.exists(expected).await?;
+        let mut digester = Digester::new(expected.algorithm());
+        let mut size = 0u64;
+        let mut writer = if existed {
+            None
+        } else {
+            let upload = self
+                .inner
+                .put_multipart(&Self::blob_path(expected))
+                .await
+                .map_err(Error::Storage)?;
+            Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE))
+        };
+        let outcome: Result<()> = async {
+            for mut source in sources {
+                while let Some(chunk) = source.next().await {
+                    let chunk = chunk.map_err(Error::BodyRead)?;
+                    digester.update(&chunk);
+                    size += chunk.len() as u64;
+                    if let Some(w) = writer.as_mut() {
+                        w.wait_for_capacity(PART_CONCURRENCY)
+                            .await
+                            .map_err(Error::Storage)?;
+                        w.put(chunk);
+                    }
+                }
+            }
+            let actual = digester.finish();
+            if &actual != expected {
+                return Err(Error::DigestInvalid(format!(
+                    "content has digest {actual}, not the declared {expected}"
+                )));
+            }
+            if let Some(want) = expected_size {
+                if want != size {
+                    return Err(Error::SizeInvalid(format!(
+                        "content has {size} bytes, not the declared {want}"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        .await;
+        match (outcome, writer) {
+            (Ok(()), Some(w)) => {
+                w.finish().await.map_err(Error::Storage)?;
+                Ok(Written { size, existed })
+            }
+            (Ok(()), None) => Ok(Written { size, existed }),
+            (Err(e), Some(w)) => {
+                if let Err(abort) = w.abort().await {
+                    tracing::warn!(error = %abort, digest = %expected, "aborting a rejected blob write failed");
+                }
+                Err(e)
+            }
+            (Err(e), None) => Err(e),
+        }
+    }
+
+    /// Deletes a blob's bytes (missing blobs are fine).
+    pub async fn delete(&self, digest: &Digest) -> Result<()> {
+        match self.inner.delete(&Self::blob_path(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::Storage(e)),
+        }
+    }
+}
+
+/// A [`ByteStream`] of one in-memory buffer.
+pub fn once(bytes: Bytes) -> ByteStream {
+    futures::stream::once(async move { Ok(bytes) }).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(parts: &[&'static [u8]]) -> ByteStream {
+        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+    }
+
+    async fn read_all(s: ByteStream) -> Vec<u8> {
+        s.try_concat().await.unwrap().to_vec()
+    }
+
+    #[tokio::test]
+    async fn verified_write_commits_only_matching_content() {
+        let store = BlobStore::in_memory();
+        let d = Digest::sha256(b"hello world");
+        let bad = store
+            .write_verified(&d, None, vec![chunks(&[b"hello", b" moon"])])
+            .await;
+        assert!(matches!(bad, Err(Error::DigestInvalid(_))));
+        assert!(!store.exists(&d).await.unwrap());
+        let ok = store
+            .write_verified(
+                &d,
+                Some(11),
+                vec![chunks(&[b"hello"]), chunks(&[b" world"])],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            ok,
+            Written {
+                size: 11,
+                existed: false
+            }
+        );
+        assert_eq!(
+            read_all(store.read(&d, None).await.unwrap()).await,
+            b"hello world"
+        );
+        assert_eq!(
+            read_all(store.read(&d, Some(6..11)).await.unwrap()).await,
+            b"world"
+        );
+        let again = store
+            .write_verified(&d, None, vec![chunks(&[b"hello world"])])
+            .await
+            .unwrap();
+        assert!(again.existed);
+    }
+
+    #[tokio::test]
+    async fn size_mismatch_and_broken_body_leave_nothing() {
+        let store = BlobStore::in_memory();
+        let d = Digest::sha256(b"abc");
+        assert!(matches!(
+            store
+                .write_verified(&d, Some(4), vec![chunks(&[b"abc"])])
+                .await,
+            Err(Error::SizeInvalid(_))
+        ));
+        let broken: ByteStream = futures::stream::iter(vec![
+            Ok(Bytes::from_static(b"ab")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "gone",
+            )),
+        ])
+        .boxed();
+        assert!(matches!(
+            store.write_verified(&d, None, vec![broken]).await,
+            Err(Error::BodyRead(_))
+        ));
+        assert!(!store.exists(&d).await.unwrap());
+        assert!(matches!(
+            store.read(&d, None).await,
+            Err(Error::BlobUnknown(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn empty_blob() {
+        let store = BlobStore::in_memory();
+        let d = Digest::sha256(b"");
+        store
+            .write_verified(&d, Some(0), vec![chunks(&[])])
+            .await
+            .unwrap();
+        assert!(read_all(store.read(&d, None).await.unwrap())
+            .await
+            .is_empty());
+    }
+}

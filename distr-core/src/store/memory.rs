@@ -1,0 +1,256 @@
+//! [`MemoryStore`]: an in-process [`MetadataStore`] for tests and embedding.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{BlobRecord, ManifestRecord, MetadataStore, Page, UploadRecord};
+use crate::digest::Digest;
+use crate::error::{StoreError, StoreResult};
+use crate::name::RepoName;
+use crate::reference::TagName;
+
+#[derive(Default)]
+struct Repo {
+    blobs: BTreeMap<Digest, u64>,
+    manifests: BTreeMap<Digest, ManifestRecord>,
+    tags: BTreeMap<String, Digest>,
+}
+
+#[derive(Default)]
+struct State {
+    repos: BTreeMap<String, Repo>,
+    uploads: HashMap<String, UploadRecord>,
+}
+
+/// A [`MetadataStore`] held in memory; everything is lost on drop.
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        // A poisoned lock only means another task panicked mid-update; the
+        // maps themselves are always left consistent by single-step updates.
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+}
+
+fn page_of<V>(
+    map: &BTreeMap<String, V>,
+    page: &Page,
+    keep: impl Fn(&String) -> bool,
+) -> Vec<String> {
+    let lower = match &page.last {
+        Some(l) => Bound::Excluded(l.clone()),
+        None => Bound::Unbounded,
+    };
+    map.range((lower, Bound::Unbounded))
+        .map(|(k, _)| k)
+        .filter(|k| keep(k))
+        .take(page.limit.unwrap_or(usize::MAX))
+        .cloned()
+        .collect()
+}
+
+#[async_trait]
+impl MetadataStore for MemoryStore {
+    async fn list_repositories(&self, page: &Page) -> StoreResult<Vec<RepoName>> {
+        self.with(|s| {
+            let with_uploads: BTreeSet<&str> =
+                s.uploads.values().map(|u| u.repo.as_str()).collect();
+            let names = page_of(&s.repos, page, |k| {
+                let r = &s.repos[k];
+                !r.blobs.is_empty() || !r.manifests.is_empty() || with_uploads.contains(k.as_str())
+            });
+            names
+                .into_iter()
+                .map(|n| n.parse().map_err(|e| StoreError::Corrupt(format!("{e}"))))
+                .collect()
+        })
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool> {
+        self.with(|s| {
+            let r = s.repos.get(repo.as_str());
+            Ok(
+                r.is_some_and(|r| !r.blobs.is_empty() || !r.manifests.is_empty())
+                    || s.uploads.values().any(|u| &u.repo == repo),
+            )
+        })
+    }
+
+    async fn link_blob(&self, repo: &RepoName, blob: &BlobRecord) -> StoreResult<()> {
+        self.with(|s| {
+            s.repos
+                .entry(repo.to_string())
+                .or_default()
+                .blobs
+                .insert(blob.digest.clone(), blob.size);
+            Ok(())
+        })
+    }
+
+    async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobRecord>> {
+        self.with(|s| {
+            Ok(s.repos
+                .get(repo.as_str())
+                .and_then(|r| r.blobs.get(digest))
+                .map(|&size| BlobRecord {
+                    digest: digest.clone(),
+                    size,
+                }))
+        })
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        self.with(|s| {
+            Ok(s.repos
+                .get_mut(repo.as_str())
+                .is_some_and(|r| r.blobs.remove(digest).is_some()))
+        })
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &ManifestRecord,
+        tag: Option<&TagName>,
+    ) -> StoreResult<()> {
+        self.with(|s| {
+            let r = s.repos.entry(repo.to_string()).or_default();
+            r.manifests
+                .entry(manifest.digest.clone())
+                .or_insert_with(|| manifest.clone());
+            if let Some(tag) = tag {
+                r.tags.insert(tag.to_string(), manifest.digest.clone());
+            }
+            Ok(())
+        })
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>> {
+        self.with(|s| {
+            Ok(s.repos
+                .get(repo.as_str())
+                .and_then(|r| r.manifests.get(digest))
+                .cloned())
+        })
+    }
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &TagName) -> StoreResult<Option<Digest>> {
+        self.with(|s| {
+            Ok(s.repos
+                .get(repo.as_str())
+                .and_then(|r| r.tags.get(tag.as_str()))
+                .cloned())
+        })
+    }
+
+    async fn list_tags(&self, repo: &RepoName, page: &Page) -> StoreResult<Vec<TagName>> {
+        self.with(|s| {
+            let Some(r) = s.repos.get(repo.as_str()) else {
+                return Ok(Vec::new());
+            };
+            page_of(&r.tags, page, |_| true)
+                .into_iter()
+                .map(|t| t.parse().map_err(|e| StoreError::Corrupt(format!("{e}"))))
+                .collect()
+        })
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &TagName) -> StoreResult<bool> {
+        self.with(|s| {
+            Ok(s.repos
+                .get_mut(repo.as_str())
+                .is_some_and(|r| r.tags.remove(tag.as_str()).is_some()))
+        })
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        self.with(|s| {
+            let Some(r) = s.repos.get_mut(repo.as_str()) else {
+                return Ok(false);
+            };
+            let existed = r.manifests.remove(digest).is_some();
+            r.tags.retain(|_, d| d != digest);
+            Ok(existed)
+        })
+    }
+
+    async fn list_referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>> {
+        self.with(|s| {
+            Ok(s.repos
+                .get(repo.as_str())
+                .map(|r| {
+                    r.manifests
+                        .values()
+                        .filter(|m| m.subject.as_ref() == Some(subject))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
+        self.with(|s| {
+            if s.uploads.contains_key(&upload.id) {
+                return Err(StoreError::Conflict(format!("upload {} exists", upload.id)));
+            }
+            s.uploads.insert(upload.id.clone(), upload.clone());
+            Ok(())
+        })
+    }
+
+    async fn get_upload(&self, repo: &RepoName, id: &str) -> StoreResult<Option<UploadRecord>> {
+        self.with(|s| Ok(s.uploads.get(id).filter(|u| &u.repo == repo).cloned()))
+    }
+
+    async fn update_upload(&self, upload: &UploadRecord, expected_size: u64) -> StoreResult<()> {
+        self.with(|s| match s.uploads.get_mut(&upload.id) {
+            Some(u) if u.repo == upload.repo && u.size() == expected_size => {
+                u.parts = upload.parts.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict(format!(
+                "upload {} changed or is gone",
+                upload.id
+            ))),
+        })
+    }
+
+    async fn delete_upload(&self, repo: &RepoName, id: &str) -> StoreResult<bool> {
+        self.with(|s| {
+            if s.uploads.get(id).is_some_and(|u| &u.repo == repo) {
+                s.uploads.remove(id);
+                Ok(true)
+            } else {
+                Ok(false)
+            }
+        })
+    }
+}

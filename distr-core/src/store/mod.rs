@@ -1,0 +1,98 @@
+//! The metadata store: repositories, blob links, manifests, tags and upload
+//! sessions. Blob *bytes* live in [`crate::BlobStore`], never here.
+//!
+//! Every backend (in-memory here, SQLite and Postgres in their own crates)
+//! implements [`MetadataStore`] and runs the conformance suite in
+//! [`crate::testkit`].
+
+mod memory;
+mod records;
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+pub use records::{BlobRecord, ManifestRecord, Page, UploadPart, UploadRecord};
+
+use crate::digest::Digest;
+use crate::error::StoreResult;
+use crate::name::RepoName;
+use crate::reference::TagName;
+
+/// A shared, type-erased metadata store.
+pub type DynMetadataStore = dyn MetadataStore;
+
+/// Persistent registry metadata.
+///
+/// Implementations must be safe for concurrent use; every method is a single
+/// atomic step (a transaction in SQL backends). Listings are in byte-wise
+/// lexical order.
+#[async_trait]
+pub trait MetadataStore: Debug + Send + Sync + 'static {
+    /// Lists repositories after `page.last`, at most `page.limit` of them.
+    async fn list_repositories(&self, page: &Page) -> StoreResult<Vec<RepoName>>;
+
+    /// True when the repository has any blob, manifest or upload.
+    async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool>;
+
+    /// Records that `repo` holds `blob` (creating the repository if needed).
+    /// Idempotent.
+    async fn link_blob(&self, repo: &RepoName, blob: &BlobRecord) -> StoreResult<()>;
+
+    /// The blob if `repo` holds it.
+    async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobRecord>>;
+
+    /// Removes `repo`'s link to a blob. Returns whether a link existed.
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
+
+    /// Stores a manifest in `repo` (creating the repository if needed) and, if
+    /// `tag` is given, points the tag at it. Re-putting identical content is
+    /// idempotent.
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &ManifestRecord,
+        tag: Option<&TagName>,
+    ) -> StoreResult<()>;
+
+    /// The manifest with `digest` in `repo`.
+    async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>>;
+
+    /// The digest `tag` points at in `repo`.
+    async fn resolve_tag(&self, repo: &RepoName, tag: &TagName) -> StoreResult<Option<Digest>>;
+
+    /// Lists `repo`'s tags after `page.last`, at most `page.limit`.
+    async fn list_tags(&self, repo: &RepoName, page: &Page) -> StoreResult<Vec<TagName>>;
+
+    /// Removes a tag (the manifest stays). Returns whether it existed.
+    async fn delete_tag(&self, repo: &RepoName, tag: &TagName) -> StoreResult<bool>;
+
+    /// Removes a manifest and every tag pointing at it. Returns whether it existed.
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
+
+    /// Manifests in `repo` whose subject is `subject`, ordered by digest.
+    async fn list_referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>>;
+
+    /// Creates an upload session.
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()>;
+
+    /// The upload session `id` in `repo`.
+    async fn get_upload(&self, repo: &RepoName, id: &str) -> StoreResult<Option<UploadRecord>>;
+
+    /// Replaces an upload session's parts if it still holds `expected_size`
+    /// bytes; otherwise fails with [`crate::StoreError::Conflict`] (another
+    /// chunk won the race, or the session is gone).
+    async fn update_upload(&self, upload: &UploadRecord, expected_size: u64) -> StoreResult<()>;
+
+    /// Removes an upload session. Returns whether it existed.
+    async fn delete_upload(&self, repo: &RepoName, id: &str) -> StoreResult<bool>;
+}

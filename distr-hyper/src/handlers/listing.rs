@@ -1,0 +1,105 @@
+//! `tags/list`, `_catalog` and `referrers`.
+
+use distr_core::manifest::OCI_INDEX;
+use distr_core::registry::Listing;
+use distr_core::{Digest, Error, Registry, RepoName};
+use http::{header, HeaderName, Response, StatusCode};
+use serde_json::json;
+
+use super::Parts;
+use crate::body::{full, ResponseBody};
+use crate::headers::{with_headers, OCI_FILTERS_APPLIED};
+use crate::query::encode;
+
+/// The `n` and `last` parameters.
+fn page_params(parts: &Parts) -> Result<(Option<usize>, Option<String>), Error> {
+    let n = parts
+        .query
+        .get("n")
+        .map(|n| {
+            n.parse::<usize>().map_err(|_| {
+                Error::PaginationInvalid(format!("n={n:?} is not a non-negative integer"))
+            })
+        })
+        .transpose()?;
+    Ok((n, parts.query.get("last").map(str::to_owned)))
+}
+
+/// A JSON response, with a `Link` to the next page when there is one.
+fn json_page<T: std::fmt::Display>(
+    body: serde_json::Value,
+    listing: &Listing<T>,
+    path: &str,
+    n: usize,
+) -> Response<ResponseBody> {
+    let mut headers: Vec<(HeaderName, String)> =
+        vec![(header::CONTENT_TYPE, "application/json".into())];
+    if let (true, Some(last)) = (listing.more, listing.items.last()) {
+        headers.push((
+            header::LINK,
+            format!(
+                "<{path}?n={n}&last={}>; rel=\"next\"",
+                encode(&last.to_string())
+            ),
+        ));
+    }
+    with_headers(
+        Response::new(full(body.to_string())),
+        StatusCode::OK,
+        &headers,
+    )
+}
+
+pub(crate) async fn tags(
+    registry: &Registry,
+    repo: &RepoName,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, Error> {
+    let (n, last) = page_params(parts)?;
+    let listing = registry.list_tags(repo, last, n).await?;
+    let tags: Vec<&str> = listing.items.iter().map(|t| t.as_str()).collect();
+    let body = json!({ "name": repo.as_str(), "tags": tags });
+    let n = n
+        .unwrap_or(registry.config().max_page_size)
+        .min(registry.config().max_page_size);
+    Ok(json_page(
+        body,
+        &listing,
+        &format!("/v2/{repo}/tags/list"),
+        n,
+    ))
+}
+
+pub(crate) async fn catalog(
+    registry: &Registry,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, Error> {
+    let (n, last) = page_params(parts)?;
+    let listing = registry.catalog(last, n).await?;
+    let repos: Vec<&str> = listing.items.iter().map(|r| r.as_str()).collect();
+    let body = json!({ "repositories": repos });
+    let n = n
+        .unwrap_or(registry.config().max_page_size)
+        .min(registry.config().max_page_size);
+    Ok(json_page(body, &listing, "/v2/_catalog", n))
+}
+
+pub(crate) async fn referrers(
+    registry: &Registry,
+    repo: &RepoName,
+    digest: &str,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, Error> {
+    let subject: Digest = digest.parse()?;
+    let filter = parts.query.get("artifactType").filter(|t| !t.is_empty());
+    let index = registry.referrers(repo, &subject, filter).await?;
+    let mut headers = vec![(header::CONTENT_TYPE, OCI_INDEX.to_owned())];
+    if filter.is_some() {
+        headers.push((OCI_FILTERS_APPLIED, "artifactType".to_owned()));
+    }
+    Ok(with_headers(
+        Response::new(full(index)),
+        StatusCode::OK,
+        &headers,
+    ))
+}

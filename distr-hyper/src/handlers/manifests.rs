@@ -1,0 +1,97 @@
+//! `/v2/<name>/manifests/<reference>`.
+
+use bytes::Bytes;
+use distr_core::manifest::accepts;
+use distr_core::{Error, Reference, Registry, RepoName};
+use http::{header, Method, Response, StatusCode};
+use http_body::Body;
+
+use super::Parts;
+use crate::body::{empty, full, read_limited, BoxError, ResponseBody};
+use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
+
+pub(crate) async fn get(
+    registry: &Registry,
+    repo: &RepoName,
+    reference: &str,
+    parts: &Parts,
+) -> Result<Response<ResponseBody>, Error> {
+    let reference: Reference = reference.parse()?;
+    let manifest = registry.get_manifest(repo, &reference).await?;
+    let accept: Vec<&str> = parts
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    if !accepts(&accept, &manifest.media_type) {
+        return Err(Error::ManifestUnknown(format!(
+            "{repo}:{reference} is a {}, which the request's Accept header does not allow",
+            manifest.media_type
+        )));
+    }
+    let headers = [
+        (header::CONTENT_TYPE, manifest.media_type.clone()),
+        (header::CONTENT_LENGTH, manifest.size().to_string()),
+        (DOCKER_CONTENT_DIGEST, manifest.digest.to_string()),
+        (header::ETAG, format!("\"{}\"", manifest.digest)),
+    ];
+    let body = if parts.method == Method::HEAD {
+        empty()
+    } else {
+        full(manifest.content)
+    };
+    Ok(with_headers(Response::new(body), StatusCode::OK, &headers))
+}
+
+pub(crate) async fn put<B>(
+    registry: &Registry,
+    repo: &RepoName,
+    reference: &str,
+    parts: &Parts,
+    body: B,
+) -> Result<Response<ResponseBody>, Error>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let reference: Reference = reference.parse()?;
+    let limit = registry.config().max_manifest_size;
+    if let Some(len) = parts.content_length().filter(|&l| l > limit) {
+        return Err(Error::ManifestTooLarge { size: len, limit });
+    }
+    let content = read_limited(body, limit).await?;
+    let pushed = registry
+        .put_manifest(
+            repo,
+            &reference,
+            parts.header(header::CONTENT_TYPE),
+            content,
+        )
+        .await?;
+    let mut headers = vec![
+        (
+            header::LOCATION,
+            format!("/v2/{repo}/manifests/{}", pushed.digest),
+        ),
+        (DOCKER_CONTENT_DIGEST, pushed.digest.to_string()),
+        (header::CONTENT_LENGTH, "0".into()),
+    ];
+    if let Some(subject) = pushed.subject {
+        headers.push((OCI_SUBJECT, subject.to_string()));
+    }
+    Ok(respond(StatusCode::CREATED, &headers))
+}
+
+pub(crate) async fn delete(
+    registry: &Registry,
+    repo: &RepoName,
+    reference: &str,
+) -> Result<Response<ResponseBody>, Error> {
+    let reference: Reference = reference.parse()?;
+    registry.delete_manifest(repo, &reference).await?;
+    Ok(respond(
+        StatusCode::ACCEPTED,
+        &[(header::CONTENT_LENGTH, "0".into())],
+    ))
+}

@@ -1,0 +1,26 @@
+//! `distr-hyper`: the distr registry as a tower [`Service`](tower_service::Service)
+//! over `http` requests, for hyper servers and axum apps alike.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! let registry = std::sync::Arc::new(distr_core::Registry::in_memory());
+//! let service = distr_hyper::DistrService::new(registry);
+//! // hyper: serve `hyper_util::service::TowerToHyperService::new(service)` per connection;
+//! // axum:  `axum::Router::new().fallback_service(service)`.
+//! # let _ = service;
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod body;
+mod error;
+mod handlers;
+mod headers;
+mod query;
+mod route;
+mod service;
+
+pub use body::{BoxError, ResponseBody};
+pub use route::Route;
+pub use service::DistrService;

@@ -1,0 +1,63 @@
+//! [`DistrService`]: the tower service.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use distr_core::Registry;
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
+
+use crate::body::{BoxError, ResponseBody};
+use crate::headers::API_VERSION;
+
+/// The OCI Distribution API of a [`Registry`] as a tower service.
+///
+/// Never fails at the service level: every error becomes an OCI error
+/// response. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct DistrService {
+    registry: Arc<Registry>,
+}
+
+impl DistrService {
+    /// Serves `registry`.
+    pub fn new(registry: Arc<Registry>) -> Self {
+        Self { registry }
+    }
+
+    /// The registry served.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for DistrService
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let registry = self.registry.clone();
+        Box::pin(async move {
+            let method = req.method().clone();
+            let path = req.uri().path().to_owned();
+            let mut resp = crate::handlers::dispatch(&registry, req).await;
+            resp.headers_mut()
+                .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+            tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
+            Ok(resp)
+        })
+    }
+}

@@ -1,0 +1,27 @@
+//! `distr-store-sqlite`: a [`distr_core::MetadataStore`] kept in an SQLite
+//! database.
+//!
+//! [`SqliteStore`] keeps repositories, blob links, manifests, tags and upload
+//! sessions in one database file (or in memory, for tests). The schema lives in
+//! `migrations/` and is applied automatically when a store is opened.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), distr_core::StoreError> {
+//! let store = distr_store_sqlite::SqliteStore::open("/var/lib/distr/meta.db").await?;
+//! # drop(store);
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blobs;
+mod codec;
+mod manifests;
+mod metadata;
+mod repos;
+mod store;
+mod tags;
+mod uploads;
+
+pub use store::SqliteStore;

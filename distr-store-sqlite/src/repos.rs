@@ -1,0 +1,66 @@
+//! The `repositories` table: creation, existence and the catalog.
+
+use distr_core::store::Page;
+use distr_core::{RepoName, StoreError, StoreResult};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::codec::{page_params, parse};
+
+/// A repository "has content" when it holds a blob link, a manifest or an
+/// upload session; rows of empty repositories are kept but not listed.
+macro_rules! has_content {
+    ($r:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM blob_links WHERE repo_id = ",
+            $r,
+            ".id) OR EXISTS (SELECT 1 FROM manifests WHERE repo_id = ",
+            $r,
+            ".id) OR EXISTS (SELECT 1 FROM uploads WHERE repo_id = ",
+            $r,
+            ".id))"
+        )
+    };
+}
+
+/// The id of `repo`, inserting it if needed. Call inside a write transaction.
+pub(crate) async fn ensure(conn: &mut SqliteConnection, repo: &RepoName) -> StoreResult<i64> {
+    sqlx::query("INSERT INTO repositories (name) VALUES (?1) ON CONFLICT (name) DO NOTHING")
+        .bind(repo.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(StoreError::backend)?;
+    sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?1")
+        .bind(repo.as_str())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::backend)
+}
+
+/// True when `repo` has any content.
+pub(crate) async fn exists(pool: &SqlitePool, repo: &RepoName) -> StoreResult<bool> {
+    sqlx::query_scalar(concat!(
+        "SELECT EXISTS (SELECT 1 FROM repositories r WHERE r.name = ?1 AND ",
+        has_content!("r"),
+        ")"
+    ))
+    .bind(repo.as_str())
+    .fetch_one(pool)
+    .await
+    .map_err(StoreError::backend)
+}
+
+/// Repositories with content, byte-wise ordered, after `page.last`.
+pub(crate) async fn list(pool: &SqlitePool, page: &Page) -> StoreResult<Vec<RepoName>> {
+    let (last, limit) = page_params(page);
+    let names: Vec<String> = sqlx::query_scalar(concat!(
+        "SELECT r.name FROM repositories r WHERE r.name > ?1 AND ",
+        has_content!("r"),
+        " ORDER BY r.name LIMIT ?2"
+    ))
+    .bind(last)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(StoreError::backend)?;
+    names.iter().map(|n| parse("repository name", n)).collect()
+}

@@ -1,0 +1,122 @@
+//! [`SqliteStore`]: opening the database and running migrations.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use distr_core::{StoreError, StoreResult};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+/// How long a connection waits for SQLite's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections to a database file. SQLite serializes writers; in WAL mode
+/// readers run alongside them.
+const MAX_FILE_CONNECTIONS: u32 = 8;
+
+/// The embedded schema migrations.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A [`distr_core::MetadataStore`] backed by SQLite.
+///
+/// Cheap to share behind an `Arc`; it holds a connection pool. Every trait
+/// method is one atomic statement or one `BEGIN IMMEDIATE` transaction, so
+/// concurrent writers queue on SQLite's write lock instead of failing.
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    /// The database file, or `None` for an in-memory store.
+    path: Option<PathBuf>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing, along with its parent directories) the
+    /// database file at `path` and brings its schema up to date.
+    ///
+    /// The database uses WAL journaling, `synchronous = NORMAL`, enforced
+    /// foreign keys and a busy timeout of a few seconds.
+    pub async fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_owned();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(StoreError::backend)?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_FILE_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend)?;
+        migrate(&pool).await?;
+        tracing::debug!(path = %path.display(), "opened SQLite metadata store");
+        Ok(Self {
+            pool,
+            path: Some(path),
+        })
+    }
+
+    /// Opens a fresh, private in-memory database (for tests); everything is
+    /// lost when the store is dropped.
+    ///
+    /// An in-memory database lives only as long as its connection, so the
+    /// pool holds exactly one connection that never expires.
+    pub async fn open_in_memory() -> StoreResult<Self> {
+        let options = SqliteConnectOptions::new()
+            .in_memory(true)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::backend)?;
+        migrate(&pool).await?;
+        Ok(Self { pool, path: None })
+    }
+
+    /// The database file, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Closes every connection, waiting for operations in flight to finish.
+    /// Later operations on this store fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a transaction that takes the write lock up front, so that a
+    /// read-modify-write never fails on upgrading a read lock (waiting on the
+    /// busy timeout instead).
+    pub(crate) async fn write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(StoreError::backend)
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    MIGRATOR.run(pool).await.map_err(StoreError::backend)
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("SqliteStore");
+        match &self.path {
+            Some(path) => s.field("path", path),
+            None => s.field("path", &format_args!(":memory:")),
+        };
+        s.finish()
+    }
+}

@@ -1,0 +1,175 @@
+//! `distr-server` configuration: defaults < `--config` TOML file <
+//! `DISTR_*` environment variables < command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use distr_core::{BlobStore, Registry, RegistryConfig};
+use serde::Deserialize;
+
+/// Command-line flags (each also readable from a `DISTR_*` variable).
+#[derive(Debug, Default, clap::Args)]
+pub struct Flags {
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "DISTR_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the SQLite metadata and the local blob files [default: ./distr-data].
+    #[arg(long, env = "DISTR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// TOML configuration file.
+    #[arg(long, env = "DISTR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Where blob bytes go: `local` (files under the data dir) or `memory`.
+    #[arg(long, env = "DISTR_BLOB_STORE")]
+    pub blob_store: Option<BlobStoreKind>,
+    /// Largest accepted manifest in bytes [default: 4194304].
+    #[arg(long, env = "DISTR_MAX_MANIFEST_SIZE")]
+    pub max_manifest_size: Option<u64>,
+}
+
+/// Where blob bytes are kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobStoreKind {
+    /// Files under `<data-dir>/blobs` (the default).
+    #[default]
+    Local,
+    /// Process memory (lost on exit; for demos and tests).
+    Memory,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Same as `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// Same as `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// Same as `--blob-store`.
+    pub blob_store: Option<BlobStoreKind>,
+    /// Same as `--max-manifest-size`.
+    pub max_manifest_size: Option<u64>,
+    /// Largest page of tags or repositories returned at once [default: 1000].
+    pub max_page_size: Option<usize>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Blob storage.
+    pub blob_store: BlobStoreKind,
+    /// Registry limits.
+    pub registry: RegistryConfig,
+}
+
+impl Config {
+    /// Merges flags over the config file over defaults.
+    pub fn resolve(flags: &Flags) -> anyhow::Result<Config> {
+        let file = match &flags.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str::<FileConfig>(&text)
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut registry = RegistryConfig::default();
+        if let Some(n) = flags.max_manifest_size.or(file.max_manifest_size) {
+            registry = registry.with_max_manifest_size(n);
+        }
+        if let Some(n) = file.max_page_size {
+            anyhow::ensure!(n > 0, "max_page_size must be at least 1");
+            registry = registry.with_max_page_size(n);
+        }
+        Ok(Config {
+            listen: flags
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 5000))),
+            data_dir: flags
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("distr-data")),
+            blob_store: flags.blob_store.or(file.blob_store).unwrap_or_default(),
+            registry,
+        })
+    }
+
+    /// Opens the stores and assembles the registry.
+    pub async fn build_registry(&self) -> anyhow::Result<Arc<Registry>> {
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
+        let store = distr_store_sqlite::SqliteStore::open(self.data_dir.join("distr.db"))
+            .await
+            .context("opening the SQLite metadata store")?;
+        let blobs = match self.blob_store {
+            BlobStoreKind::Local => local_blobs(&self.data_dir.join("blobs"))?,
+            BlobStoreKind::Memory => BlobStore::in_memory(),
+        };
+        Ok(Arc::new(Registry::new(
+            Arc::new(store),
+            blobs,
+            self.registry.clone(),
+        )))
+    }
+}
+
+fn local_blobs(dir: &Path) -> anyhow::Result<BlobStore> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+        .with_context(|| format!("opening blob directory {}", dir.display()))?;
+    Ok(BlobStore::new(Arc::new(fs)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_flags_layer() {
+        let d = Config::resolve(&Flags::default()).unwrap();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:5000");
+        assert_eq!(d.data_dir, PathBuf::from("distr-data"));
+        assert_eq!(d.blob_store, BlobStoreKind::Local);
+        assert_eq!(d.registry.max_manifest_size, 4 * 1024 * 1024);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("distr.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/distr\"\nmax_page_size = 50\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:7000".parse().unwrap()),
+            ..Flags::default()
+        };
+        let c = Config::resolve(&flags).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/distr"));
+        assert_eq!(c.registry.max_page_size, 50);
+
+        std::fs::write(&path, "listen = 5\n").unwrap();
+        assert!(Config::resolve(&Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .is_err());
+        std::fs::write(&path, "unknown_key = 1\n").unwrap();
+        assert!(Config::resolve(&Flags {
+            config: Some(path),
+            ..Flags::default()
+        })
+        .is_err());
+    }
+}
