@@ -237,11 +237,14 @@ mod tests {
     use super::*;
 
     fn chunks(parts: &[&'static [u8]]) -> ByteStream {
-        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
+        let owned: Vec<std::io::Result<Bytes>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        futures::stream::iter(owned).boxed()
     }
 
     async fn read_all(s: ByteStream) -> Vec<u8> {
-        s.try_concat().await.unwrap().to_vec()
+        let chunks: Vec<Bytes> = s.try_collect().await.unwrap();
+        chunks.concat()
     }
 
     #[tokio::test]

@@ -37,7 +37,7 @@ pub trait MetadataStore: Debug + Send + Sync + 'static {
     async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool>;
 
     /// Records that `repo` holds `blob` (creating the repository if needed).
-    /// Idempotent.
+    /// Idempotent; re-linking a digest records the latest size.
     async fn link_blob(&self, repo: &RepoName, blob: &BlobRecord) -> StoreResult<()>;
 
     /// The blob if `repo` holds it.
@@ -47,8 +47,8 @@ pub trait MetadataStore: Debug + Send + Sync + 'static {
     async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
 
     /// Stores a manifest in `repo` (creating the repository if needed) and, if
-    /// `tag` is given, points the tag at it. Re-putting identical content is
-    /// idempotent.
+    /// `tag` is given, points the tag at it. When the digest is already
+    /// stored, the first record wins (the bytes are identical by definition).
     async fn put_manifest(
         &self,
         repo: &RepoName,

@@ -70,7 +70,9 @@ pub struct UploadRecord {
 impl UploadRecord {
     /// Total bytes received.
     pub fn size(&self) -> u64 {
-        self.parts.iter().map(|p| p.size).sum()
+        self.parts
+            .iter()
+            .fold(0u64, |acc, p| acc.saturating_add(p.size))
     }
 }
 
