@@ -105,6 +105,7 @@ impl RawDescriptor {
         let size = u64::try_from(self.size)
             .map_err(|_| Error::ManifestInvalid(format!("{what}: negative size")))?;
         let media_type = self.media_type.unwrap_or_default();
+        check_type(what, &media_type)?;
         let non_distributable =
             media_type.contains("nondistributable") || media_type.contains(".foreign.");
         Ok(Descriptor {
@@ -124,6 +125,17 @@ pub fn normalize_content_type(ct: &str) -> Option<&str> {
         "" | "application/json" | "application/octet-stream" | "text/plain" => None,
         other => Some(other),
     }
+}
+
+/// Rejects control characters in a media or artifact type: they are never
+/// valid there and some stores cannot hold them (NUL in Postgres TEXT).
+fn check_type(field: &str, value: &str) -> Result<(), Error> {
+    if value.chars().any(char::is_control) {
+        return Err(Error::ManifestInvalid(format!(
+            "{field} contains control characters"
+        )));
+    }
+    Ok(())
 }
 
 /// Parses and validates manifest bytes pushed with `content_type`.
@@ -151,6 +163,9 @@ pub fn parse_manifest(bytes: &[u8], content_type: Option<&str>) -> Result<Parsed
         (None, None) if raw.manifests.is_some() => OCI_INDEX.to_owned(),
         (None, None) => OCI_MANIFEST.to_owned(),
     };
+    if let Some(t) = &raw.artifact_type {
+        check_type("artifactType", t)?;
+    }
     let kind = match media_type.as_str() {
         OCI_MANIFEST | DOCKER_MANIFEST => ManifestKind::Image,
         OCI_INDEX | DOCKER_MANIFEST_LIST => ManifestKind::Index,
@@ -301,6 +316,17 @@ mod tests {
             (
                 format!(r#"{{"schemaVersion":2,{cfg}}}"#),
                 Some("application/vnd.example+json"),
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"artifactType":"a\u0000b",{cfg}}}"#),
+                None,
+            ),
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"config":{{"mediaType":"x\u0001","digest":"{}","size":1}}}}"#,
+                    d("c")
+                ),
+                None,
             ),
         ] {
             assert!(

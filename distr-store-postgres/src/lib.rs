@@ -1,1 +1,29 @@
+//! `distr-store-postgres`: a [`distr_core::MetadataStore`] kept in a
+//! PostgreSQL database.
+//!
+//! [`PostgresStore`] keeps repositories, blob links, manifests, tags and upload
+//! sessions in a handful of tables, shareable by any number of registry
+//! replicas. The schema lives in `migrations/` and is applied automatically
+//! when a store is connected.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), distr_core::StoreError> {
+//! let store =
+//!     distr_store_postgres::PostgresStore::connect("postgres://distr@db.internal/distr").await?;
+//! # drop(store);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blobs;
+mod codec;
+mod manifests;
+mod metadata;
+mod repos;
+mod store;
+mod tags;
+mod uploads;
+
+pub use store::PostgresStore;

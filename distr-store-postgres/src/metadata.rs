@@ -1,0 +1,87 @@
+//! The [`MetadataStore`] implementation, delegating to one module per table.
+
+use async_trait::async_trait;
+use distr_core::store::{BlobRecord, ManifestRecord, Page, UploadRecord};
+use distr_core::{Digest, MetadataStore, RepoName, StoreResult, TagName};
+
+use crate::{blobs, manifests, repos, tags, uploads, PostgresStore};
+
+#[async_trait]
+impl MetadataStore for PostgresStore {
+    async fn list_repositories(&self, page: &Page) -> StoreResult<Vec<RepoName>> {
+        repos::list(&self.pool, page).await
+    }
+
+    async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool> {
+        repos::exists(&self.pool, repo).await
+    }
+
+    async fn link_blob(&self, repo: &RepoName, blob: &BlobRecord) -> StoreResult<()> {
+        blobs::link(self, repo, blob).await
+    }
+
+    async fn get_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<Option<BlobRecord>> {
+        blobs::get(self, repo, digest).await
+    }
+
+    async fn unlink_blob(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        blobs::unlink(self, repo, digest).await
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        manifest: &ManifestRecord,
+        tag: Option<&TagName>,
+    ) -> StoreResult<()> {
+        manifests::put(self, repo, manifest, tag).await
+    }
+
+    async fn get_manifest(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> StoreResult<Option<ManifestRecord>> {
+        manifests::get(self, repo, digest).await
+    }
+
+    async fn resolve_tag(&self, repo: &RepoName, tag: &TagName) -> StoreResult<Option<Digest>> {
+        tags::resolve(self, repo, tag).await
+    }
+
+    async fn list_tags(&self, repo: &RepoName, page: &Page) -> StoreResult<Vec<TagName>> {
+        tags::list(self, repo, page).await
+    }
+
+    async fn delete_tag(&self, repo: &RepoName, tag: &TagName) -> StoreResult<bool> {
+        tags::delete(self, repo, tag).await
+    }
+
+    async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
+        manifests::delete(self, repo, digest).await
+    }
+
+    async fn list_referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+    ) -> StoreResult<Vec<ManifestRecord>> {
+        manifests::referrers(self, repo, subject).await
+    }
+
+    async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
+        uploads::create(self, upload).await
+    }
+
+    async fn get_upload(&self, repo: &RepoName, id: &str) -> StoreResult<Option<UploadRecord>> {
+        uploads::get(self, repo, id).await
+    }
+
+    async fn update_upload(&self, upload: &UploadRecord, expected_size: u64) -> StoreResult<()> {
+        uploads::update(self, upload, expected_size).await
+    }
+
+    async fn delete_upload(&self, repo: &RepoName, id: &str) -> StoreResult<bool> {
+        uploads::delete(self, repo, id).await
+    }
+}

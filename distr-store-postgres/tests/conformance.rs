@@ -1,0 +1,517 @@
+//! Runs the `distr-core` conformance suite and Postgres-specific checks
+//! (persistence across reconnecting, concurrent writers and replicas) against
+//! [`PostgresStore`].
+//!
+//! Needs a running Postgres: `DISTR_TEST_POSTGRES_URL`, by default
+//! `postgres://postgres@127.0.0.1:5432/test`. Every store gets a schema of its
+//! own (`t_<pid>_<time>_<n>`, selected through `search_path`), so the tests run
+//! in parallel and never touch `public`; the schemas are dropped at the end of
+//! each test that succeeds.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use distr_core::store::{BlobRecord, Page, UploadPart, UploadRecord};
+use distr_core::testkit::{manifest, run_all};
+use distr_core::{Digest, MetadataStore, RepoName, StoreError, TagName};
+use distr_store_postgres::PostgresStore;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::AssertSqlSafe;
+
+const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn repo(s: &str) -> RepoName {
+    s.parse().unwrap()
+}
+
+fn tag(s: &str) -> TagName {
+    s.parse().unwrap()
+}
+
+/// The server the tests use.
+fn base_url() -> String {
+    std::env::var("DISTR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
+}
+
+/// Connects to `url`, failing the test loudly (never skipping it) when the
+/// server is unreachable.
+async fn admin_pool(url: &str) -> PgPool {
+    let connected = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await;
+    match connected {
+        Ok(pool) => pool,
+        Err(e) => panic!(
+            "cannot connect to the test Postgres at {url}: {e}\n\
+             Start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+             or point DISTR_TEST_POSTGRES_URL at another server."
+        ),
+    }
+}
+
+/// The test server plus the schemas created on it, dropped by [`Self::cleanup`].
+struct TestDb {
+    url: String,
+    admin: PgPool,
+    schemas: Mutex<Vec<String>>,
+}
+
+impl TestDb {
+    async fn new() -> Self {
+        let url = base_url();
+        let admin = admin_pool(&url).await;
+        Self {
+            url,
+            admin,
+            schemas: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Creates a new, empty schema with a name unique across processes.
+    async fn schema(&self) -> String {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "t_{}_{nanos}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .execute(&self.admin)
+            .await
+            .unwrap();
+        self.schemas.lock().unwrap().push(name.clone());
+        name
+    }
+
+    /// The server's URL with `schema` as the search path.
+    fn url_for(&self, schema: &str) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{schema}", self.url)
+    }
+
+    /// A store in a fresh schema, built by [`PostgresStore::from_pool`] on a
+    /// small pool.
+    async fn store(&self) -> PostgresStore {
+        let schema = self.schema().await;
+        let options = PgConnectOptions::from_str(&self.url)
+            .unwrap()
+            .options([("search_path", &schema)]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap();
+        PostgresStore::from_pool(pool).await.unwrap()
+    }
+
+    /// Drops every schema created so far.
+    async fn cleanup(self) {
+        let schemas = std::mem::take(&mut *self.schemas.lock().unwrap());
+        for name in schemas {
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
+                .execute(&self.admin)
+                .await
+                .unwrap();
+        }
+        self.admin.close().await;
+    }
+}
+
+#[tokio::test]
+async fn store_conforms() {
+    let db = TestDb::new().await;
+    let case = AtomicUsize::new(0);
+    run_all(|| async {
+        case.fetch_add(1, Ordering::Relaxed);
+        Arc::new(db.store().await) as Arc<dyn MetadataStore>
+    })
+    .await;
+    assert_eq!(case.load(Ordering::Relaxed), 9);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn store_from_url_conforms() {
+    let db = TestDb::new().await;
+    run_all(|| async {
+        let url = db.url_for(&db.schema().await);
+        Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn MetadataStore>
+    })
+    .await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn schemas_are_separate() {
+    let db = TestDb::new().await;
+    let (a, b) = (db.store().await, db.store().await);
+    let r = repo("org/app");
+    a.put_manifest(&r, &manifest("m", None), Some(&tag("v1")))
+        .await
+        .unwrap();
+    assert!(a.repository_exists(&r).await.unwrap());
+    assert!(!b.repository_exists(&r).await.unwrap());
+    assert!(b
+        .list_repositories(&Page::default())
+        .await
+        .unwrap()
+        .is_empty());
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn data_survives_reconnect() {
+    let db = TestDb::new().await;
+    let url = db.url_for(&db.schema().await);
+    let r = repo("org/app");
+    let subject = manifest("subject", None);
+    let m = manifest("sig", Some(&subject.digest));
+    let blob = BlobRecord {
+        digest: Digest::sha256(b"layer"),
+        size: 5,
+    };
+    let upload = UploadRecord {
+        id: "0b7e2b8a-1c1e-4c1a-9d8f-000000000002".into(),
+        repo: r.clone(),
+        parts: vec![UploadPart {
+            key: "p1".into(),
+            size: 7,
+        }],
+        created_at_ms: 42,
+    };
+    {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        store.link_blob(&r, &blob).await.unwrap();
+        store
+            .put_manifest(&r, &subject, Some(&tag("v1")))
+            .await
+            .unwrap();
+        store.put_manifest(&r, &m, Some(&tag("sig"))).await.unwrap();
+        store.create_upload(&upload).await.unwrap();
+        store.close().await;
+        assert!(store.get_blob(&r, &blob.digest).await.is_err());
+    }
+    // Migrations already applied are skipped on reconnecting.
+    let store = PostgresStore::connect(&url).await.unwrap();
+    assert_eq!(
+        store.get_manifest(&r, &m.digest).await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store.get_manifest(&r, &subject.digest).await.unwrap(),
+        Some(subject.clone())
+    );
+    assert_eq!(
+        store.resolve_tag(&r, &tag("v1")).await.unwrap(),
+        Some(subject.digest.clone())
+    );
+    assert_eq!(
+        store.list_tags(&r, &Page::default()).await.unwrap(),
+        vec![tag("sig"), tag("v1")]
+    );
+    assert_eq!(
+        store.list_referrers(&r, &subject.digest).await.unwrap(),
+        vec![m]
+    );
+    assert_eq!(store.get_blob(&r, &blob.digest).await.unwrap(), Some(blob));
+    assert_eq!(
+        store.get_upload(&r, &upload.id).await.unwrap(),
+        Some(upload)
+    );
+    assert_eq!(
+        store.list_repositories(&Page::default()).await.unwrap(),
+        vec![r]
+    );
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_migrate_concurrently() {
+    let db = TestDb::new().await;
+    let url = db.url_for(&db.schema().await);
+    let replicas: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for r in replicas {
+        stores.push(r.await.unwrap().unwrap());
+    }
+    let r = repo("org/app");
+    stores[0]
+        .put_manifest(&r, &manifest("m", None), Some(&tag("v1")))
+        .await
+        .unwrap();
+    for s in &stores {
+        assert!(s.repository_exists(&r).await.unwrap());
+        s.close().await;
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_all_succeed() {
+    let db = TestDb::new().await;
+    // Two stores on one schema, like two replicas, with full-size pools.
+    let url = db.url_for(&db.schema().await);
+    let replicas = [
+        Arc::new(PostgresStore::connect(&url).await.unwrap()),
+        Arc::new(PostgresStore::connect(&url).await.unwrap()),
+    ];
+    let writers: Vec<_> = (0..50)
+        .map(|i| {
+            let store = replicas[i % 2].clone();
+            tokio::spawn(async move {
+                // Half the writers share a repository, half have their own.
+                let r = if i % 2 == 0 {
+                    repo("org/shared")
+                } else {
+                    repo(&format!("org/app-{i}"))
+                };
+                let blob = BlobRecord {
+                    digest: Digest::sha256(format!("blob-{i}").as_bytes()),
+                    size: i as u64,
+                };
+                store.link_blob(&r, &blob).await?;
+                store
+                    .put_manifest(
+                        &r,
+                        &manifest(&format!("m-{i}"), None),
+                        Some(&tag(&format!("t{i}"))),
+                    )
+                    .await?;
+                store
+                    .put_manifest(&r, &manifest("common", None), Some(&tag("latest")))
+                    .await?;
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    let store = &replicas[0];
+    let shared = repo("org/shared");
+    assert_eq!(
+        store
+            .list_tags(&shared, &Page::default())
+            .await
+            .unwrap()
+            .len(),
+        25 + 1
+    );
+    assert_eq!(
+        store
+            .list_repositories(&Page::default())
+            .await
+            .unwrap()
+            .len(),
+        25 + 1
+    );
+    for i in 0..50u64 {
+        let r = if i % 2 == 0 {
+            shared.clone()
+        } else {
+            repo(&format!("org/app-{i}"))
+        };
+        let digest = Digest::sha256(format!("blob-{i}").as_bytes());
+        assert_eq!(
+            store.get_blob(&r, &digest).await.unwrap(),
+            Some(BlobRecord { digest, size: i })
+        );
+        let m = manifest(&format!("m-{i}"), None);
+        assert_eq!(
+            store.resolve_tag(&r, &tag(&format!("t{i}"))).await.unwrap(),
+            Some(m.digest)
+        );
+    }
+    for s in &replicas {
+        s.close().await;
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_chunks_exactly_one_wins() {
+    let db = TestDb::new().await;
+    let store = Arc::new(db.store().await);
+    let r = repo("org/app");
+    let up = UploadRecord {
+        id: "0b7e2b8a-1c1e-4c1a-9d8f-000000000003".into(),
+        repo: r.clone(),
+        parts: vec![],
+        created_at_ms: 1,
+    };
+    store.create_upload(&up).await.unwrap();
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, mut up) = (store.clone(), up.clone());
+            tokio::spawn(async move {
+                up.parts.push(UploadPart {
+                    key: format!("chunk-{i}"),
+                    size: 10,
+                });
+                store.update_upload(&up, 0).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for racer in racers {
+        match racer.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(
+        store.get_upload(&r, &up.id).await.unwrap().unwrap().size(),
+        10
+    );
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_racing_deletes_never_fail() {
+    let db = TestDb::new().await;
+    let store = Arc::new(db.store().await);
+    let r = repo("org/app");
+    let m = manifest("contended", None);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, r, m) = (store.clone(), r.clone(), m.clone());
+            tokio::spawn(async move {
+                for n in 0..25 {
+                    if i % 2 == 0 {
+                        store
+                            .put_manifest(&r, &m, Some(&tag(&format!("t{i}-{n}"))))
+                            .await?;
+                    } else {
+                        store.delete_manifest(&r, &m.digest).await?;
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    // Whatever interleaving happened, no tag outlives its manifest.
+    let tags = store.list_tags(&r, &Page::default()).await.unwrap();
+    if store.get_manifest(&r, &m.digest).await.unwrap().is_none() {
+        assert!(tags.is_empty(), "dangling tags {tags:?}");
+    }
+    for t in tags {
+        assert_eq!(
+            store.resolve_tag(&r, &t).await.unwrap(),
+            Some(m.digest.clone())
+        );
+    }
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn odd_manifest_fields_roundtrip() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let r = repo("org/app");
+    let mut m = manifest("odd", None);
+    // JSONB could not hold `\u0000`; annotations are kept as JSON text.
+    m.annotations = BTreeMap::from([
+        ("nul".to_owned(), "a\u{0}b".to_owned()),
+        ("unicode".to_owned(), "ü → 🦀".to_owned()),
+        ("".to_owned(), "\"quoted\"\n".to_owned()),
+    ]);
+    m.content = Bytes::from_static(b"\xff\x00not utf-8\x00");
+    m.digest = Digest::sha256(&m.content);
+    m.created_at_ms = i64::MIN;
+    store.put_manifest(&r, &m, None).await.unwrap();
+    assert_eq!(store.get_manifest(&r, &m.digest).await.unwrap(), Some(m));
+    let big = BlobRecord {
+        digest: Digest::sha256(b"big"),
+        size: i64::MAX as u64,
+    };
+    store.link_blob(&r, &big).await.unwrap();
+    assert_eq!(store.get_blob(&r, &big.digest).await.unwrap(), Some(big));
+    let too_big = BlobRecord {
+        digest: Digest::sha256(b"too big"),
+        size: u64::MAX,
+    };
+    assert!(matches!(
+        store.link_blob(&r, &too_big).await,
+        Err(StoreError::Backend(_))
+    ));
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn names_use_the_c_collation() {
+    // Byte-wise listings must not depend on the database's default collation.
+    let db = TestDb::new().await;
+    let schema = db.schema().await;
+    PostgresStore::connect(&db.url_for(&schema))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let not_c: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = $1 AND column_name IN ('name', 'digest', 'subject') \
+         AND collation_name IS DISTINCT FROM 'C'",
+    )
+    .bind(&schema)
+    .fetch_all(&db.admin)
+    .await
+    .unwrap();
+    assert_eq!(not_c, vec![]);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn debug_shows_nothing_secret() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    assert_eq!(format!("{store:?}"), "PostgresStore");
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "pg_ctlcluster --skip-systemctl-redirect")]
+async fn unreachable_server_fails_loudly() {
+    // Port 1 on localhost is never a Postgres server.
+    admin_pool("postgres://postgres@127.0.0.1:1/test").await;
+}
+
+#[tokio::test]
+async fn connect_errors_are_backend_errors_without_the_password() {
+    let db = TestDb::new().await;
+    // Same server, a database that does not exist: fails at once.
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    let url = format!(
+        "{}{sep}password=hunter2&dbname=distr_no_such_database",
+        db.url
+    );
+    let err = PostgresStore::connect(&url).await.unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    db.cleanup().await;
+}
