@@ -1,8 +1,11 @@
-//! The [`MetadataStore`] conformance suite.
+//! Store conformance suites: [`MetadataStore`] here, [`crate::access::AccessStore`]
+//! in [`access`].
 //!
 //! Written once, run against every backend: a backend's tests call
 //! [`run_all`] (or each case) with a fresh store. Enabled for other crates by
 //! the `testkit` feature.
+
+pub mod access;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

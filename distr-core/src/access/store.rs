@@ -1,0 +1,94 @@
+//! The [`AccessStore`] trait: persistence of the tenancy model.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+
+use super::model::*;
+use crate::error::StoreResult;
+
+/// A shared, type-erased access store.
+pub type DynAccessStore = dyn AccessStore;
+
+/// Persistence of organisations, customers, users, tokens, artifacts and
+/// entitlements.
+///
+/// Uniqueness violations (an org slug, a user's email within an org, an
+/// artifact name within an org, an entitlement name within a customer) fail
+/// with [`crate::StoreError::Conflict`] and change nothing. Deletes cascade:
+/// a customer takes its users, their tokens and its entitlements with it; a
+/// user takes its tokens. Listings are ordered by creation time, then id.
+#[async_trait]
+pub trait AccessStore: Debug + Send + Sync + 'static {
+    /// Creates a vendor organisation.
+    async fn create_org(&self, org: &Org) -> StoreResult<()>;
+    /// An organisation by id.
+    async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>>;
+    /// An organisation by slug.
+    async fn get_org_by_slug(&self, slug: &str) -> StoreResult<Option<Org>>;
+    /// All organisations.
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>>;
+
+    /// Creates a customer organisation.
+    async fn create_customer(&self, customer: &Customer) -> StoreResult<()>;
+    /// A customer by id.
+    async fn get_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>>;
+    /// The customers of a vendor.
+    async fn list_customers(&self, org: OrgId) -> StoreResult<Vec<Customer>>;
+    /// Renames a customer. Returns whether it existed.
+    async fn update_customer(&self, customer: &Customer) -> StoreResult<bool>;
+    /// Deletes a customer with its users, their tokens, and its entitlements.
+    async fn delete_customer(&self, id: CustomerId) -> StoreResult<bool>;
+
+    /// Creates a user.
+    async fn create_user(&self, user: &User) -> StoreResult<()>;
+    /// A user by id.
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
+    /// The users of a vendor, or of one of its customers.
+    async fn list_users(&self, org: OrgId, customer: Option<CustomerId>) -> StoreResult<Vec<User>>;
+    /// Deletes a user and its tokens.
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool>;
+
+    /// Stores a new token.
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    /// A token by the hash of its secret, with its owner.
+    async fn find_token(&self, hash: &str) -> StoreResult<Option<(TokenRecord, User)>>;
+    /// A token by id.
+    async fn get_token(&self, id: TokenId) -> StoreResult<Option<TokenRecord>>;
+    /// A user's tokens (revoked ones included).
+    async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<TokenRecord>>;
+    /// Marks a token revoked at `at_ms` (keeps the first revocation time).
+    /// Returns whether the token exists.
+    async fn revoke_token(&self, id: TokenId, at_ms: i64) -> StoreResult<bool>;
+    /// Records a successful use at `at_ms`.
+    async fn touch_token(&self, id: TokenId, at_ms: i64) -> StoreResult<()>;
+
+    /// Creates an artifact.
+    async fn create_artifact(&self, artifact: &Artifact) -> StoreResult<()>;
+    /// An artifact by id.
+    async fn get_artifact(&self, id: ArtifactId) -> StoreResult<Option<Artifact>>;
+    /// An artifact by its name within a vendor.
+    async fn get_artifact_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Artifact>>;
+    /// The artifacts of a vendor.
+    async fn list_artifacts(&self, org: OrgId) -> StoreResult<Vec<Artifact>>;
+    /// Deletes an artifact. Returns whether it existed.
+    async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool>;
+
+    /// Creates an entitlement.
+    async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()>;
+    /// Replaces an entitlement's name, expiry and items. Returns whether it existed.
+    async fn update_entitlement(&self, e: &Entitlement) -> StoreResult<bool>;
+    /// An entitlement by id.
+    async fn get_entitlement(&self, id: EntitlementId) -> StoreResult<Option<Entitlement>>;
+    /// A customer's entitlements (expired ones included).
+    async fn list_entitlements(&self, customer: CustomerId) -> StoreResult<Vec<Entitlement>>;
+    /// True when the vendor has any entitlement at all (expired ones count).
+    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool>;
+    /// Entitlements that name an artifact.
+    async fn entitlements_for_artifact(
+        &self,
+        artifact: ArtifactId,
+    ) -> StoreResult<Vec<Entitlement>>;
+    /// Deletes an entitlement. Returns whether it existed.
+    async fn delete_entitlement(&self, id: EntitlementId) -> StoreResult<bool>;
+}
