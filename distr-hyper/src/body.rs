@@ -5,7 +5,7 @@ use distr_core::{ByteStream, Error};
 use futures::{StreamExt, TryStreamExt};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, BodyStream, Empty, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, BodyStream, Empty, Full, StreamBody};
 
 /// The boxed error type of bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -45,18 +45,50 @@ where
         .boxed()
 }
 
-/// Reads a whole request body of at most `limit` bytes.
+/// Most bytes read and discarded from a rejected request body, so the client
+/// sees the error response rather than a reset connection.
+const DRAIN_CAP: u64 = 64 * 1024 * 1024;
+
+/// Reads and discards up to [`DRAIN_CAP`] bytes of a body. A larger body is
+/// left unread; the connection is then closed after the response.
+pub(crate) async fn drain<B>(body: B)
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let mut stream = into_stream(body);
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > DRAIN_CAP {
+            break;
+        }
+    }
+}
+
+/// Reads a whole request body of at most `limit` bytes. A larger body is
+/// drained (up to [`DRAIN_CAP`]) and rejected as too large.
 pub(crate) async fn read_limited<B>(body: B, limit: u64) -> Result<Bytes, Error>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    match Limited::new(body, limit as usize).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(Error::ManifestTooLarge {
-            size: limit + 1,
-            limit,
-        }),
-        Err(e) => Err(Error::BodyRead(std::io::Error::other(e))),
+    let mut stream = into_stream(body);
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(Error::BodyRead)?;
+        seen += chunk.len() as u64;
+        if seen > limit {
+            while seen <= DRAIN_CAP {
+                match stream.next().await {
+                    Some(Ok(c)) => seen += c.len() as u64,
+                    _ => break,
+                }
+            }
+            return Err(Error::ManifestTooLarge { size: seen, limit });
+        }
+        buf.extend_from_slice(&chunk);
     }
+    Ok(buf.freeze())
 }

@@ -264,3 +264,69 @@ async fn skopeo_copy_all_multiarch_roundtrip_and_restart() {
 
     server.stop();
 }
+
+/// Docker-format push: skopeo converts the index to a Docker manifest list
+/// (v2s2) on the way in; distr stores and serves it as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skopeo_docker_v2s2_manifest_list() {
+    let skopeo = require_skopeo();
+    let server = Server::start();
+    let host = server.host_port();
+    let work = tempfile::tempdir().unwrap();
+    let layout = generate_multiarch_layout(&work.path().join("src-layout"), TAG);
+    let repo = "acme/app-docker";
+    run_ok(skopeo_cmd(&skopeo).args([
+        "copy",
+        "--all",
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:{TAG}", layout.dir.display()),
+        &format!("docker://{host}/{repo}:{TAG}"),
+    ]));
+    let raw = inspect_raw(&skopeo, &host, &format!("{repo}:{TAG}"));
+    let list: Value = serde_json::from_slice(&raw).expect("manifest list JSON");
+    assert_eq!(list["mediaType"], DOCKER_LIST, "pushed list: {list}");
+    let reg = server.registry();
+    let resp = reg.get_manifest(repo, TAG).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        header(&resp, "content-type").as_deref(),
+        Some(DOCKER_LIST),
+        "served Content-Type"
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), raw.as_slice());
+    for child in list["manifests"].as_array().unwrap() {
+        let d = child["digest"].as_str().unwrap();
+        let resp = reg.get_manifest(repo, d).await;
+        assert_eq!(resp.status().as_u16(), 200, "child {d}");
+        assert_eq!(
+            header(&resp, "content-type").as_deref(),
+            Some(DOCKER_MANIFEST),
+            "child {d} Content-Type"
+        );
+    }
+    // Pull back: layers keep their digests (configs are rewritten by the
+    // OCI → Docker conversion, so only the layers are compared).
+    let out = work.path().join("pulled");
+    pull_with_skopeo_converting(&skopeo, &host, repo, TAG, &out);
+    for p in &layout.platforms {
+        for d in &p.layer_digests {
+            assert_eq!(
+                &read_layout_blob(&out, d),
+                &layout.blobs[d],
+                "blob {d} after docker round trip"
+            );
+        }
+    }
+}
+
+fn pull_with_skopeo_converting(skopeo: &Path, host: &str, repo: &str, tag: &str, out: &Path) {
+    run_ok(skopeo_cmd(skopeo).args([
+        "copy",
+        "--all",
+        "--src-tls-verify=false",
+        &format!("docker://{host}/{repo}:{tag}"),
+        &format!("oci:{}:{tag}", out.display()),
+    ]));
+}

@@ -7,7 +7,7 @@ use http::{header, Method, Response, StatusCode};
 use http_body::Body;
 
 use super::Parts;
-use crate::body::{empty, full, read_limited, BoxError, ResponseBody};
+use crate::body::{drain, empty, full, read_limited, BoxError, ResponseBody};
 use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 
 pub(crate) async fn get(
@@ -58,6 +58,7 @@ where
     let reference: Reference = reference.parse()?;
     let limit = registry.config().max_manifest_size;
     if let Some(len) = parts.content_length().filter(|&l| l > limit) {
+        drain(body).await;
         return Err(Error::ManifestTooLarge { size: len, limit });
     }
     let content = read_limited(body, limit).await?;

@@ -38,7 +38,7 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(45); // server drains for up to 30 s
 
 // ---------------------------------------------------------------------------
 // paths and digests
@@ -145,9 +145,16 @@ impl Server {
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir)
+            // Only the flags above configure the server: drop DISTR_* settings
+            // inherited from the environment (they would override defaults).
+            .env_remove("DISTR_LISTEN")
+            .env_remove("DISTR_DATA_DIR")
+            .env_remove("DISTR_CONFIG")
+            .env_remove("DISTR_BLOB_STORE")
+            .env_remove("DISTR_MAX_MANIFEST_SIZE")
             .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                "DISTR_LOG",
+                std::env::var("DISTR_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
@@ -563,6 +570,58 @@ impl Registry {
         }
         pages
     }
+}
+
+/// PUT `body` over a plain TCP socket (HTTP/1.1, `Connection: close`) and
+/// return (status, response body). Unlike hyper-based clients it still reads
+/// the response when the server answers early and stops reading the body.
+pub fn raw_http_put(
+    host_port: &str,
+    path: &str,
+    content_type: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use std::net::TcpStream;
+    let mut stream = TcpStream::connect(host_port).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Type: {content_type}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let mut writer = stream.try_clone().expect("clone socket");
+    let payload = [head.as_bytes(), body].concat();
+    let sender = std::thread::spawn(move || {
+        // The server may close early; ignore write errors.
+        let _ = writer.write_all(&payload);
+        let _ = writer.flush();
+    });
+    let mut response = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            Err(e) if response.is_empty() => panic!("PUT {path}: no response ({e})"),
+            Err(_) => break,
+        }
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let _ = sender.join();
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("PUT {path}: malformed response {text:?}"));
+    let body_start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
+        .unwrap_or(response.len());
+    (status, response[body_start..].to_vec())
 }
 
 /// Header value as a String (None if absent or not UTF-8).
