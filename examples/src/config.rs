@@ -33,7 +33,7 @@ pub struct Flags {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BlobStoreKind {
-    /// Files under `<data-dir>/blobs` (the default).
+    /// Files under `<data-dir>/blobs` and `<data-dir>/uploads` (the default).
     #[default]
     Local,
     /// Process memory (lost on exit; for demos and tests).
@@ -112,7 +112,8 @@ impl Config {
             .await
             .context("opening the SQLite metadata store")?;
         let blobs = match self.blob_store {
-            BlobStoreKind::Local => local_blobs(&self.data_dir.join("blobs"))?,
+            // Rooted at the data dir: objects are `blobs/...` and `uploads/...`.
+            BlobStoreKind::Local => local_blobs(&self.data_dir)?,
             BlobStoreKind::Memory => BlobStore::in_memory(),
         };
         Ok(Arc::new(Registry::new(

@@ -270,6 +270,15 @@ impl Server {
         self.spawn();
     }
 
+    /// SIGKILL the server (no chance to clean up), then start it again on
+    /// the same data dir.
+    pub fn crash_and_restart(&mut self) {
+        let mut child = self.child.take().expect("server was not running");
+        child.kill().expect("SIGKILL distr-server");
+        let _ = child.wait();
+        self.spawn();
+    }
+
     /// Send SIGTERM, wait up to SHUTDOWN_TIMEOUT, SIGKILL if still alive.
     fn terminate(&mut self) -> Option<ExitStatus> {
         let mut child = self.child.take()?;
