@@ -1,10 +1,11 @@
-//! `distr-store-postgres`: a [`distr_core::MetadataStore`] kept in a
-//! PostgreSQL database.
+//! `distr-store-postgres`: a [`distr_core::MetadataStore`] and a
+//! [`distr_core::access::AccessStore`] kept in a PostgreSQL database.
 //!
 //! [`PostgresStore`] keeps repositories, blob links, manifests, tags and upload
-//! sessions in a handful of tables, shareable by any number of registry
-//! replicas. The schema lives in `migrations/` and is applied automatically
-//! when a store is connected.
+//! sessions, and the tenancy model (organisations, customers, users, tokens,
+//! artifacts and entitlements), in a handful of tables of one database,
+//! shareable by any number of registry replicas. The schema lives in
+//! `migrations/` and is applied automatically when a store is connected.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), distr_core::StoreError> {
@@ -17,6 +18,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
 mod blobs;
 mod codec;
 mod manifests;

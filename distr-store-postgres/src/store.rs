@@ -12,12 +12,15 @@ const MAX_CONNECTIONS: u32 = 16;
 /// The embedded schema migrations.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A [`distr_core::MetadataStore`] backed by PostgreSQL.
+/// A [`distr_core::MetadataStore`] and [`distr_core::access::AccessStore`]
+/// backed by PostgreSQL.
 ///
 /// Cheap to share behind an `Arc`; it holds a connection pool. Every trait
-/// method is one atomic statement or one `READ COMMITTED` transaction whose
-/// writes are idempotent upserts, so any number of stores (in one process or
-/// in many registry replicas) can share a database.
+/// method is one atomic statement or one `READ COMMITTED` transaction, so any
+/// number of stores (in one process or in many registry replicas) can share a
+/// database: metadata writes are idempotent upserts, and a write to the
+/// tenancy model that collides with a unique key or refers to a missing
+/// record fails with [`distr_core::StoreError::Conflict`], changing nothing.
 ///
 /// The tables live in the first schema of the connections' `search_path`
 /// (normally `public`); set it with `options=-c search_path=<schema>` in the

@@ -1,28 +1,20 @@
 //! Runs the `distr-core` conformance suite and Postgres-specific checks
 //! (persistence across reconnecting, concurrent writers and replicas) against
-//! [`PostgresStore`].
-//!
-//! Needs a running Postgres: `DISTR_TEST_POSTGRES_URL`, by default
-//! `postgres://postgres@127.0.0.1:5432/test`. Every store gets a schema of its
-//! own (`t_<pid>_<time>_<n>`, selected through `search_path`), so the tests run
-//! in parallel and never touch `public`; the schemas are dropped at the end of
-//! each test that succeeds.
+//! [`PostgresStore`] as a [`MetadataStore`]. See [`common`] for the test
+//! server and the schema each store gets.
+
+mod common;
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use bytes::Bytes;
+use common::{admin_pool, TestDb};
 use distr_core::store::{BlobRecord, Page, UploadPart, UploadRecord};
 use distr_core::testkit::{manifest, run_all};
 use distr_core::{Digest, MetadataStore, RepoName, StoreError, TagName};
 use distr_store_postgres::PostgresStore;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::AssertSqlSafe;
-
-const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn repo(s: &str) -> RepoName {
     s.parse().unwrap()
@@ -30,101 +22,6 @@ fn repo(s: &str) -> RepoName {
 
 fn tag(s: &str) -> TagName {
     s.parse().unwrap()
-}
-
-/// The server the tests use.
-fn base_url() -> String {
-    std::env::var("DISTR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned())
-}
-
-/// Connects to `url`, failing the test loudly (never skipping it) when the
-/// server is unreachable.
-async fn admin_pool(url: &str) -> PgPool {
-    let connected = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await;
-    match connected {
-        Ok(pool) => pool,
-        Err(e) => panic!(
-            "cannot connect to the test Postgres at {url}: {e}\n\
-             Start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
-             or point DISTR_TEST_POSTGRES_URL at another server."
-        ),
-    }
-}
-
-/// The test server plus the schemas created on it, dropped by [`Self::cleanup`].
-struct TestDb {
-    url: String,
-    admin: PgPool,
-    schemas: Mutex<Vec<String>>,
-}
-
-impl TestDb {
-    async fn new() -> Self {
-        let url = base_url();
-        let admin = admin_pool(&url).await;
-        Self {
-            url,
-            admin,
-            schemas: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// Creates a new, empty schema with a name unique across processes.
-    async fn schema(&self) -> String {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!(
-            "t_{}_{nanos}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
-        sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
-            .execute(&self.admin)
-            .await
-            .unwrap();
-        self.schemas.lock().unwrap().push(name.clone());
-        name
-    }
-
-    /// The server's URL with `schema` as the search path.
-    fn url_for(&self, schema: &str) -> String {
-        let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-c%20search_path%3D{schema}", self.url)
-    }
-
-    /// A store in a fresh schema, built by [`PostgresStore::from_pool`] on a
-    /// small pool.
-    async fn store(&self) -> PostgresStore {
-        let schema = self.schema().await;
-        let options = PgConnectOptions::from_str(&self.url)
-            .unwrap()
-            .options([("search_path", &schema)]);
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .unwrap();
-        PostgresStore::from_pool(pool).await.unwrap()
-    }
-
-    /// Drops every schema created so far.
-    async fn cleanup(self) {
-        let schemas = std::mem::take(&mut *self.schemas.lock().unwrap());
-        for name in schemas {
-            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {name} CASCADE")))
-                .execute(&self.admin)
-                .await
-                .unwrap();
-        }
-        self.admin.close().await;
-    }
 }
 
 #[tokio::test]

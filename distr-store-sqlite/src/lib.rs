@@ -1,9 +1,11 @@
-//! `distr-store-sqlite`: a [`distr_core::MetadataStore`] kept in an SQLite
-//! database.
+//! `distr-store-sqlite`: a [`distr_core::MetadataStore`] and a
+//! [`distr_core::access::AccessStore`] kept in an SQLite database.
 //!
 //! [`SqliteStore`] keeps repositories, blob links, manifests, tags and upload
-//! sessions in one database file (or in memory, for tests). The schema lives in
-//! `migrations/` and is applied automatically when a store is opened.
+//! sessions, and the tenancy model (organisations, customers, users, tokens,
+//! artifacts, entitlements), in one database file (or in memory, for tests).
+//! The schema lives in `migrations/` and is applied automatically when a store
+//! is opened.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), distr_core::StoreError> {
@@ -15,6 +17,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
 mod blobs;
 mod codec;
 mod manifests;

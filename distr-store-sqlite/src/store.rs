@@ -20,7 +20,8 @@ const MAX_FILE_CONNECTIONS: u32 = 8;
 /// The embedded schema migrations.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A [`distr_core::MetadataStore`] backed by SQLite.
+/// A [`distr_core::MetadataStore`] and [`distr_core::access::AccessStore`]
+/// backed by SQLite, both in the same database.
 ///
 /// Cheap to share behind an `Arc`; it holds a connection pool. Every trait
 /// method is one atomic statement or one `BEGIN IMMEDIATE` transaction, so

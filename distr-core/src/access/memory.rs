@@ -66,7 +66,7 @@ impl AccessStore for MemoryAccessStore {
                 .values()
                 .any(|o| o.slug == org.slug || o.id == org.id)
             {
-                return Err(conflict("an organisation with this slug exists"));
+                return Err(conflict("an organisation with this id or slug exists"));
             }
             s.orgs.insert(org.id, org.clone());
             Ok(())
@@ -95,6 +95,9 @@ impl AccessStore for MemoryAccessStore {
         self.with(|s| {
             if s.customers.contains_key(&customer.id) {
                 return Err(conflict("customer exists"));
+            }
+            if !s.orgs.contains_key(&customer.org_id) {
+                return Err(conflict("the customer's organisation does not exist"));
             }
             s.customers.insert(customer.id, customer.clone());
             Ok(())
@@ -152,6 +155,12 @@ impl AccessStore for MemoryAccessStore {
                 return Err(conflict(
                     "a user with this email exists in the organisation",
                 ));
+            }
+            if user
+                .customer_id
+                .is_some_and(|c| !s.customers.contains_key(&c))
+            {
+                return Err(conflict("the user's customer does not exist"));
             }
             s.users.insert(user.id, user.clone());
             Ok(())
@@ -287,6 +296,9 @@ impl AccessStore for MemoryAccessStore {
                     "an entitlement with this name exists for the customer",
                 ));
             }
+            if !s.customers.contains_key(&e.customer_id) {
+                return Err(conflict("the entitlement's customer does not exist"));
+            }
             s.entitlements.insert(e.id, e.clone());
             Ok(())
         })
@@ -294,12 +306,12 @@ impl AccessStore for MemoryAccessStore {
 
     async fn update_entitlement(&self, e: &Entitlement) -> StoreResult<bool> {
         self.with(|s| {
-            if !s.entitlements.contains_key(&e.id) {
+            let Some(customer) = s.entitlements.get(&e.id).map(|x| x.customer_id) else {
                 return Ok(false);
-            }
+            };
             if s.entitlements
                 .values()
-                .any(|x| x.id != e.id && x.customer_id == e.customer_id && x.name == e.name)
+                .any(|x| x.id != e.id && x.customer_id == customer && x.name == e.name)
             {
                 return Err(conflict(
                     "an entitlement with this name exists for the customer",

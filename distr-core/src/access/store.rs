@@ -14,10 +14,14 @@ pub type DynAccessStore = dyn AccessStore;
 /// entitlements.
 ///
 /// Uniqueness violations (an org slug, a user's email within an org, an
-/// artifact name within an org, an entitlement name within a customer) fail
-/// with [`crate::StoreError::Conflict`] and change nothing. Deletes cascade:
-/// a customer takes its users, their tokens and its entitlements with it; a
-/// user takes its tokens. Listings are ordered by creation time, then id.
+/// artifact name within an org, an entitlement name within a customer) and
+/// references to records that do not exist (a customer's org, a user's
+/// customer, a token's user, an entitlement's customer) fail with
+/// [`crate::StoreError::Conflict`] and change nothing. Deletes cascade: a
+/// customer takes its users, their tokens and its entitlements with it; a
+/// user takes its tokens. Deleting an artifact leaves entitlement items that
+/// name it (callers refuse such deletes first). Listings are ordered by
+/// creation time, then id.
 #[async_trait]
 pub trait AccessStore: Debug + Send + Sync + 'static {
     /// Creates a vendor organisation.
@@ -76,7 +80,8 @@ pub trait AccessStore: Debug + Send + Sync + 'static {
 
     /// Creates an entitlement.
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()>;
-    /// Replaces an entitlement's name, expiry and items. Returns whether it existed.
+    /// Replaces an entitlement's name, expiry and items; its customer and org
+    /// stay as stored. Returns whether it existed.
     async fn update_entitlement(&self, e: &Entitlement) -> StoreResult<bool>;
     /// An entitlement by id.
     async fn get_entitlement(&self, id: EntitlementId) -> StoreResult<Option<Entitlement>>;

@@ -90,6 +90,64 @@ where
     artifacts_are_unique_per_vendor(&*make().await).await;
     entitlements_roundtrip_and_names_are_unique_per_customer(&*make().await).await;
     deleting_a_customer_cascades(&*make().await).await;
+    dangling_references_are_conflicts(&*make().await).await;
+}
+
+/// Records that name a missing customer (or org, or user) are refused, and
+/// an entitlement update cannot move it to another customer.
+pub async fn dangling_references_are_conflicts(store: &dyn AccessStore) {
+    let a = org("acme", 1);
+    let ghost_org = org("ghost", 1);
+    assert!(matches!(
+        store.create_customer(&customer(&ghost_org, "x", 1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.create_org(&a).await.unwrap();
+    let ghost_customer = customer(&a, "ghost", 1);
+    let c = customer(&a, "real", 2);
+    store.create_customer(&c).await.unwrap();
+    let u = user(
+        &a,
+        Some(&ghost_customer),
+        "x@ghost.test",
+        Role::CustomerMember,
+        3,
+    );
+    assert!(matches!(
+        store.create_user(&u).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.list_users(a.id, None).await.unwrap(), vec![]);
+    let e = entitlement(&ghost_customer, "e", vec![], 4);
+    assert!(matches!(
+        store.create_entitlement(&e).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(!store.org_has_entitlements(a.id).await.unwrap());
+    // An update keeps the stored customer, whatever the argument says.
+    let (e1, e2) = (
+        entitlement(&c, "one", vec![], 5),
+        entitlement(&c, "two", vec![], 6),
+    );
+    store.create_entitlement(&e1).await.unwrap();
+    store.create_entitlement(&e2).await.unwrap();
+    let other = customer(&a, "other", 7);
+    store.create_customer(&other).await.unwrap();
+    let mut moved = e2.clone();
+    moved.customer_id = other.id;
+    moved.name = "one".into();
+    assert!(matches!(
+        store.update_entitlement(&moved).await,
+        Err(StoreError::Conflict(_))
+    ));
+    moved.name = "renamed".into();
+    assert!(store.update_entitlement(&moved).await.unwrap());
+    let stored = store.get_entitlement(e2.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.customer_id, stored.name.as_str()),
+        (c.id, "renamed")
+    );
+    assert_eq!(store.list_entitlements(other.id).await.unwrap(), vec![]);
 }
 
 /// Org slugs are unique; lookups by id and slug agree.

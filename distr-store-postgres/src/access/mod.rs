@@ -1,0 +1,170 @@
+//! The [`AccessStore`] implementation: the tenancy model in the same database
+//! as the registry metadata, one module per table.
+//!
+//! Reads are single statements. Writes are single statements, or one
+//! `READ COMMITTED` transaction where they touch several tables (creating or
+//! replacing an entitlement with its items, deleting a customer with what it
+//! owns). Uniqueness and reference violations become
+//! [`distr_core::StoreError::Conflict`] (see `errors`).
+
+use async_trait::async_trait;
+use distr_core::access::{
+    AccessStore, Artifact, ArtifactId, Customer, CustomerId, Entitlement, EntitlementId, Org,
+    OrgId, TokenId, TokenRecord, User, UserId,
+};
+use distr_core::StoreResult;
+
+use crate::PostgresStore;
+
+/// `ORDER BY` clause of every listing: creation time, then the id's text,
+/// byte-wise, exactly as the in-memory store sorts. `$t` is the table alias.
+macro_rules! by_creation {
+    ($t:literal) => {
+        concat!(
+            " ORDER BY ",
+            $t,
+            ".created_at_ms, ",
+            $t,
+            ".id::text COLLATE \"C\""
+        )
+    };
+}
+
+mod artifacts;
+mod customers;
+mod entitlements;
+mod errors;
+mod items;
+mod orgs;
+mod tokens;
+mod users;
+
+#[async_trait]
+impl AccessStore for PostgresStore {
+    async fn create_org(&self, org: &Org) -> StoreResult<()> {
+        orgs::create(self, org).await
+    }
+
+    async fn get_org(&self, id: OrgId) -> StoreResult<Option<Org>> {
+        orgs::get(self, id).await
+    }
+
+    async fn get_org_by_slug(&self, slug: &str) -> StoreResult<Option<Org>> {
+        orgs::get_by_slug(self, slug).await
+    }
+
+    async fn list_orgs(&self) -> StoreResult<Vec<Org>> {
+        orgs::list(self).await
+    }
+
+    async fn create_customer(&self, customer: &Customer) -> StoreResult<()> {
+        customers::create(self, customer).await
+    }
+
+    async fn get_customer(&self, id: CustomerId) -> StoreResult<Option<Customer>> {
+        customers::get(self, id).await
+    }
+
+    async fn list_customers(&self, org: OrgId) -> StoreResult<Vec<Customer>> {
+        customers::list(self, org).await
+    }
+
+    async fn update_customer(&self, customer: &Customer) -> StoreResult<bool> {
+        customers::rename(self, customer).await
+    }
+
+    async fn delete_customer(&self, id: CustomerId) -> StoreResult<bool> {
+        customers::delete(self, id).await
+    }
+
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        users::create(self, user).await
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        users::get(self, id).await
+    }
+
+    async fn list_users(&self, org: OrgId, customer: Option<CustomerId>) -> StoreResult<Vec<User>> {
+        users::list(self, org, customer).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> StoreResult<bool> {
+        users::delete(self, id).await
+    }
+
+    async fn create_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        tokens::create(self, token).await
+    }
+
+    async fn find_token(&self, hash: &str) -> StoreResult<Option<(TokenRecord, User)>> {
+        tokens::find(self, hash).await
+    }
+
+    async fn get_token(&self, id: TokenId) -> StoreResult<Option<TokenRecord>> {
+        tokens::get(self, id).await
+    }
+
+    async fn list_tokens(&self, user: UserId) -> StoreResult<Vec<TokenRecord>> {
+        tokens::list(self, user).await
+    }
+
+    async fn revoke_token(&self, id: TokenId, at_ms: i64) -> StoreResult<bool> {
+        tokens::revoke(self, id, at_ms).await
+    }
+
+    async fn touch_token(&self, id: TokenId, at_ms: i64) -> StoreResult<()> {
+        tokens::touch(self, id, at_ms).await
+    }
+
+    async fn create_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
+        artifacts::create(self, artifact).await
+    }
+
+    async fn get_artifact(&self, id: ArtifactId) -> StoreResult<Option<Artifact>> {
+        artifacts::get(self, id).await
+    }
+
+    async fn get_artifact_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Artifact>> {
+        artifacts::get_by_name(self, org, name).await
+    }
+
+    async fn list_artifacts(&self, org: OrgId) -> StoreResult<Vec<Artifact>> {
+        artifacts::list(self, org).await
+    }
+
+    async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool> {
+        artifacts::delete(self, id).await
+    }
+
+    async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()> {
+        entitlements::create(self, e).await
+    }
+
+    async fn update_entitlement(&self, e: &Entitlement) -> StoreResult<bool> {
+        entitlements::update(self, e).await
+    }
+
+    async fn get_entitlement(&self, id: EntitlementId) -> StoreResult<Option<Entitlement>> {
+        entitlements::get(self, id).await
+    }
+
+    async fn list_entitlements(&self, customer: CustomerId) -> StoreResult<Vec<Entitlement>> {
+        entitlements::list(self, customer).await
+    }
+
+    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool> {
+        entitlements::org_has_any(self, org).await
+    }
+
+    async fn entitlements_for_artifact(
+        &self,
+        artifact: ArtifactId,
+    ) -> StoreResult<Vec<Entitlement>> {
+        entitlements::for_artifact(self, artifact).await
+    }
+
+    async fn delete_entitlement(&self, id: EntitlementId) -> StoreResult<bool> {
+        entitlements::delete(self, id).await
+    }
+}

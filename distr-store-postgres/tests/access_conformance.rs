@@ -1,0 +1,478 @@
+//! Runs the `distr-core` [`AccessStore`] conformance suite and Postgres-specific
+//! checks (agreement with the in-memory store, concurrent writers, atomic
+//! replacement, cascades racing inserts) against [`PostgresStore`]. See
+//! [`common`] for the test server and the schema each store gets.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::TestDb;
+use distr_core::access::{
+    AccessStore, Artifact, ArtifactId, Customer, CustomerId, Entitlement, EntitlementId,
+    EntitlementItem, MemoryAccessStore, Org, OrgId, PlainToken, Role, TagSelection, TokenId,
+    TokenRecord, User, UserId,
+};
+use distr_core::store::Page;
+use distr_core::testkit::access::run_all;
+use distr_core::testkit::manifest;
+use distr_core::{MetadataStore, RepoName, StoreError};
+use distr_store_postgres::PostgresStore;
+
+fn org(slug: &str, t: i64) -> Org {
+    Org {
+        id: OrgId::new(),
+        slug: slug.into(),
+        name: format!("{slug} Inc."),
+        created_at_ms: t,
+    }
+}
+
+fn customer(org: &Org, name: &str, t: i64) -> Customer {
+    Customer {
+        id: CustomerId::new(),
+        org_id: org.id,
+        name: name.into(),
+        created_at_ms: t,
+    }
+}
+
+fn user(org: &Org, customer: Option<&Customer>, email: &str, t: i64) -> User {
+    User {
+        id: UserId::new(),
+        org_id: org.id,
+        customer_id: customer.map(|c| c.id),
+        email: email.into(),
+        role: if customer.is_some() {
+            Role::CustomerMember
+        } else {
+            Role::VendorAdmin
+        },
+        created_at_ms: t,
+    }
+}
+
+fn token(user: &User, secret: &str, t: i64) -> TokenRecord {
+    TokenRecord {
+        id: TokenId::new(),
+        user_id: user.id,
+        name: format!("token {secret}"),
+        hash: PlainToken::from_secret(secret).hash(),
+        expires_at_ms: None,
+        last_used_at_ms: None,
+        revoked_at_ms: None,
+        created_at_ms: t,
+    }
+}
+
+fn artifact(org: &Org, name: &str, t: i64) -> Artifact {
+    Artifact {
+        id: ArtifactId::new(),
+        org_id: org.id,
+        name: name.into(),
+        created_at_ms: t,
+    }
+}
+
+fn entitlement(c: &Customer, name: &str, items: Vec<EntitlementItem>, t: i64) -> Entitlement {
+    Entitlement {
+        id: EntitlementId::new(),
+        org_id: c.org_id,
+        customer_id: c.id,
+        name: name.into(),
+        expires_at_ms: None,
+        items,
+        created_at_ms: t,
+    }
+}
+
+fn item(artifact: &Artifact, tags: TagSelection) -> EntitlementItem {
+    EntitlementItem {
+        artifact_id: artifact.id,
+        tags,
+    }
+}
+
+fn only(patterns: &[&str]) -> TagSelection {
+    TagSelection::Only(patterns.iter().map(|p| p.parse().unwrap()).collect())
+}
+
+fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {
+    matches!(result, Err(StoreError::Conflict(_)))
+}
+
+#[tokio::test]
+async fn access_store_conforms() {
+    let db = TestDb::new().await;
+    let case = AtomicUsize::new(0);
+    run_all(|| async {
+        case.fetch_add(1, Ordering::Relaxed);
+        Arc::new(db.store().await) as Arc<dyn AccessStore>
+    })
+    .await;
+    assert_eq!(case.load(Ordering::Relaxed), 7);
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn access_store_from_url_conforms() {
+    let db = TestDb::new().await;
+    run_all(|| async {
+        let url = db.url_for(&db.schema().await);
+        Arc::new(PostgresStore::connect(&url).await.unwrap()) as Arc<dyn AccessStore>
+    })
+    .await;
+    db.cleanup().await;
+}
+
+/// The same writes on the in-memory store and on Postgres give the same
+/// reads, including the order of records created at the same time (by id,
+/// byte-wise) and tag selections with no pattern.
+#[tokio::test]
+async fn reads_agree_with_the_memory_store() {
+    let db = TestDb::new().await;
+    let pg = db.store().await;
+    let memory = MemoryAccessStore::new();
+    let stores: [&dyn AccessStore; 2] = [&memory, &pg];
+
+    // Everything is created at the same millisecond, so ids decide the order.
+    let t = 7;
+    let orgs: Vec<Org> = (0..6).map(|i| org(&format!("org{i}"), t)).collect();
+    let a = &orgs[0];
+    let customers: Vec<Customer> = (0..6).map(|i| customer(a, &format!("c{i}"), t)).collect();
+    let mut users: Vec<User> = (0..6)
+        .map(|i| user(a, Some(&customers[i % 2]), &format!("u{i}@x.test"), t))
+        .collect();
+    users.push(user(a, None, "admin@x.test", t));
+    let tokens: Vec<TokenRecord> = (0..6)
+        .map(|i| token(&users[0], &format!("s{i}"), t))
+        .collect();
+    let artifacts: Vec<Artifact> = (0..4).map(|i| artifact(a, &format!("app{i}"), t)).collect();
+    let entitlements: Vec<Entitlement> = (0..6)
+        .map(|i| {
+            let items = vec![
+                item(&artifacts[i % 4], only(&["1.*", "latest", "v?"])),
+                item(&artifacts[(i + 1) % 4], TagSelection::All),
+                item(&artifacts[(i + 2) % 4], TagSelection::Only(vec![])),
+            ];
+            let mut e = entitlement(&customers[i % 2], &format!("e{i}"), items, t);
+            e.expires_at_ms = (i % 2 == 0).then_some(i64::MAX);
+            e
+        })
+        .collect();
+    for s in stores {
+        for o in &orgs {
+            s.create_org(o).await.unwrap();
+        }
+        for c in &customers {
+            s.create_customer(c).await.unwrap();
+        }
+        for u in &users {
+            s.create_user(u).await.unwrap();
+        }
+        for tk in &tokens {
+            s.create_token(tk).await.unwrap();
+        }
+        for x in &artifacts {
+            s.create_artifact(x).await.unwrap();
+        }
+        for e in &entitlements {
+            s.create_entitlement(e).await.unwrap();
+        }
+        s.touch_token(tokens[0].id, 5).await.unwrap();
+        s.touch_token(tokens[0].id, 3).await.unwrap();
+        s.touch_token(TokenId::new(), 3).await.unwrap();
+        assert!(s.revoke_token(tokens[1].id, 9).await.unwrap());
+        assert!(s.revoke_token(tokens[1].id, 8).await.unwrap());
+        assert!(s.delete_artifact(artifacts[3].id).await.unwrap());
+    }
+
+    assert_eq!(
+        pg.list_orgs().await.unwrap(),
+        memory.list_orgs().await.unwrap()
+    );
+    assert_eq!(
+        pg.list_customers(a.id).await.unwrap(),
+        memory.list_customers(a.id).await.unwrap()
+    );
+    assert_eq!(
+        pg.list_users(a.id, None).await.unwrap(),
+        memory.list_users(a.id, None).await.unwrap()
+    );
+    for c in &customers {
+        assert_eq!(
+            pg.list_users(a.id, Some(c.id)).await.unwrap(),
+            memory.list_users(a.id, Some(c.id)).await.unwrap()
+        );
+        assert_eq!(
+            pg.list_entitlements(c.id).await.unwrap(),
+            memory.list_entitlements(c.id).await.unwrap()
+        );
+    }
+    assert_eq!(
+        pg.list_tokens(users[0].id).await.unwrap(),
+        memory.list_tokens(users[0].id).await.unwrap()
+    );
+    assert_eq!(
+        pg.list_artifacts(a.id).await.unwrap(),
+        memory.list_artifacts(a.id).await.unwrap()
+    );
+    // Deleting an artifact leaves the entitlements that name it alone.
+    for x in &artifacts {
+        let listed = pg.entitlements_for_artifact(x.id).await.unwrap();
+        if x.id == artifacts[3].id {
+            assert_eq!(listed.len(), 4);
+        }
+        assert_eq!(
+            listed,
+            memory.entitlements_for_artifact(x.id).await.unwrap()
+        );
+    }
+    for e in &entitlements {
+        assert_eq!(pg.get_entitlement(e.id).await.unwrap(), Some(e.clone()));
+    }
+    let used = pg.get_token(tokens[0].id).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at_ms, Some(5));
+    let revoked = pg.get_token(tokens[1].id).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at_ms, Some(9));
+    assert_eq!(
+        pg.find_token(&tokens[2].hash).await.unwrap(),
+        memory.find_token(&tokens[2].hash).await.unwrap()
+    );
+    pg.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_entitlements_with_one_name_exactly_one_wins() {
+    let db = TestDb::new().await;
+    // Two stores on one schema, like two replicas, with full-size pools.
+    let url = db.url_for(&db.schema().await);
+    let replicas = [
+        Arc::new(PostgresStore::connect(&url).await.unwrap()),
+        Arc::new(PostgresStore::connect(&url).await.unwrap()),
+    ];
+    let a = org("acme", 1);
+    let c = customer(&a, "one", 2);
+    let app = artifact(&a, "app", 3);
+    replicas[0].create_org(&a).await.unwrap();
+    replicas[0].create_customer(&c).await.unwrap();
+    replicas[0].create_artifact(&app).await.unwrap();
+    let racers: Vec<_> = (0..20)
+        .map(|i| {
+            let store = replicas[i % 2].clone();
+            // Each racer has its own id and items, so the winner is visible.
+            let e = entitlement(
+                &c,
+                "gold",
+                vec![item(&app, only(&[&format!("{i}.*")]))],
+                10 + i as i64,
+            );
+            tokio::spawn(async move {
+                let result = store.create_entitlement(&e).await;
+                (e, result)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for racer in racers {
+        match racer.await.unwrap() {
+            (e, Ok(())) => winners.push(e),
+            (_, Err(StoreError::Conflict(_))) => {}
+            (_, Err(e)) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    // The losers left no trace, not even items.
+    assert_eq!(replicas[1].list_entitlements(c.id).await.unwrap(), winners);
+    assert_eq!(
+        replicas[1].entitlements_for_artifact(app.id).await.unwrap(),
+        winners
+    );
+    for s in &replicas {
+        s.close().await;
+    }
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn failed_writes_change_nothing() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let a = org("acme", 1);
+    store.create_org(&a).await.unwrap();
+    let c = customer(&a, "one", 2);
+    store.create_customer(&c).await.unwrap();
+    let (app, chart) = (artifact(&a, "app", 3), artifact(&a, "chart", 4));
+    store.create_artifact(&app).await.unwrap();
+    store.create_artifact(&chart).await.unwrap();
+    let gold = entitlement(&c, "gold", vec![item(&app, TagSelection::All)], 5);
+    let silver = entitlement(&c, "silver", vec![item(&chart, only(&["1.*"]))], 6);
+    store.create_entitlement(&gold).await.unwrap();
+    store.create_entitlement(&silver).await.unwrap();
+
+    // A rename onto a taken name keeps the old name, expiry and items.
+    let mut clash = silver.clone();
+    clash.name = "gold".into();
+    clash.expires_at_ms = Some(1);
+    clash.items = vec![item(&app, only(&["2.*"]))];
+    assert!(is_conflict(&store.update_entitlement(&clash).await));
+    assert_eq!(
+        store.get_entitlement(silver.id).await.unwrap(),
+        Some(silver.clone())
+    );
+    assert_eq!(
+        store.entitlements_for_artifact(app.id).await.unwrap(),
+        vec![gold.clone()]
+    );
+
+    // A second entitlement with a taken id or name adds no items either.
+    let mut same_id = entitlement(&c, "bronze", vec![item(&chart, TagSelection::All)], 7);
+    same_id.id = gold.id;
+    assert!(is_conflict(&store.create_entitlement(&same_id).await));
+    assert_eq!(store.get_entitlement(gold.id).await.unwrap(), Some(gold));
+
+    // Replacing keeps the vendor, customer and creation time.
+    let mut changed = silver.clone();
+    changed.created_at_ms = 99;
+    changed.items = vec![item(&chart, TagSelection::All), item(&app, only(&["3"]))];
+    assert!(store.update_entitlement(&changed).await.unwrap());
+    changed.created_at_ms = silver.created_at_ms;
+    assert_eq!(
+        store.get_entitlement(silver.id).await.unwrap(),
+        Some(changed)
+    );
+
+    // References to records that do not exist are conflicts.
+    let ghost_user = user(&a, Some(&c), "ghost@one.test", 8);
+    assert!(is_conflict(
+        &store.create_token(&token(&ghost_user, "ghost", 8)).await
+    ));
+    let u = user(&a, Some(&c), "dev@one.test", 9);
+    store.create_user(&u).await.unwrap();
+    let t = token(&u, "secret", 10);
+    store.create_token(&t).await.unwrap();
+    let mut same_hash = token(&u, "secret", 11);
+    same_hash.name = "copy".into();
+    assert!(is_conflict(&store.create_token(&same_hash).await));
+    assert_eq!(store.list_tokens(u.id).await.unwrap(), vec![t]);
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_customer_racing_new_users_leaves_no_orphans() {
+    let db = TestDb::new().await;
+    let url = db.url_for(&db.schema().await);
+    let store = Arc::new(PostgresStore::connect(&url).await.unwrap());
+    let a = org("acme", 1);
+    let c = customer(&a, "one", 2);
+    let app = artifact(&a, "app", 3);
+    store.create_org(&a).await.unwrap();
+    store.create_customer(&c).await.unwrap();
+    store.create_artifact(&app).await.unwrap();
+    let writers: Vec<_> = (0..12)
+        .map(|i| {
+            let (store, a, c, app) = (store.clone(), a.clone(), c.clone(), app.clone());
+            tokio::spawn(async move {
+                let u = user(&a, Some(&c), &format!("u{i}@one.test"), 10);
+                let t = token(&u, &format!("secret-{i}"), 11);
+                let e = entitlement(
+                    &c,
+                    &format!("e{i}"),
+                    vec![item(&app, TagSelection::All)],
+                    12,
+                );
+                for result in [
+                    store.create_user(&u).await,
+                    store.create_token(&t).await,
+                    store.create_entitlement(&e).await,
+                ] {
+                    assert!(result.is_ok() || is_conflict(&result), "{result:?}");
+                }
+                (u, t, e)
+            })
+        })
+        .collect();
+    let deleter = {
+        let (store, id) = (store.clone(), c.id);
+        tokio::spawn(async move { store.delete_customer(id).await })
+    };
+    assert!(deleter.await.unwrap().unwrap());
+    for writer in writers {
+        let (u, t, e) = writer.await.unwrap();
+        assert_eq!(store.get_user(u.id).await.unwrap(), None);
+        assert_eq!(store.find_token(&t.hash).await.unwrap(), None);
+        assert_eq!(store.get_entitlement(e.id).await.unwrap(), None);
+    }
+    assert_eq!(store.list_users(a.id, None).await.unwrap(), vec![]);
+    assert_eq!(store.list_entitlements(c.id).await.unwrap(), vec![]);
+    assert_eq!(
+        store.entitlements_for_artifact(app.id).await.unwrap(),
+        vec![]
+    );
+    assert!(!store.org_has_entitlements(a.id).await.unwrap());
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_touches_keep_the_latest_use() {
+    let db = TestDb::new().await;
+    let store = Arc::new(db.store().await);
+    let a = org("acme", 1);
+    store.create_org(&a).await.unwrap();
+    let u = user(&a, None, "admin@acme.test", 2);
+    store.create_user(&u).await.unwrap();
+    let t = token(&u, "secret", 3);
+    store.create_token(&t).await.unwrap();
+    let touches: Vec<_> = (1..=20)
+        .map(|at| {
+            let store = store.clone();
+            tokio::spawn(async move { store.touch_token(t.id, at).await })
+        })
+        .collect();
+    for touch in touches {
+        touch.await.unwrap().unwrap();
+    }
+    let touched = store.get_token(t.id).await.unwrap().unwrap();
+    assert_eq!(touched.last_used_at_ms, Some(20));
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// Registry metadata and the tenancy model share one database, and both
+/// survive reconnecting.
+#[tokio::test]
+async fn one_database_holds_metadata_and_tenancy() {
+    let db = TestDb::new().await;
+    let url = db.url_for(&db.schema().await);
+    let r: RepoName = "acme/app".parse().unwrap();
+    let m = manifest("m", None);
+    let a = org("acme", 1);
+    let app = artifact(&a, "app", 2);
+    {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        store.put_manifest(&r, &m, None).await.unwrap();
+        store.create_org(&a).await.unwrap();
+        store.create_artifact(&app).await.unwrap();
+        store.close().await;
+    }
+    let store = PostgresStore::connect(&url).await.unwrap();
+    assert_eq!(
+        store.list_repositories(&Page::default()).await.unwrap(),
+        vec![r.clone()]
+    );
+    assert_eq!(store.get_manifest(&r, &m.digest).await.unwrap(), Some(m));
+    assert_eq!(
+        store.get_org_by_slug("acme").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.get_artifact_by_name(a.id, "app").await.unwrap(),
+        Some(app)
+    );
+    store.close().await;
+    db.cleanup().await;
+}

@@ -1,0 +1,341 @@
+//! Runs the `distr-core` [`AccessStore`] conformance suite and SQLite-specific
+//! checks (persistence across reopening, sharing the database with the
+//! registry metadata) against [`SqliteStore`].
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use distr_core::access::*;
+use distr_core::store::BlobRecord;
+use distr_core::testkit::access::run_all;
+use distr_core::testkit::manifest;
+use distr_core::{Digest, MetadataStore, RepoName, StoreError};
+use distr_store_sqlite::SqliteStore;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+#[tokio::test]
+async fn file_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let case = AtomicUsize::new(0);
+    run_all(|| {
+        // A fresh database per case, in a directory `open` has to create.
+        let path = dir
+            .path()
+            .join(format!("case-{}", case.fetch_add(1, Ordering::Relaxed)))
+            .join("meta.db");
+        async move { Arc::new(SqliteStore::open(path).await.unwrap()) as Arc<dyn AccessStore> }
+    })
+    .await;
+    assert_eq!(case.load(Ordering::Relaxed), 7);
+}
+
+#[tokio::test]
+async fn in_memory_store_conforms() {
+    run_all(|| async {
+        Arc::new(SqliteStore::open_in_memory().await.unwrap()) as Arc<dyn AccessStore>
+    })
+    .await;
+}
+
+/// An organisation, a customer with a user and a token, an artifact and an
+/// entitlement, all created at `t`.
+struct Tenancy {
+    org: Org,
+    customer: Customer,
+    user: User,
+    token: TokenRecord,
+    artifact: Artifact,
+    entitlement: Entitlement,
+}
+
+impl Tenancy {
+    fn new(slug: &str, t: i64) -> Self {
+        let org = Org {
+            id: OrgId::new(),
+            slug: slug.into(),
+            name: format!("{slug} Inc."),
+            created_at_ms: t,
+        };
+        let customer = Customer {
+            id: CustomerId::new(),
+            org_id: org.id,
+            name: "one".into(),
+            created_at_ms: t,
+        };
+        let user = User {
+            id: UserId::new(),
+            org_id: org.id,
+            customer_id: Some(customer.id),
+            email: "ops@one.test".into(),
+            role: Role::CustomerAdmin,
+            created_at_ms: t,
+        };
+        let token = TokenRecord {
+            id: TokenId::new(),
+            user_id: user.id,
+            name: "ci".into(),
+            hash: PlainToken::from_secret(format!("{slug}-secret")).hash(),
+            expires_at_ms: Some(t + 1_000),
+            last_used_at_ms: Some(t + 1),
+            revoked_at_ms: None,
+            created_at_ms: t,
+        };
+        let artifact = Artifact {
+            id: ArtifactId::new(),
+            org_id: org.id,
+            name: "charts/app".into(),
+            created_at_ms: t,
+        };
+        let entitlement = Entitlement {
+            id: EntitlementId::new(),
+            org_id: org.id,
+            customer_id: customer.id,
+            name: "gold".into(),
+            expires_at_ms: Some(t + 2_000),
+            items: vec![
+                EntitlementItem {
+                    artifact_id: artifact.id,
+                    tags: TagSelection::Only(vec![
+                        "1.2.*".parse().unwrap(),
+                        "latest".parse().unwrap(),
+                    ]),
+                },
+                EntitlementItem {
+                    artifact_id: ArtifactId::new(),
+                    tags: TagSelection::All,
+                },
+                EntitlementItem {
+                    artifact_id: artifact.id,
+                    tags: TagSelection::Only(vec![]),
+                },
+            ],
+            created_at_ms: t,
+        };
+        Tenancy {
+            org,
+            customer,
+            user,
+            token,
+            artifact,
+            entitlement,
+        }
+    }
+
+    async fn create(&self, store: &dyn AccessStore) {
+        store.create_org(&self.org).await.unwrap();
+        store.create_customer(&self.customer).await.unwrap();
+        store.create_user(&self.user).await.unwrap();
+        store.create_token(&self.token).await.unwrap();
+        store.create_artifact(&self.artifact).await.unwrap();
+        store.create_entitlement(&self.entitlement).await.unwrap();
+    }
+
+    async fn assert_stored(&self, store: &dyn AccessStore) {
+        assert_eq!(
+            store.get_org_by_slug(&self.org.slug).await.unwrap(),
+            Some(self.org.clone())
+        );
+        assert_eq!(
+            store.list_customers(self.org.id).await.unwrap(),
+            vec![self.customer.clone()]
+        );
+        assert_eq!(
+            store.find_token(&self.token.hash).await.unwrap(),
+            Some((self.token.clone(), self.user.clone()))
+        );
+        assert_eq!(
+            store
+                .get_artifact_by_name(self.org.id, &self.artifact.name)
+                .await
+                .unwrap(),
+            Some(self.artifact.clone())
+        );
+        assert_eq!(
+            store.list_entitlements(self.customer.id).await.unwrap(),
+            vec![self.entitlement.clone()]
+        );
+    }
+}
+
+#[tokio::test]
+async fn access_records_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let acme = Tenancy::new("acme", 10);
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        acme.create(&store).await;
+        store.revoke_token(acme.token.id, 50).await.unwrap();
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let mut revoked = acme.token.clone();
+    revoked.revoked_at_ms = Some(50);
+    let acme = Tenancy {
+        token: revoked,
+        ..acme
+    };
+    acme.assert_stored(&store).await;
+    assert_eq!(
+        store
+            .entitlements_for_artifact(acme.artifact.id)
+            .await
+            .unwrap(),
+        vec![acme.entitlement.clone()]
+    );
+    // Uniqueness still holds after reopening.
+    assert!(matches!(
+        store.create_org(&Tenancy::new("acme", 11).org).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+#[tokio::test]
+async fn access_and_registry_metadata_share_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let acme = Tenancy::new("acme", 10);
+    let repo: RepoName = "acme/charts/app".parse().unwrap();
+    let m = manifest("app", None);
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        acme.create(&store).await;
+        store.put_manifest(&repo, &m, None).await.unwrap();
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    acme.assert_stored(&store).await;
+    assert_eq!(store.get_manifest(&repo, &m.digest).await.unwrap(), Some(m));
+}
+
+#[tokio::test]
+async fn a_metadata_only_database_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    // A database as written before the access tables existed.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_init.sql"),
+        old.join("0001_init.sql"),
+    )
+    .unwrap();
+    let blob = BlobRecord {
+        digest: Digest::sha256(b"layer"),
+        size: 5,
+    };
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO repositories (id, name) VALUES (1, 'acme/app')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO blob_links (repo_id, digest, size) VALUES (1, ?1, 5)")
+            .bind(blob.digest.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let repo: RepoName = "acme/app".parse().unwrap();
+    assert_eq!(
+        store.get_blob(&repo, &blob.digest).await.unwrap(),
+        Some(blob)
+    );
+    let acme = Tenancy::new("acme", 10);
+    acme.create(&store).await;
+    acme.assert_stored(&store).await;
+}
+
+#[tokio::test]
+async fn failed_writes_change_nothing() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let acme = Tenancy::new("acme", 10);
+    acme.create(&store).await;
+
+    // An entitlement whose name is taken leaves no items behind.
+    let mut dup = acme.entitlement.clone();
+    dup.id = EntitlementId::new();
+    assert!(matches!(
+        store.create_entitlement(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_entitlement(dup.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .entitlements_for_artifact(acme.artifact.id)
+            .await
+            .unwrap(),
+        vec![acme.entitlement.clone()]
+    );
+
+    // A rename onto a taken name keeps the old name and items.
+    let mut other = acme.entitlement.clone();
+    other.id = EntitlementId::new();
+    other.name = "silver".into();
+    other.items = vec![];
+    store.create_entitlement(&other).await.unwrap();
+    let mut clash = other.clone();
+    clash.name = acme.entitlement.name.clone();
+    clash.items = acme.entitlement.items.clone();
+    assert!(matches!(
+        store.update_entitlement(&clash).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_entitlement(other.id).await.unwrap(), Some(other));
+
+    // Records that refer to a missing customer or user are refused.
+    let ghost = Tenancy::new("ghost", 20);
+    let mut orphan = ghost.user.clone();
+    orphan.org_id = acme.org.id;
+    assert!(matches!(
+        store.create_user(&orphan).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create_token(&ghost.token).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.create_entitlement(&ghost.entitlement).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_user(orphan.id).await.unwrap(), None);
+    assert_eq!(store.get_token(ghost.token.id).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn touching_keeps_the_latest_use_and_deleting_an_artifact_keeps_grants() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    let acme = Tenancy::new("acme", 10);
+    acme.create(&store).await;
+    store.touch_token(acme.token.id, 5).await.unwrap();
+    store.touch_token(TokenId::new(), 5).await.unwrap();
+    assert_eq!(
+        store
+            .get_token(acme.token.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at_ms,
+        acme.token.last_used_at_ms
+    );
+    // As in the in-memory store, entitlement items outlive their artifact.
+    assert!(store.delete_artifact(acme.artifact.id).await.unwrap());
+    assert_eq!(
+        store.get_entitlement(acme.entitlement.id).await.unwrap(),
+        Some(acme.entitlement.clone())
+    );
+    assert!(store.org_has_entitlements(acme.org.id).await.unwrap());
+}
