@@ -22,6 +22,7 @@ mod blobs;
 mod codec;
 mod manifests;
 mod metadata;
+mod refs;
 mod repos;
 mod store;
 mod tags;

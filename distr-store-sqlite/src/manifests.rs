@@ -5,7 +5,7 @@ use distr_core::store::ManifestRecord;
 use distr_core::{Digest, RepoName, StoreError, StoreResult, TagName};
 
 use crate::codec::{from_json, parse, parse_opt, to_json};
-use crate::{repos, SqliteStore};
+use crate::{refs, repos, SqliteStore};
 
 /// The columns of a manifest row, in the order of [`ManifestRow`].
 macro_rules! manifest_columns {
@@ -67,7 +67,7 @@ pub(crate) async fn put(
     let children = to_json(&manifest.children)?;
     let mut tx = store.write().await?;
     let repo_id = repos::ensure(&mut tx, repo).await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO manifests (repo_id, digest, media_type, content, subject, artifact_type, \
          annotations, blobs, children, created_at_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
@@ -80,12 +80,16 @@ pub(crate) async fn put(
     .bind(manifest.subject.as_ref().map(Digest::to_string))
     .bind(manifest.artifact_type.as_deref())
     .bind(annotations)
-    .bind(blobs)
-    .bind(children)
+    .bind(&blobs)
+    .bind(&children)
     .bind(manifest.created_at_ms)
     .execute(&mut *tx)
     .await
     .map_err(StoreError::backend)?;
+    // Only a newly stored manifest brings references; a stored one has them.
+    if inserted.rows_affected() > 0 {
+        refs::insert(&mut tx, repo_id, &digest, &children, &blobs).await?;
+    }
     if let Some(tag) = tag {
         sqlx::query(
             "INSERT INTO tags (repo_id, name, digest) VALUES (?1, ?2, ?3) \
@@ -120,8 +124,8 @@ pub(crate) async fn get(
     row.map(decode).transpose()
 }
 
-/// Removes the manifest `digest` from `repo` with every tag pointing at it;
-/// true if it existed.
+/// Removes the manifest `digest` from `repo` with its references and every
+/// tag pointing at it; true if it existed.
 pub(crate) async fn delete(
     store: &SqliteStore,
     repo: &RepoName,
@@ -137,6 +141,7 @@ pub(crate) async fn delete(
         .execute(&mut *tx)
         .await
         .map_err(StoreError::backend)?;
+    refs::delete(&mut tx, repo, &digest).await?;
     let done =
         sqlx::query("DELETE FROM manifests WHERE repo_id = (SELECT id FROM repositories WHERE name = ?1) AND digest = ?2")
             .bind(repo.as_str())

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use distr_core::store::{BlobRecord, ManifestRecord, Page, UploadRecord};
 use distr_core::{Digest, MetadataStore, RepoName, StoreResult, TagName};
 
-use crate::{blobs, manifests, repos, tags, uploads, SqliteStore};
+use crate::{blobs, manifests, refs, repos, tags, uploads, SqliteStore};
 
 #[async_trait]
 impl MetadataStore for SqliteStore {
@@ -59,6 +59,22 @@ impl MetadataStore for SqliteStore {
 
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool> {
         manifests::delete(self, repo, digest).await
+    }
+
+    async fn list_tag_targets(&self, repo: &RepoName) -> StoreResult<Vec<(TagName, Digest)>> {
+        tags::targets(self, repo).await
+    }
+
+    async fn manifest_parents(&self, repo: &RepoName, child: &Digest) -> StoreResult<Vec<Digest>> {
+        refs::parents(self, repo, child).await
+    }
+
+    async fn manifests_with_blob(
+        &self,
+        repo: &RepoName,
+        blob: &Digest,
+    ) -> StoreResult<Vec<Digest>> {
+        refs::blob_users(self, repo, blob).await
     }
 
     async fn list_referrers(

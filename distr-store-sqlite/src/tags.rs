@@ -1,5 +1,5 @@
-//! The `tags` table: tag resolution, listing and deletion. Tags are written
-//! by [`crate::manifests::put`].
+//! The `tags` table: tag resolution, listing (with targets) and deletion.
+//! Tags are written by [`crate::manifests::put`].
 
 use distr_core::store::Page;
 use distr_core::{Digest, RepoName, StoreError, StoreResult, TagName};
@@ -42,6 +42,25 @@ pub(crate) async fn list(
     .await
     .map_err(StoreError::backend)?;
     names.iter().map(|n| parse("tag name", n)).collect()
+}
+
+/// Every tag of `repo` with the digest it points at, byte-wise ordered by
+/// tag (a range scan of the primary key).
+pub(crate) async fn targets(
+    store: &SqliteStore,
+    repo: &RepoName,
+) -> StoreResult<Vec<(TagName, Digest)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT t.name, t.digest FROM tags t JOIN repositories r ON r.id = t.repo_id \
+         WHERE r.name = ?1 ORDER BY t.name",
+    )
+    .bind(repo.as_str())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(StoreError::backend)?;
+    rows.iter()
+        .map(|(name, digest)| Ok((parse("tag name", name)?, parse("tag digest", digest)?)))
+        .collect()
 }
 
 /// Removes `tag` from `repo`; true if it existed.

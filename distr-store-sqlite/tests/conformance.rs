@@ -8,6 +8,8 @@ use distr_core::store::{BlobRecord, Page, UploadPart, UploadRecord};
 use distr_core::testkit::{manifest, run_all};
 use distr_core::{Digest, MetadataStore, RepoName, StoreError, TagName};
 use distr_store_sqlite::SqliteStore;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 fn repo(s: &str) -> RepoName {
     s.parse().unwrap()
@@ -30,7 +32,7 @@ async fn file_store_conforms() {
         async move { Arc::new(SqliteStore::open(path).await.unwrap()) as Arc<dyn MetadataStore> }
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 9);
+    assert_eq!(case.load(Ordering::Relaxed), 10);
 }
 
 #[tokio::test]
@@ -243,4 +245,127 @@ async fn debug_shows_only_the_path() {
     );
     let memory = SqliteStore::open_in_memory().await.unwrap();
     assert_eq!(format!("{memory:?}"), "SqliteStore { path: :memory: }");
+}
+
+#[tokio::test]
+async fn manifests_stored_before_the_refs_table_are_backfilled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    // A database as written before `manifest_refs` existed.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for name in ["0001_init.sql", "0002_access.sql"] {
+        std::fs::copy(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(name),
+            old.join(name),
+        )
+        .unwrap();
+    }
+    let r = repo("org/app");
+    let (config, layer) = (Digest::sha256(b"config"), Digest::sha256(b"layer"));
+    let mut child = manifest("child", None);
+    child.children.clear();
+    // A blob listed twice (config reused as a layer) is one reference.
+    child.blobs = vec![config.clone(), layer.clone(), config.clone()];
+    let mut index = manifest("index", None);
+    index.blobs.clear();
+    index.children = vec![child.digest.clone()];
+    let mut other = manifest("other", None);
+    other.children = vec![child.digest.clone()];
+    other.blobs = vec![config.clone()];
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO repositories (id, name) VALUES (1, 'org/app'), (2, 'org/other')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for (repo_id, m) in [(1, &child), (1, &index), (2, &other)] {
+            sqlx::query(
+                "INSERT INTO manifests (repo_id, digest, media_type, content, blobs, children, \
+                 created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .bind(repo_id)
+            .bind(m.digest.to_string())
+            .bind(&m.media_type)
+            .bind(&m.content[..])
+            .bind(serde_json::to_string(&m.blobs).unwrap())
+            .bind(serde_json::to_string(&m.children).unwrap())
+            .bind(m.created_at_ms)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query("INSERT INTO tags (repo_id, name, digest) VALUES (1, 'v1', ?1)")
+            .bind(index.digest.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    }
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.manifest_parents(&r, &child.digest).await.unwrap(),
+        vec![index.digest.clone()]
+    );
+    assert_eq!(
+        store.manifests_with_blob(&r, &config).await.unwrap(),
+        vec![child.digest.clone()]
+    );
+    assert_eq!(
+        store.manifests_with_blob(&r, &layer).await.unwrap(),
+        vec![child.digest.clone()]
+    );
+    assert_eq!(
+        store
+            .manifests_with_blob(&repo("org/other"), &config)
+            .await
+            .unwrap(),
+        vec![other.digest.clone()]
+    );
+    assert_eq!(
+        store.list_tag_targets(&r).await.unwrap(),
+        vec![(tag("v1"), index.digest.clone())]
+    );
+
+    // Backfilled references go with their manifest, and re-putting a stored
+    // manifest neither fails nor duplicates them.
+    store.put_manifest(&r, &child, None).await.unwrap();
+    assert_eq!(
+        store.manifests_with_blob(&r, &config).await.unwrap(),
+        vec![child.digest.clone()]
+    );
+    assert!(store.delete_manifest(&r, &index.digest).await.unwrap());
+    assert!(store
+        .manifest_parents(&r, &child.digest)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.list_tag_targets(&r).await.unwrap().is_empty());
+    store.close().await;
+
+    // The references are persistent too.
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store
+            .manifest_parents(&repo("org/other"), &child.digest)
+            .await
+            .unwrap(),
+        vec![other.digest.clone()]
+    );
+    assert_eq!(
+        store.manifests_with_blob(&r, &layer).await.unwrap(),
+        vec![child.digest.clone()]
+    );
 }

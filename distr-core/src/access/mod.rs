@@ -1,11 +1,13 @@
 //! Tenancy and entitlements: the model ([`model`]), token secrets
 //! ([`token`]), tag patterns ([`pattern`]), the [`AccessStore`] trait with an
-//! in-memory implementation, and the entitlement evaluation ([`grants`]).
+//! in-memory implementation, the entitlement evaluation ([`grants`]) and its
+//! enforcement on repositories, tags, manifests and blobs ([`policy`]).
 
 pub mod grants;
 mod memory;
 pub mod model;
 pub mod pattern;
+pub mod policy;
 mod store;
 pub mod token;
 
@@ -13,5 +15,6 @@ pub use grants::Grants;
 pub use memory::MemoryAccessStore;
 pub use model::*;
 pub use pattern::TagPattern;
+pub use policy::{Policy, Principal, RepoAccess};
 pub use store::{AccessStore, DynAccessStore};
 pub use token::{PlainToken, TOKEN_PREFIX};

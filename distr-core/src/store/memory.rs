@@ -197,6 +197,57 @@ impl MetadataStore for MemoryStore {
         })
     }
 
+    async fn list_tag_targets(&self, repo: &RepoName) -> StoreResult<Vec<(TagName, Digest)>> {
+        self.with(|s| {
+            let Some(r) = s.repos.get(repo.as_str()) else {
+                return Ok(Vec::new());
+            };
+            r.tags
+                .iter()
+                .map(|(t, d)| {
+                    Ok((
+                        t.parse().map_err(|e| StoreError::Corrupt(format!("{e}")))?,
+                        d.clone(),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    async fn manifest_parents(&self, repo: &RepoName, child: &Digest) -> StoreResult<Vec<Digest>> {
+        self.with(|s| {
+            Ok(s.repos
+                .get(repo.as_str())
+                .map(|r| {
+                    r.manifests
+                        .values()
+                        .filter(|m| m.children.contains(child))
+                        .map(|m| m.digest.clone())
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    async fn manifests_with_blob(
+        &self,
+        repo: &RepoName,
+        blob: &Digest,
+    ) -> StoreResult<Vec<Digest>> {
+        self.with(|s| {
+            Ok(s.repos
+                .get(repo.as_str())
+                .map(|r| {
+                    r.manifests
+                        .values()
+                        .filter(|m| m.blobs.contains(blob))
+                        .map(|m| m.digest.clone())
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
     async fn list_referrers(
         &self,
         repo: &RepoName,

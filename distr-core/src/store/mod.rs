@@ -75,6 +75,18 @@ pub trait MetadataStore: Debug + Send + Sync + 'static {
     /// Removes a manifest and every tag pointing at it. Returns whether it existed.
     async fn delete_manifest(&self, repo: &RepoName, digest: &Digest) -> StoreResult<bool>;
 
+    /// Every tag of `repo` with the digest it points at, ordered by tag.
+    async fn list_tag_targets(&self, repo: &RepoName) -> StoreResult<Vec<(TagName, Digest)>>;
+
+    /// Digests of the manifests (indexes) in `repo` that list `child` among
+    /// their child manifests, ordered by digest.
+    async fn manifest_parents(&self, repo: &RepoName, child: &Digest) -> StoreResult<Vec<Digest>>;
+
+    /// Digests of the manifests in `repo` that reference `blob` (as config or
+    /// layer), ordered by digest.
+    async fn manifests_with_blob(&self, repo: &RepoName, blob: &Digest)
+        -> StoreResult<Vec<Digest>>;
+
     /// Manifests in `repo` whose subject is `subject`, ordered by digest.
     async fn list_referrers(
         &self,

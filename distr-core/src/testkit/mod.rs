@@ -59,6 +59,107 @@ where
     catalog_lists_repositories_lexically(&*make().await).await;
     upload_sessions_compare_and_set(&*make().await).await;
     repositories_are_isolated(&*make().await).await;
+    reverse_lookups_find_tags_parents_and_blob_users(&*make().await).await;
+}
+
+/// Tag targets, index parents and blob users are found per repository.
+pub async fn reverse_lookups_find_tags_parents_and_blob_users(store: &dyn MetadataStore) {
+    let (r, other) = (repo("org/app"), repo("org/other"));
+    let mut child = manifest("child", None);
+    child.children.clear();
+    child.blobs = vec![Digest::sha256(b"config"), Digest::sha256(b"layer")];
+    let mut sibling = manifest("sibling", None);
+    sibling.children.clear();
+    sibling.blobs = vec![Digest::sha256(b"config")];
+    let mut index_a = manifest("index-a", None);
+    index_a.blobs.clear();
+    index_a.children = vec![child.digest.clone(), sibling.digest.clone()];
+    let mut index_b = manifest("index-b", None);
+    index_b.blobs.clear();
+    index_b.children = vec![child.digest.clone()];
+    for m in [&child, &sibling] {
+        store.put_manifest(&r, m, None).await.unwrap();
+    }
+    store
+        .put_manifest(&r, &index_a, Some(&tag("2.0")))
+        .await
+        .unwrap();
+    store
+        .put_manifest(&r, &index_b, Some(&tag("1.0")))
+        .await
+        .unwrap();
+    store
+        .put_manifest(&r, &index_b, Some(&tag("latest")))
+        .await
+        .unwrap();
+    store
+        .put_manifest(&other, &sibling, Some(&tag("9.9")))
+        .await
+        .unwrap();
+
+    let targets = store.list_tag_targets(&r).await.unwrap();
+    assert_eq!(
+        targets,
+        vec![
+            (tag("1.0"), index_b.digest.clone()),
+            (tag("2.0"), index_a.digest.clone()),
+            (tag("latest"), index_b.digest.clone())
+        ]
+    );
+    assert!(store
+        .list_tag_targets(&repo("org/none"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let mut parents = vec![index_a.digest.clone(), index_b.digest.clone()];
+    parents.sort();
+    assert_eq!(
+        store.manifest_parents(&r, &child.digest).await.unwrap(),
+        parents
+    );
+    assert_eq!(
+        store.manifest_parents(&r, &sibling.digest).await.unwrap(),
+        vec![index_a.digest.clone()]
+    );
+    assert!(store
+        .manifest_parents(&r, &index_a.digest)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .manifest_parents(&other, &child.digest)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let mut users = vec![child.digest.clone(), sibling.digest.clone()];
+    users.sort();
+    assert_eq!(
+        store
+            .manifests_with_blob(&r, &Digest::sha256(b"config"))
+            .await
+            .unwrap(),
+        users
+    );
+    assert_eq!(
+        store
+            .manifests_with_blob(&r, &Digest::sha256(b"layer"))
+            .await
+            .unwrap(),
+        vec![child.digest.clone()]
+    );
+    assert!(store
+        .manifests_with_blob(&other, &Digest::sha256(b"layer"))
+        .await
+        .unwrap()
+        .is_empty());
+
+    store.delete_manifest(&r, &index_a.digest).await.unwrap();
+    assert_eq!(
+        store.manifest_parents(&r, &child.digest).await.unwrap(),
+        vec![index_b.digest.clone()]
+    );
 }
 
 /// Blobs are linked per repository; unlinking touches one repository only.

@@ -1,0 +1,6 @@
+//! Building blocks of `distr-bench`: a loopback-only HTTP client, a
+//! deterministic blob generator and a bounded closed-loop load runner.
+
+pub mod blobgen;
+pub mod http;
+pub mod load;
