@@ -1,4 +1,5 @@
-//! The `manifests` table: manifests and the referrers index.
+//! The `manifests` table: manifests, the referrers index and, through the
+//! `manifest_refs` table, the reverse lookups of index parents and blob users.
 
 use bytes::Bytes;
 use distr_core::store::ManifestRecord;
@@ -61,6 +62,10 @@ fn decode(row: ManifestRow) -> StoreResult<ManifestRecord> {
 /// transaction instead of removing the row between the two statements and
 /// failing the tag's foreign key. The lock is `FOR NO KEY UPDATE`, which
 /// concurrent pushes tagging the same manifest do not wait on.
+///
+/// The same statement records the new manifest's blobs and children in
+/// `manifest_refs`: `RETURNING` yields only a row actually inserted, so an
+/// existing manifest keeps the references of its first record.
 pub(crate) async fn put(
     store: &PostgresStore,
     repo: &RepoName,
@@ -72,10 +77,19 @@ pub(crate) async fn put(
     let mut tx = store.write().await?;
     let repo_id = repos::ensure(&mut tx, repo).await?;
     sqlx::query(
-        "INSERT INTO manifests (repo_id, digest, media_type, content, subject, artifact_type, \
-         annotations, blobs, children, created_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = manifests.media_type WHERE FALSE",
+        "WITH m AS ( \
+           INSERT INTO manifests (repo_id, digest, media_type, content, subject, artifact_type, \
+           annotations, blobs, children, created_at_ms) \
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+           ON CONFLICT (repo_id, digest) DO UPDATE SET media_type = manifests.media_type \
+           WHERE FALSE \
+           RETURNING repo_id, digest, blobs, children) \
+         INSERT INTO manifest_refs (repo_id, kind, target, digest) \
+         SELECT m.repo_id, 'blob', b.target, m.digest \
+           FROM m CROSS JOIN LATERAL unnest(m.blobs) AS b (target) \
+         UNION \
+         SELECT m.repo_id, 'child', c.target, m.digest \
+           FROM m CROSS JOIN LATERAL unnest(m.children) AS c (target)",
     )
     .bind(repo_id)
     .bind(&digest)
@@ -164,4 +178,49 @@ pub(crate) async fn referrers(
     .await
     .map_err(StoreError::backend)?;
     rows.into_iter().map(decode).collect()
+}
+
+/// Digests of the manifests in `repo` that reference `target` as a `kind`
+/// (`'blob'` or `'child'`) in `manifest_refs`, ordered by digest: one range
+/// scan of its primary key, already in digest order. The repository id is a
+/// scalar subquery (not a join) so that the planner knows it is one value and
+/// needs no sort.
+async fn referencing(
+    store: &PostgresStore,
+    repo: &RepoName,
+    kind: &str,
+    target: &Digest,
+) -> StoreResult<Vec<Digest>> {
+    let digests: Vec<String> = sqlx::query_scalar(
+        "SELECT digest FROM manifest_refs \
+         WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) \
+         AND kind = $2 AND target = $3 ORDER BY digest",
+    )
+    .bind(repo.as_str())
+    .bind(kind)
+    .bind(target.to_string())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(StoreError::backend)?;
+    parse_all("manifest digest", &digests)
+}
+
+/// Manifests (indexes) in `repo` listing `child` among their children,
+/// ordered by digest.
+pub(crate) async fn parents(
+    store: &PostgresStore,
+    repo: &RepoName,
+    child: &Digest,
+) -> StoreResult<Vec<Digest>> {
+    referencing(store, repo, "child", child).await
+}
+
+/// Manifests in `repo` referencing `blob` as config or layer, ordered by
+/// digest.
+pub(crate) async fn with_blob(
+    store: &PostgresStore,
+    repo: &RepoName,
+    blob: &Digest,
+) -> StoreResult<Vec<Digest>> {
+    referencing(store, repo, "blob", blob).await
 }

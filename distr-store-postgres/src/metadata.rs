@@ -61,6 +61,22 @@ impl MetadataStore for PostgresStore {
         manifests::delete(self, repo, digest).await
     }
 
+    async fn list_tag_targets(&self, repo: &RepoName) -> StoreResult<Vec<(TagName, Digest)>> {
+        tags::targets(self, repo).await
+    }
+
+    async fn manifest_parents(&self, repo: &RepoName, child: &Digest) -> StoreResult<Vec<Digest>> {
+        manifests::parents(self, repo, child).await
+    }
+
+    async fn manifests_with_blob(
+        &self,
+        repo: &RepoName,
+        blob: &Digest,
+    ) -> StoreResult<Vec<Digest>> {
+        manifests::with_blob(self, repo, blob).await
+    }
+
     async fn list_referrers(
         &self,
         repo: &RepoName,

@@ -1,6 +1,6 @@
-//! The `tags` table: tag resolution, listing and deletion. Tags are written
-//! by [`crate::manifests::put`] and removed with their manifest by
-//! [`crate::manifests::delete`].
+//! The `tags` table: tag resolution, listing (with or without targets) and
+//! deletion. Tags are written by [`crate::manifests::put`] and removed with
+//! their manifest by [`crate::manifests::delete`].
 
 use distr_core::store::Page;
 use distr_core::{Digest, RepoName, StoreError, StoreResult, TagName};
@@ -44,6 +44,26 @@ pub(crate) async fn list(
     .await
     .map_err(StoreError::backend)?;
     names.iter().map(|n| parse("tag name", n)).collect()
+}
+
+/// Every tag of `repo` with the digest it points at, byte-wise ordered by tag:
+/// a range scan of the primary key, in order (the repository id is a scalar
+/// subquery so that the planner adds no sort).
+pub(crate) async fn targets(
+    store: &PostgresStore,
+    repo: &RepoName,
+) -> StoreResult<Vec<(TagName, Digest)>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, digest FROM tags \
+         WHERE repo_id = (SELECT id FROM repositories WHERE name = $1) ORDER BY name",
+    )
+    .bind(repo.as_str())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(StoreError::backend)?;
+    rows.iter()
+        .map(|(name, digest)| Ok((parse("tag name", name)?, parse("tag digest", digest)?)))
+        .collect()
 }
 
 /// Removes `tag` from `repo`; true if it existed.

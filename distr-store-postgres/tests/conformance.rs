@@ -6,6 +6,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use distr_core::store::{BlobRecord, Page, UploadPart, UploadRecord};
 use distr_core::testkit::{manifest, run_all};
 use distr_core::{Digest, MetadataStore, RepoName, StoreError, TagName};
 use distr_store_postgres::PostgresStore;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 fn repo(s: &str) -> RepoName {
     s.parse().unwrap()
@@ -33,7 +35,7 @@ async fn store_conforms() {
         Arc::new(db.store().await) as Arc<dyn MetadataStore>
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 9);
+    assert_eq!(case.load(Ordering::Relaxed), 10);
     db.cleanup().await;
 }
 
@@ -410,5 +412,144 @@ async fn connect_errors_are_backend_errors_without_the_password() {
     assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
     assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn reference_lookups_are_backfilled_and_deduplicated() {
+    let db = TestDb::new().await;
+    let schema = db.schema().await;
+    let options = PgConnectOptions::from_str(&db.url)
+        .unwrap()
+        .options([("search_path", &schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    // A database migrated before `manifest_refs` existed, holding an index
+    // and an image that lists one blob twice.
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    let r = repo("org/app");
+    let (config, layer) = (Digest::sha256(b"config"), Digest::sha256(b"layer"));
+    let mut image = manifest("old-image", None);
+    image.children.clear();
+    image.blobs = vec![config.clone(), layer.clone(), layer.clone()];
+    let mut index = manifest("old-index", None);
+    index.blobs.clear();
+    index.children = vec![image.digest.clone()];
+    let repo_id: i64 =
+        sqlx::query_scalar("INSERT INTO repositories (name) VALUES ($1) RETURNING id")
+            .bind(r.as_str())
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    for m in [&image, &index] {
+        let digests = |ds: &[Digest]| ds.iter().map(Digest::to_string).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO manifests (repo_id, digest, media_type, content, blobs, children, \
+             created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(repo_id)
+        .bind(m.digest.to_string())
+        .bind(&m.media_type)
+        .bind(&m.content[..])
+        .bind(digests(&m.blobs))
+        .bind(digests(&m.children))
+        .bind(m.created_at_ms)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let store = PostgresStore::from_pool(pool).await.unwrap();
+    assert_eq!(
+        store.manifest_parents(&r, &image.digest).await.unwrap(),
+        vec![index.digest.clone()]
+    );
+    assert_eq!(
+        store.manifests_with_blob(&r, &layer).await.unwrap(),
+        vec![image.digest.clone()]
+    );
+
+    // New pushes are recorded once per manifest too, and only by their first
+    // record.
+    let mut image2 = manifest("new-image", None);
+    image2.children.clear();
+    image2.blobs = vec![layer.clone(), layer.clone()];
+    store.put_manifest(&r, &image2, None).await.unwrap();
+    let mut rewritten = image2.clone();
+    rewritten.blobs = vec![config.clone()];
+    store.put_manifest(&r, &rewritten, None).await.unwrap();
+    let mut users = vec![image.digest.clone(), image2.digest.clone()];
+    users.sort();
+    assert_eq!(store.manifests_with_blob(&r, &layer).await.unwrap(), users);
+    assert_eq!(
+        store.manifests_with_blob(&r, &config).await.unwrap(),
+        vec![image.digest.clone()]
+    );
+
+    // Deleting a manifest drops its references.
+    store.delete_manifest(&r, &image.digest).await.unwrap();
+    assert_eq!(
+        store.manifests_with_blob(&r, &layer).await.unwrap(),
+        vec![image2.digest.clone()]
+    );
+    let left: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.manifest_refs"
+    )))
+    .fetch_one(&db.admin)
+    .await
+    .unwrap();
+    assert_eq!(left, 2, "index -> image, image2 -> layer");
+    store.close().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn reference_lookups_use_the_index() {
+    let db = TestDb::new().await;
+    let schema = db.schema().await;
+    PostgresStore::connect(&db.url_for(&schema))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    let mut tx = db.admin.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL search_path = {schema}"
+    )))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // On an empty table a sequential scan is cheapest; rule it out to see
+    // whether the index can serve the lookup (in `manifests::referencing`).
+    sqlx::query("SET LOCAL enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT digest FROM manifest_refs \
+         WHERE repo_id = (SELECT id FROM repositories WHERE name = 'org/app') \
+         AND kind = 'child' AND target = 'sha256:00' ORDER BY digest",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Index Only Scan using manifest_refs_pkey on manifest_refs"),
+        "{plan}"
+    );
+    assert!(!plan.contains("Sort"), "{plan}");
+    tx.rollback().await.unwrap();
     db.cleanup().await;
 }
