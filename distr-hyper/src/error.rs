@@ -87,6 +87,12 @@ pub(crate) fn error_response(e: &Error) -> Response<ResponseBody> {
                 h.insert(header::CONTENT_RANGE, v);
             }
         }
+        Error::Unauthorized => {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"distr\", charset=\"UTF-8\""),
+            );
+        }
         Error::ChunkOutOfOrder { current_size } => {
             let end = current_size.saturating_sub(1);
             if let Ok(v) = HeaderValue::from_str(&format!("0-{end}")) {

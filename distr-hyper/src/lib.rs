@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
 mod body;
 mod error;
 mod handlers;
@@ -21,6 +22,7 @@ mod query;
 mod route;
 mod service;
 
+pub use access::AccessControl;
 pub use body::{BoxError, ResponseBody};
 pub use route::Route;
 pub use service::DistrService;

@@ -11,6 +11,7 @@ use distr_core::Registry;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
+use crate::access::AccessControl;
 use crate::body::{BoxError, ResponseBody};
 use crate::headers::API_VERSION;
 
@@ -21,12 +22,24 @@ use crate::headers::API_VERSION;
 #[derive(Clone, Debug)]
 pub struct DistrService {
     registry: Arc<Registry>,
+    access: Option<AccessControl>,
 }
 
 impl DistrService {
     /// Serves `registry`.
     pub fn new(registry: Arc<Registry>) -> Self {
-        Self { registry }
+        Self {
+            registry,
+            access: None,
+        }
+    }
+
+    /// Requires a personal access token on every request and enforces
+    /// entitlements. Without this the registry is open to anyone who can
+    /// reach it.
+    pub fn with_access_control(mut self, access: AccessControl) -> Self {
+        self.access = Some(access);
+        self
     }
 
     /// The registry served.
@@ -50,10 +63,11 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let registry = self.registry.clone();
+        let access = self.access.clone();
         Box::pin(async move {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let mut resp = crate::handlers::dispatch(&registry, req).await;
+            let mut resp = crate::handlers::dispatch(&registry, access.as_ref(), req).await;
             resp.headers_mut()
                 .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
             tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");

@@ -3,6 +3,7 @@
 //! in-memory implementation, the entitlement evaluation ([`grants`]) and its
 //! enforcement on repositories, tags, manifests and blobs ([`policy`]).
 
+pub mod authn;
 pub mod grants;
 mod memory;
 pub mod model;
@@ -11,6 +12,7 @@ pub mod policy;
 mod store;
 pub mod token;
 
+pub use authn::TokenAuthenticator;
 pub use grants::Grants;
 pub use memory::MemoryAccessStore;
 pub use model::*;

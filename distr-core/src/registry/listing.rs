@@ -23,7 +23,26 @@ pub struct Listing<T> {
     pub more: bool,
 }
 
+impl<T: std::fmt::Display> Listing<T> {
+    /// One page of lexically sorted `items`: those after `last`, at most `limit`.
+    pub fn paginate(items: Vec<T>, last: Option<&str>, limit: usize) -> Self {
+        let mut items: Vec<T> = items
+            .into_iter()
+            .filter(|i| last.is_none_or(|l| i.to_string().as_str() > l))
+            .collect();
+        let more = items.len() > limit;
+        items.truncate(limit);
+        Listing { items, more }
+    }
+}
+
 impl Registry {
+    /// The page size used for a request asking for `n` items.
+    pub fn page_limit(&self, n: Option<usize>) -> usize {
+        n.unwrap_or(self.config.max_page_size)
+            .min(self.config.max_page_size)
+    }
+
     fn page(&self, last: Option<String>, n: Option<usize>) -> Page {
         let limit = n
             .unwrap_or(self.config.max_page_size)

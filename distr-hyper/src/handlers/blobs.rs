@@ -5,16 +5,19 @@ use distr_core::{Digest, Error, Registry, RepoName};
 use http::{header, Method, Response, StatusCode};
 
 use super::Parts;
+use crate::access::Guard;
 use crate::body::{stream, ResponseBody};
 use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST};
 
 pub(crate) async fn get(
     registry: &Registry,
+    guard: &Guard<'_>,
     repo: &RepoName,
     digest: &str,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
     let digest: Digest = digest.parse()?;
+    guard.read(repo).await?.check_blob(&digest).await?;
     let mut headers = vec![
         (DOCKER_CONTENT_DIGEST, digest.to_string()),
         (header::CONTENT_TYPE, "application/octet-stream".to_owned()),

@@ -7,6 +7,7 @@ use http::{header, HeaderName, Response, StatusCode};
 use serde_json::json;
 
 use super::Parts;
+use crate::access::Guard;
 use crate::body::{full, ResponseBody};
 use crate::headers::{with_headers, OCI_FILTERS_APPLIED};
 use crate::query::encode;
@@ -52,45 +53,51 @@ fn json_page<T: std::fmt::Display>(
 
 pub(crate) async fn tags(
     registry: &Registry,
+    guard: &Guard<'_>,
     repo: &RepoName,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
     let (n, last) = page_params(parts)?;
-    let listing = registry.list_tags(repo, last, n).await?;
+    let limit = registry.page_limit(n);
+    let listing = match guard.read(repo).await?.visible_tags().await? {
+        None => registry.list_tags(repo, last, n).await?,
+        Some(visible) => Listing::paginate(visible, last.as_deref(), limit),
+    };
     let tags: Vec<&str> = listing.items.iter().map(|t| t.as_str()).collect();
     let body = json!({ "name": repo.as_str(), "tags": tags });
-    let n = n
-        .unwrap_or(registry.config().max_page_size)
-        .min(registry.config().max_page_size);
     Ok(json_page(
         body,
         &listing,
         &format!("/v2/{repo}/tags/list"),
-        n,
+        limit,
     ))
 }
 
 pub(crate) async fn catalog(
     registry: &Registry,
+    guard: &Guard<'_>,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
     let (n, last) = page_params(parts)?;
-    let listing = registry.catalog(last, n).await?;
+    let limit = registry.page_limit(n);
+    let listing = match guard.visible_repositories().await? {
+        None => registry.catalog(last, n).await?,
+        Some(visible) => Listing::paginate(visible, last.as_deref(), limit),
+    };
     let repos: Vec<&str> = listing.items.iter().map(|r| r.as_str()).collect();
     let body = json!({ "repositories": repos });
-    let n = n
-        .unwrap_or(registry.config().max_page_size)
-        .min(registry.config().max_page_size);
-    Ok(json_page(body, &listing, "/v2/_catalog", n))
+    Ok(json_page(body, &listing, "/v2/_catalog", limit))
 }
 
 pub(crate) async fn referrers(
     registry: &Registry,
+    guard: &Guard<'_>,
     repo: &RepoName,
     digest: &str,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
     let subject: Digest = digest.parse()?;
+    guard.read(repo).await?.check_manifest(&subject).await?;
     let filter = parts.query.get("artifactType").filter(|t| !t.is_empty());
     let index = registry.referrers(repo, &subject, filter).await?;
     let mut headers = vec![(header::CONTENT_TYPE, OCI_INDEX.to_owned())];

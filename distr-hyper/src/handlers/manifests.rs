@@ -7,17 +7,26 @@ use http::{header, Method, Response, StatusCode};
 use http_body::Body;
 
 use super::Parts;
+use crate::access::Guard;
 use crate::body::{drain, empty, full, read_limited, BoxError, ResponseBody};
 use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 
 pub(crate) async fn get(
     registry: &Registry,
+    guard: &Guard<'_>,
     repo: &RepoName,
     reference: &str,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
     let reference: Reference = reference.parse()?;
+    let scope = guard.read(repo).await?;
+    if let Reference::Tag(tag) = &reference {
+        scope.check_tag(tag)?;
+    }
     let manifest = registry.get_manifest(repo, &reference).await?;
+    if let Reference::Digest(d) = &reference {
+        scope.check_manifest(d).await?;
+    }
     let accept: Vec<&str> = parts
         .headers
         .get_all(header::ACCEPT)

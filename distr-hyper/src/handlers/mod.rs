@@ -10,6 +10,7 @@ use distr_core::{Error, Registry};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
+use crate::access::{AccessControl, Guard};
 use crate::body::{full, BoxError, ResponseBody};
 use crate::error::{error_response, unknown_endpoint};
 use crate::headers::with_headers;
@@ -37,7 +38,11 @@ impl Parts {
 }
 
 /// Routes a request and renders any error as an OCI error response.
-pub(crate) async fn dispatch<B>(registry: &Registry, req: Request<B>) -> Response<ResponseBody>
+pub(crate) async fn dispatch<B>(
+    registry: &Registry,
+    access: Option<&AccessControl>,
+    req: Request<B>,
+) -> Response<ResponseBody>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -49,9 +54,15 @@ where
         query: Query::parse(head.uri.query()),
     };
     match Route::parse(head.uri.path()) {
-        Ok(Some(route)) => handle(registry, route, parts, body)
-            .await
-            .unwrap_or_else(|e| error_response(&e)),
+        Ok(Some(route)) => {
+            let guard = match Guard::authenticate(access, &parts.headers).await {
+                Ok(g) => g,
+                Err(e) => return error_response(&e),
+            };
+            handle(registry, &guard, route, parts, body)
+                .await
+                .unwrap_or_else(|e| error_response(&e))
+        }
         Ok(None) => unknown_endpoint(head.uri.path()),
         Err(e) => error_response(&e),
     }
@@ -59,6 +70,7 @@ where
 
 async fn handle<B>(
     registry: &Registry,
+    guard: &Guard<'_>,
     route: Route,
     parts: Parts,
     body: B,
@@ -69,6 +81,16 @@ where
 {
     use Method as M;
     use Route as R;
+    // Every write is authorized here, in one place; reads are checked by
+    // their handlers, which know what is being read.
+    let written = match (&parts.method, &route) {
+        (&M::PUT | &M::DELETE, R::Manifest(repo, _)) | (&M::DELETE, R::Blob(repo, _)) => Some(repo),
+        (_, R::UploadStart(repo)) | (_, R::Upload(repo, _)) => Some(repo),
+        _ => None,
+    };
+    if let Some(repo) = written {
+        guard.write(repo).await?;
+    }
     match (&parts.method, route) {
         (&M::GET | &M::HEAD, R::Base) => {
             let resp = Response::new(full("{}"));
@@ -78,13 +100,13 @@ where
                 &[(header::CONTENT_TYPE, "application/json".into())],
             ))
         }
-        (&M::GET, R::Catalog) => listing::catalog(registry, &parts).await,
-        (&M::GET, R::Tags(repo)) => listing::tags(registry, &repo, &parts).await,
+        (&M::GET, R::Catalog) => listing::catalog(registry, guard, &parts).await,
+        (&M::GET, R::Tags(repo)) => listing::tags(registry, guard, &repo, &parts).await,
         (&M::GET, R::Referrers(repo, digest)) => {
-            listing::referrers(registry, &repo, &digest, &parts).await
+            listing::referrers(registry, guard, &repo, &digest, &parts).await
         }
         (&M::GET | &M::HEAD, R::Manifest(repo, reference)) => {
-            manifests::get(registry, &repo, &reference, &parts).await
+            manifests::get(registry, guard, &repo, &reference, &parts).await
         }
         (&M::PUT, R::Manifest(repo, reference)) => {
             manifests::put(registry, &repo, &reference, &parts, body).await
@@ -93,10 +115,12 @@ where
             manifests::delete(registry, &repo, &reference).await
         }
         (&M::GET | &M::HEAD, R::Blob(repo, digest)) => {
-            blobs::get(registry, &repo, &digest, &parts).await
+            blobs::get(registry, guard, &repo, &digest, &parts).await
         }
         (&M::DELETE, R::Blob(repo, digest)) => blobs::delete(registry, &repo, &digest).await,
-        (&M::POST, R::UploadStart(repo)) => uploads::start(registry, &repo, &parts, body).await,
+        (&M::POST, R::UploadStart(repo)) => {
+            uploads::start(registry, guard, &repo, &parts, body).await
+        }
         (&M::GET, R::Upload(repo, id)) => uploads::status(registry, &repo, &id).await,
         (&M::PATCH, R::Upload(repo, id)) => {
             uploads::patch(registry, &repo, &id, &parts, body).await

@@ -9,6 +9,7 @@ use http::{header, HeaderName, Response, StatusCode};
 use http_body::Body;
 
 use super::Parts;
+use crate::access::Guard;
 use crate::body::{into_stream, BoxError, ResponseBody};
 use crate::headers::{respond, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID};
 
@@ -44,6 +45,7 @@ fn digest_param(parts: &Parts) -> Result<Option<Digest>, Error> {
 
 pub(crate) async fn start<B>(
     registry: &Registry,
+    guard: &Guard<'_>,
     repo: &RepoName,
     parts: &Parts,
     body: B,
@@ -60,7 +62,9 @@ where
             .get("from")
             .and_then(|f| f.parse::<RepoName>().ok())
         {
-            if registry.mount_blob(repo, &digest, &from).await?.is_some() {
+            if may_read_blob(guard, &from, &digest).await
+                && registry.mount_blob(repo, &digest, &from).await?.is_some()
+            {
                 return Ok(blob_created(repo, &digest));
             }
         }
@@ -135,4 +139,13 @@ pub(crate) async fn cancel(
 ) -> Result<Response<ResponseBody>, Error> {
     registry.cancel_upload(repo, id).await?;
     Ok(respond(StatusCode::NO_CONTENT, &[]))
+}
+
+/// True when the principal may read `digest` from `from`; a mount from a
+/// repository it cannot read falls back to a plain upload, revealing nothing.
+async fn may_read_blob(guard: &Guard<'_>, from: &RepoName, digest: &Digest) -> bool {
+    match guard.read(from).await {
+        Ok(scope) => scope.check_blob(digest).await.is_ok(),
+        Err(_) => false,
+    }
 }

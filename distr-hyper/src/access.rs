@@ -1,0 +1,189 @@
+//! Authentication and authorization of registry requests.
+//!
+//! Without [`AccessControl`] the service is open: every request acts as
+//! [`Principal::System`]. With it, requests must carry a personal access
+//! token (HTTP Basic with any user name and the token as password, as
+//! `docker login` sends it, or `Authorization: Bearer <token>`), and the
+//! [`Policy`] decides what each principal sees.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use distr_core::access::{Policy, Principal, RepoAccess, TokenAuthenticator};
+use distr_core::{Digest, Error, RepoName, TagName};
+use http::{header, HeaderMap};
+
+/// Token authentication plus entitlement enforcement.
+#[derive(Clone, Debug)]
+pub struct AccessControl {
+    policy: Policy,
+    authn: Arc<TokenAuthenticator>,
+}
+
+impl AccessControl {
+    /// Enforces `policy` on principals authenticated by `authn`.
+    pub fn new(policy: Policy, authn: Arc<TokenAuthenticator>) -> Self {
+        Self { policy, authn }
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The token secret a request presents, if any.
+fn presented_secret(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
+        let text = String::from_utf8(decoded).ok()?;
+        let (_user, password) = text.split_once(':')?;
+        (!password.is_empty()).then(|| password.to_owned())
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        (!rest.is_empty()).then(|| rest.to_owned())
+    } else {
+        None
+    }
+}
+
+/// What one request may do.
+pub(crate) struct Guard<'a> {
+    control: Option<&'a AccessControl>,
+    principal: Principal,
+}
+
+/// One repository as a request sees it: `None` means everything.
+pub(crate) struct ReadScope(Option<RepoAccess>);
+
+impl<'a> Guard<'a> {
+    /// Authenticates the request (or, without access control, lets it act as
+    /// the system).
+    pub(crate) async fn authenticate(
+        control: Option<&'a AccessControl>,
+        headers: &HeaderMap,
+    ) -> Result<Guard<'a>, Error> {
+        let Some(c) = control else {
+            return Ok(Guard {
+                control,
+                principal: Principal::System,
+            });
+        };
+        let secret = presented_secret(headers).ok_or(Error::Unauthorized)?;
+        let principal = c.authn.authenticate(&secret, now_ms()).await?;
+        Ok(Guard { control, principal })
+    }
+
+    /// The principal's read access to `repo` ([`Error::NameUnknown`] when it
+    /// may not see the repository at all).
+    pub(crate) async fn read(&self, repo: &RepoName) -> Result<ReadScope, Error> {
+        match self.control {
+            None => Ok(ReadScope(None)),
+            Some(c) => {
+                let access = c
+                    .policy
+                    .repo_access(&self.principal, repo, now_ms())
+                    .await?;
+                Ok(ReadScope((!access.is_full()).then_some(access)))
+            }
+        }
+    }
+
+    /// Succeeds when the principal may push to or delete from `repo`.
+    pub(crate) async fn write(&self, repo: &RepoName) -> Result<(), Error> {
+        match self.control {
+            None => Ok(()),
+            Some(c) => c.policy.check_write(&self.principal, repo).await,
+        }
+    }
+
+    /// Repositories the principal may list; `None` means all.
+    pub(crate) async fn visible_repositories(&self) -> Result<Option<Vec<RepoName>>, Error> {
+        match (self.control, &self.principal) {
+            (None, _) | (_, Principal::System) => Ok(None),
+            (Some(c), p) => Ok(Some(c.policy.visible_repositories(p, now_ms()).await?)),
+        }
+    }
+}
+
+fn denied(what: String) -> Error {
+    Error::Denied(format!("not entitled to {what}"))
+}
+
+impl ReadScope {
+    /// Fails with DENIED unless the tag is entitled.
+    pub(crate) fn check_tag(&self, tag: &TagName) -> Result<(), Error> {
+        match &self.0 {
+            Some(a) if !a.allows_tag(tag) => Err(denied(format!("tag {tag}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails with DENIED unless the manifest is reachable from an entitled tag.
+    pub(crate) async fn check_manifest(&self, digest: &Digest) -> Result<(), Error> {
+        match &self.0 {
+            Some(a) if !a.allows_manifest(digest).await? => {
+                Err(denied(format!("manifest {digest}")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails with DENIED unless an allowed manifest references the blob.
+    pub(crate) async fn check_blob(&self, digest: &Digest) -> Result<(), Error> {
+        match &self.0 {
+            Some(a) if !a.allows_blob(digest).await? => Err(denied(format!("blob {digest}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The visible tags, when restricted; `None` means all.
+    pub(crate) async fn visible_tags(&self) -> Result<Option<Vec<TagName>>, Error> {
+        match &self.0 {
+            Some(a) => Ok(Some(a.visible_tags().await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn secrets_from_basic_and_bearer() {
+        let basic = base64::engine::general_purpose::STANDARD.encode("anyone:distr_abc");
+        assert_eq!(
+            presented_secret(&headers(&format!("Basic {basic}"))).as_deref(),
+            Some("distr_abc")
+        );
+        assert_eq!(
+            presented_secret(&headers("bearer distr_xyz")).as_deref(),
+            Some("distr_xyz")
+        );
+        let empty = base64::engine::general_purpose::STANDARD.encode("user:");
+        for bad in [
+            format!("Basic {empty}"),
+            "Basic !!!".into(),
+            "Digest x".into(),
+            "Bearer ".into(),
+            "Basic".into(),
+        ] {
+            assert_eq!(presented_secret(&headers(&bad)), None, "{bad}");
+        }
+        assert_eq!(presented_secret(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,490 @@
+//! Entitlements enforced over HTTP, in-process: vendors, customers with
+//! pattern, expired and missing entitlements, tokens, and changes that apply
+//! on the next request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use distr_core::access::*;
+use distr_core::store::{MemoryStore, MetadataStore};
+use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
+use distr_hyper::{AccessControl, DistrService};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use tower::ServiceExt;
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+struct World {
+    svc: DistrService,
+    access: Arc<MemoryAccessStore>,
+    acme: Org,
+    app: Artifact,
+}
+
+fn basic(secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("anyone:{secret}"))
+    )
+}
+
+async fn send(
+    svc: &DistrService,
+    method: Method,
+    uri: &str,
+    token: Option<&str>,
+    ct: Option<&str>,
+    body: Bytes,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", basic(t));
+    }
+    if let Some(ct) = ct {
+        req = req.header("content-type", ct);
+    }
+    let resp = svc
+        .clone()
+        .oneshot(req.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    (
+        parts.status,
+        parts.headers,
+        body.collect().await.unwrap().to_bytes(),
+    )
+}
+
+async fn get(svc: &DistrService, uri: &str, token: &str) -> (StatusCode, Bytes) {
+    let (s, _, b) = send(svc, Method::GET, uri, Some(token), None, Bytes::new()).await;
+    (s, b)
+}
+
+fn code(body: &Bytes) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["errors"][0]["code"].as_str().unwrap().to_owned()
+}
+
+async fn user_token(
+    access: &MemoryAccessStore,
+    org: &Org,
+    customer: Option<&Customer>,
+    role: Role,
+) -> (String, TokenRecord) {
+    let user = User {
+        id: UserId::new(),
+        org_id: org.id,
+        customer_id: customer.map(|c| c.id),
+        email: format!("{}@test", UserId::new()),
+        role,
+        created_at_ms: 0,
+    };
+    access.create_user(&user).await.unwrap();
+    let secret = PlainToken::generate().unwrap();
+    let record = TokenRecord {
+        id: TokenId::new(),
+        user_id: user.id,
+        name: "t".into(),
+        hash: secret.hash(),
+        expires_at_ms: None,
+        last_used_at_ms: None,
+        revoked_at_ms: None,
+        created_at_ms: 0,
+    };
+    access.create_token(&record).await.unwrap();
+    (secret.expose().to_owned(), record)
+}
+
+fn world() -> World {
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let access = Arc::new(MemoryAccessStore::new());
+    let registry = Arc::new(Registry::new(
+        meta.clone(),
+        BlobStore::in_memory(),
+        RegistryConfig::default(),
+    ));
+    let policy = Policy::new(access.clone(), meta);
+    let control = AccessControl::new(policy, Arc::new(TokenAuthenticator::new(access.clone())));
+    let acme = Org {
+        id: OrgId::new(),
+        slug: "acme".into(),
+        name: "Acme".into(),
+        created_at_ms: 0,
+    };
+    let app = Artifact {
+        id: ArtifactId::new(),
+        org_id: acme.id,
+        name: "app".into(),
+        created_at_ms: 0,
+    };
+    World {
+        svc: DistrService::new(registry).with_access_control(control),
+        access,
+        acme,
+        app,
+    }
+}
+
+async fn push_blob(svc: &DistrService, token: &str, repo: &str, data: &[u8]) -> Digest {
+    let d = Digest::sha256(data);
+    let (s, _, _) = send(
+        svc,
+        Method::POST,
+        &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+        Some(token),
+        None,
+        Bytes::copy_from_slice(data),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    d
+}
+
+async fn push_manifest(
+    svc: &DistrService,
+    token: &str,
+    repo: &str,
+    reference: &str,
+    ct: &str,
+    body: String,
+) -> Digest {
+    let (s, h, b) = send(
+        svc,
+        Method::PUT,
+        &format!("/v2/{repo}/manifests/{reference}"),
+        Some(token),
+        Some(ct),
+        Bytes::from(body),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{b:?}");
+    h["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn push_image(
+    svc: &DistrService,
+    token: &str,
+    repo: &str,
+    tag: &str,
+    layer: &[u8],
+    subject: Option<&Digest>,
+) -> (Digest, Digest) {
+    let config = push_blob(svc, token, repo, b"{}").await;
+    let layer = push_blob(svc, token, repo, layer).await;
+    let subject = subject
+        .map(|s| format!(r#","subject":{{"mediaType":"{MANIFEST}","digest":"{s}","size":1}}"#))
+        .unwrap_or_default();
+    let m = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":1}}]{subject}}}"#
+    );
+    (
+        push_manifest(svc, token, repo, tag, MANIFEST, m).await,
+        layer,
+    )
+}
+
+fn only(p: &str) -> TagSelection {
+    TagSelection::Only(vec![p.parse().unwrap()])
+}
+
+#[tokio::test]
+async fn customers_see_exactly_their_entitlements() {
+    let w = world();
+    let svc = &w.svc;
+    let store = &*w.access;
+    store.create_org(&w.acme).await.unwrap();
+    store.create_artifact(&w.app).await.unwrap();
+    let globex = Org {
+        id: OrgId::new(),
+        slug: "globex".into(),
+        name: "Globex".into(),
+        created_at_ms: 1,
+    };
+    store.create_org(&globex).await.unwrap();
+    store
+        .create_artifact(&Artifact {
+            id: ArtifactId::new(),
+            org_id: globex.id,
+            name: "tool".into(),
+            created_at_ms: 1,
+        })
+        .await
+        .unwrap();
+    let (admin, _) = user_token(store, &w.acme, None, Role::VendorAdmin).await;
+    let (globex_admin, _) = user_token(store, &globex, None, Role::VendorAdmin).await;
+
+    // The vendor pushes 1.1.0, 1.2.0, a multi-arch 1.2.1 and a signature of 1.2.0.
+    let (v110, layer110) = push_image(svc, &admin, "acme/app", "1.1.0", b"layer-1.1.0", None).await;
+    let (v120, layer120) = push_image(svc, &admin, "acme/app", "1.2.0", b"layer-1.2.0", None).await;
+    let (amd, _) = push_image(
+        svc,
+        &admin,
+        "acme/app",
+        &Digest::sha256(b"x").to_string().replace("sha256:", "amd-"),
+        b"amd",
+        None,
+    )
+    .await;
+    let (arm, arm_layer) = push_image(svc, &admin, "acme/app", "arm-build", b"arm", None).await;
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"mediaType":"{MANIFEST}","digest":"{amd}","size":1}},{{"mediaType":"{MANIFEST}","digest":"{arm}","size":1}}]}}"#
+    );
+    let v121 = push_manifest(svc, &admin, "acme/app", "1.2.1", INDEX, index).await;
+    let (sig, _) = push_image(
+        svc,
+        &admin,
+        "acme/app",
+        &v120.to_string().replace(':', "-"),
+        b"signature",
+        Some(&v120),
+    )
+    .await;
+    push_image(svc, &globex_admin, "globex/tool", "1.0", b"tool", None).await;
+
+    let customer = |name: &str, org: &Org| Customer {
+        id: CustomerId::new(),
+        org_id: org.id,
+        name: name.into(),
+        created_at_ms: 2,
+    };
+    let (a, b, c, d) = (
+        customer("a", &w.acme),
+        customer("b", &w.acme),
+        customer("c", &w.acme),
+        customer("d", &w.acme),
+    );
+    let g = customer("g", &globex);
+    for x in [&a, &b, &c, &d, &g] {
+        store.create_customer(x).await.unwrap();
+    }
+    let ent = |c: &Customer, tags: TagSelection, expires: Option<i64>| Entitlement {
+        id: EntitlementId::new(),
+        org_id: c.org_id,
+        customer_id: c.id,
+        name: "main".into(),
+        expires_at_ms: expires,
+        items: vec![EntitlementItem {
+            artifact_id: w.app.id,
+            tags,
+        }],
+        created_at_ms: 3,
+    };
+    let ent_a = ent(&a, only("1.2.*"), None);
+    store.create_entitlement(&ent_a).await.unwrap();
+    store
+        .create_entitlement(&ent(&b, only("1.1.*"), None))
+        .await
+        .unwrap();
+    store
+        .create_entitlement(&ent(&c, TagSelection::All, Some(1)))
+        .await
+        .unwrap();
+    let (ta, token_a) = user_token(store, &w.acme, Some(&a), Role::CustomerMember).await;
+    let (tb, _) = user_token(store, &w.acme, Some(&b), Role::CustomerAdmin).await;
+    let (tc, _) = user_token(store, &w.acme, Some(&c), Role::CustomerMember).await;
+    let (td, _) = user_token(store, &w.acme, Some(&d), Role::CustomerMember).await;
+    let (tg, _) = user_token(store, &globex, Some(&g), Role::CustomerMember).await;
+
+    // Authentication.
+    let (s, h, body) = send(svc, Method::GET, "/v2/", None, None, Bytes::new()).await;
+    assert_eq!(
+        (s, code(&body).as_str()),
+        (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
+    );
+    assert!(h["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic realm="));
+    assert_eq!(
+        get(svc, "/v2/", "distr_wrong").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(get(svc, "/v2/", &ta).await.0, StatusCode::OK);
+
+    // A: 1.2.* — tags, digests, index children, blobs, referrers.
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.2.0", &ta).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.2.1", &ta).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/manifests/{arm}"), &ta)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/blobs/{arm_layer}"), &ta)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/blobs/{layer120}"), &ta)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/manifests/{sig}"), &ta)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/referrers/{v120}"), &ta)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    for denied in [
+        "/v2/acme/app/manifests/1.1.0".to_string(),
+        format!("/v2/acme/app/manifests/{v110}"),
+        format!("/v2/acme/app/blobs/{layer110}"),
+        format!("/v2/acme/app/referrers/{v110}"),
+        "/v2/acme/app/manifests/arm-build".into(),
+    ] {
+        let (s, b) = get(svc, &denied, &ta).await;
+        assert_eq!(
+            (s, code(&b).as_str()),
+            (StatusCode::FORBIDDEN, "DENIED"),
+            "{denied}"
+        );
+    }
+    let (_, tags) = get(svc, "/v2/acme/app/tags/list", &ta).await;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&tags).unwrap()["tags"],
+        serde_json::json!(["1.2.0", "1.2.1"])
+    );
+    let (_, cat) = get(svc, "/v2/_catalog", &ta).await;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&cat).unwrap()["repositories"],
+        serde_json::json!(["acme/app"])
+    );
+    // Customers never push or delete.
+    let (s, _, b) = send(
+        svc,
+        Method::POST,
+        "/v2/acme/app/blobs/uploads/",
+        Some(&ta),
+        None,
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    let (s, _, _) = send(
+        svc,
+        Method::DELETE,
+        "/v2/acme/app/manifests/1.2.0",
+        Some(&ta),
+        None,
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // B: 1.1.* — the mirror image.
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.1.0", &tb).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/blobs/{layer110}"), &tb)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.2.0", &tb).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        get(svc, &format!("/v2/acme/app/manifests/{v121}"), &tb)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // C (expired) and D (none) do not even learn the artifact exists.
+    for t in [&tc, &td] {
+        let (s, b) = get(svc, "/v2/acme/app/manifests/1.2.0", t).await;
+        assert_eq!(
+            (s, code(&b).as_str()),
+            (StatusCode::NOT_FOUND, "NAME_UNKNOWN")
+        );
+        let (_, cat) = get(svc, "/v2/_catalog", t).await;
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&cat).unwrap()["repositories"],
+            serde_json::json!([])
+        );
+    }
+
+    // Another vendor's customer: its vendor has no entitlements, so it sees
+    // all of globex and nothing of acme.
+    assert_eq!(
+        get(svc, "/v2/globex/tool/manifests/1.0", &tg).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.2.0", &tg).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, cat) = get(svc, "/v2/_catalog", &tg).await;
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&cat).unwrap()["repositories"],
+        serde_json::json!(["globex/tool"])
+    );
+    // Vendor admins stay inside their own organisation.
+    assert_eq!(
+        get(svc, "/v2/globex/tool/manifests/1.0", &admin).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (s, _, _) = send(
+        svc,
+        Method::POST,
+        "/v2/globex/tool/blobs/uploads/",
+        Some(&admin),
+        None,
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // An entitlement change applies on the next request.
+    let mut moved = ent_a.clone();
+    moved.items = vec![EntitlementItem {
+        artifact_id: w.app.id,
+        tags: only("1.1.*"),
+    }];
+    store.update_entitlement(&moved).await.unwrap();
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.1.0", &ta).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.2.0", &ta).await.0,
+        StatusCode::FORBIDDEN
+    );
+    store.delete_entitlement(ent_a.id).await.unwrap();
+    assert_eq!(
+        get(svc, "/v2/acme/app/manifests/1.1.0", &ta).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // A revoked token is refused once the one-second auth cache has passed.
+    store.revoke_token(token_a.id, 5).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(get(svc, "/v2/", &ta).await.0, StatusCode::UNAUTHORIZED);
+}
