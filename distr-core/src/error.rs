@@ -79,6 +79,12 @@ pub enum Error {
     /// The caller is authenticated but not allowed to do this.
     #[error("denied: {0}")]
     Denied(String),
+    /// A delete would take away what an entitlement grants (HTTP 400).
+    #[error("delete refused: {0}")]
+    DeleteRefused(String),
+    /// A delete would leave an artifact without any tag (HTTP 409).
+    #[error("delete conflicts: {0}")]
+    DeleteConflict(String),
     /// The caller is not authenticated.
     #[error("authentication required")]
     Unauthorized,

@@ -510,8 +510,73 @@ async fn check(model: &Model) {
     }
 }
 
+/// The reference deletion rules: `Ok`, or the error kind expected.
+fn reference_removal(model: &Model, repo: &str, removed: &[&str]) -> Result<(), &'static str> {
+    let Some(r) = model.repos.get(repo) else {
+        return Ok(());
+    };
+    let existing: Vec<&str> = removed
+        .iter()
+        .copied()
+        .filter(|t| r.tags.contains_key(*t))
+        .collect();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    let remaining: Vec<(&String, &Digest)> = r
+        .tags
+        .iter()
+        .filter(|(t, _)| !removed.contains(&t.as_str()))
+        .collect();
+    if let Some(artifact) = model.artifact_of(repo) {
+        for t in &existing {
+            let d = &r.tags[*t];
+            let still_tagged = remaining.iter().any(|(_, x)| *x == d);
+            let specifically_granted = model.entitlements.iter().any(|e| {
+                e.items.iter().any(|i| i.artifact_id == artifact.id && matches!(&i.tags, TagSelection::Only(ps) if ps.iter().any(|p| glob(p.as_str(), t))))
+            });
+            if !still_tagged && specifically_granted {
+                return Err("refused");
+            }
+        }
+    }
+    if remaining.is_empty() {
+        return Err("conflict");
+    }
+    Ok(())
+}
+
+async fn check_removals(model: &Model, seed: u64) {
+    let policy = load(model).await;
+    let mut rng = Rng(seed | 1);
+    for name in model.repos.keys() {
+        let repo: RepoName = name.parse().unwrap();
+        for _ in 0..6 {
+            let removed: Vec<&str> = TAGS.iter().copied().filter(|_| rng.chance(35)).collect();
+            let tags: Vec<TagName> = removed.iter().map(|t| t.parse().unwrap()).collect();
+            let got = match policy.check_tag_removal(&repo, &tags).await {
+                Ok(()) => Ok(()),
+                Err(Error::DeleteRefused(_)) => Err("refused"),
+                Err(Error::DeleteConflict(_)) => Err("conflict"),
+                Err(e) => panic!("unexpected error {e}"),
+            };
+            assert_eq!(
+                got,
+                reference_removal(model, name, &removed),
+                "removing {removed:?} from {name}"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(96))]
+    #[test]
+    fn deletion_rules_agree_with_the_reference(seed in any::<u64>()) {
+        let model = generate(seed);
+        tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(check_removals(&model, seed.rotate_left(17)));
+    }
+
     #[test]
     fn policy_agrees_with_the_reference_evaluator(seed in any::<u64>()) {
         let model = generate(seed);

@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use distr_core::access::{Policy, Principal, RepoAccess, TokenAuthenticator};
-use distr_core::{Digest, Error, RepoName, TagName};
+use distr_core::{Digest, Error, Reference, RepoName, TagName};
 use http::{header, HeaderMap};
 
 /// Token authentication plus entitlement enforcement.
@@ -101,6 +101,28 @@ impl<'a> Guard<'a> {
         match self.control {
             None => Ok(()),
             Some(c) => c.policy.check_write(&self.principal, repo).await,
+        }
+    }
+
+    /// Creates the artifact record of a repository a vendor pushed to. A
+    /// failure is logged, never failing the push that already succeeded.
+    pub(crate) async fn after_push(&self, repo: &RepoName) {
+        if let Some(c) = self.control {
+            if let Err(e) = c.policy.ensure_artifact(repo, now_ms()).await {
+                tracing::warn!(error = %e, %repo, "could not record the artifact of a push");
+            }
+        }
+    }
+
+    /// Applies the deletion rules to an OCI manifest delete.
+    pub(crate) async fn check_delete(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(), Error> {
+        match self.control {
+            None => Ok(()),
+            Some(c) => c.policy.check_reference_removal(repo, reference).await,
         }
     }
 

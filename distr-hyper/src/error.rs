@@ -57,6 +57,8 @@ fn classify(e: &Error) -> (StatusCode, &'static str, serde_json::Value) {
         ),
         Unsupported(_) => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", json!(null)),
         Denied(_) => (StatusCode::FORBIDDEN, "DENIED", json!(null)),
+        DeleteRefused(_) => (StatusCode::BAD_REQUEST, "DENIED", json!(null)),
+        DeleteConflict(_) => (StatusCode::CONFLICT, "DENIED", json!(null)),
         Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", json!(null)),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", json!(null)),
     }

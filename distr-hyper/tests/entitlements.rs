@@ -488,3 +488,91 @@ async fn customers_see_exactly_their_entitlements() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(get(svc, "/v2/", &ta).await.0, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
+    let w = world();
+    let svc = &w.svc;
+    let store = &*w.access;
+    store.create_org(&w.acme).await.unwrap();
+    let (admin, _) = user_token(store, &w.acme, None, Role::VendorAdmin).await;
+    let (v1, _) = push_image(svc, &admin, "acme/newapp", "1.0", b"one", None).await;
+    push_image(svc, &admin, "acme/newapp", "2.0", b"two", None).await;
+    let artifact = store
+        .get_artifact_by_name(w.acme.id, "newapp")
+        .await
+        .unwrap()
+        .expect("the push created the artifact");
+
+    // The vendor has no entitlements yet: its customers see everything.
+    let x = Customer {
+        id: CustomerId::new(),
+        org_id: w.acme.id,
+        name: "x".into(),
+        created_at_ms: 0,
+    };
+    store.create_customer(&x).await.unwrap();
+    let (tx, _) = user_token(store, &w.acme, Some(&x), Role::CustomerMember).await;
+    assert_eq!(
+        get(svc, "/v2/acme/newapp/manifests/2.0", &tx).await.0,
+        StatusCode::OK
+    );
+
+    let e = Entitlement {
+        id: EntitlementId::new(),
+        org_id: w.acme.id,
+        customer_id: x.id,
+        name: "one only".into(),
+        expires_at_ms: None,
+        items: vec![EntitlementItem {
+            artifact_id: artifact.id,
+            tags: only("1.0"),
+        }],
+        created_at_ms: 0,
+    };
+    store.create_entitlement(&e).await.unwrap();
+    assert_eq!(
+        get(svc, "/v2/acme/newapp/manifests/2.0", &tx).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    let delete = |uri: String| {
+        let admin = admin.clone();
+        async move { send(svc, Method::DELETE, &uri, Some(&admin), None, Bytes::new()).await }
+    };
+    // 1.0 is the last tag of its digest and an entitlement names it.
+    let (s, _, b) = delete("/v2/acme/newapp/manifests/1.0".into()).await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DENIED"));
+    let (s, _, _) = delete(format!("/v2/acme/newapp/manifests/{v1}")).await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "deleting the digest would remove the entitled tag too"
+    );
+    // With a second tag on the same digest, 1.0 may go.
+    let content = get(svc, "/v2/acme/newapp/manifests/1.0", &admin).await.1;
+    push_manifest(
+        svc,
+        &admin,
+        "acme/newapp",
+        "stable",
+        MANIFEST,
+        String::from_utf8(content.to_vec()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        delete("/v2/acme/newapp/manifests/1.0".into()).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        delete("/v2/acme/newapp/manifests/2.0".into()).await.0,
+        StatusCode::ACCEPTED
+    );
+    // The last tag of an artifact stays.
+    let (s, _, b) = delete("/v2/acme/newapp/manifests/stable".into()).await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::CONFLICT, "DENIED"));
+    assert_eq!(
+        get(svc, "/v2/acme/newapp/manifests/stable", &admin).await.0,
+        StatusCode::OK
+    );
+}

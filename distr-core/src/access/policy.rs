@@ -19,12 +19,12 @@ use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 use super::grants::Grants;
-use super::model::{ArtifactId, CustomerId, OrgId, UserId};
+use super::model::{Artifact, ArtifactId, CustomerId, OrgId, TagSelection, UserId};
 use super::store::AccessStore;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::name::RepoName;
-use crate::reference::TagName;
+use crate::reference::{Reference, TagName};
 use crate::store::{MetadataStore, Page};
 
 /// How deep a chain of referrers (a signature of an SBOM of an image) is followed.
@@ -169,6 +169,104 @@ impl Policy {
                     .any(|a| a.name == r.artifact() && grants.allows_artifact(a.id))
             })
             .collect())
+    }
+
+    /// Creates the artifact record for `repo` after a push, when the
+    /// repository's organisation exists and the artifact does not yet.
+    pub async fn ensure_artifact(&self, repo: &RepoName, now_ms: i64) -> Result<()> {
+        let Some(org) = self.access.get_org_by_slug(repo.org()).await? else {
+            return Ok(());
+        };
+        if self
+            .access
+            .get_artifact_by_name(org.id, repo.artifact())
+            .await?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let artifact = Artifact {
+            id: ArtifactId::new(),
+            org_id: org.id,
+            name: repo.artifact().to_owned(),
+            created_at_ms: now_ms,
+        };
+        match self.access.create_artifact(&artifact).await {
+            // Another push created it first.
+            Ok(()) | Err(crate::StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The product's deletion rules for removing `removed` tags from `repo`
+    /// (directly, or by deleting the manifest they point at):
+    /// - a tag granted by name or pattern in a "specific tags" entitlement
+    ///   may not go when it is the last tag of its digest
+    ///   ([`Error::DeleteRefused`]);
+    /// - the last tag of an artifact may not go ([`Error::DeleteConflict`]).
+    pub async fn check_tag_removal(&self, repo: &RepoName, removed: &[TagName]) -> Result<()> {
+        if removed.is_empty() {
+            return Ok(());
+        }
+        let targets = self.meta.list_tag_targets(repo).await?;
+        let remaining: Vec<&(TagName, Digest)> = targets
+            .iter()
+            .filter(|(t, _)| !removed.contains(t))
+            .collect();
+        let artifact = match self.access.get_org_by_slug(repo.org()).await? {
+            Some(org) => {
+                self.access
+                    .get_artifact_by_name(org.id, repo.artifact())
+                    .await?
+            }
+            None => None,
+        };
+        if let Some(artifact) = &artifact {
+            let entitlements = self.access.entitlements_for_artifact(artifact.id).await?;
+            for (tag, digest) in targets.iter().filter(|(t, _)| removed.contains(t)) {
+                if remaining.iter().any(|(_, d)| d == digest) {
+                    continue;
+                }
+                let granted_by = entitlements.iter().find(|e| {
+                    e.items.iter().any(|i| {
+                        i.artifact_id == artifact.id && matches!(&i.tags, TagSelection::Only(ps) if ps.iter().any(|p| p.matches(tag.as_str())))
+                    })
+                });
+                if let Some(e) = granted_by {
+                    return Err(Error::DeleteRefused(format!(
+                        "tag {tag} is the last tag of {digest} and entitlement {:?} grants it to a customer",
+                        e.name
+                    )));
+                }
+            }
+        }
+        if remaining.is_empty() && targets.iter().any(|(t, _)| removed.contains(t)) {
+            return Err(Error::DeleteConflict(format!(
+                "{repo} would have no tag left; delete the artifact instead"
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`Policy::check_tag_removal`] for an OCI manifest delete: a tag
+    /// removes itself, a digest removes every tag pointing at it.
+    pub async fn check_reference_removal(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<()> {
+        let removed: Vec<TagName> = match reference {
+            Reference::Tag(t) => vec![t.clone()],
+            Reference::Digest(d) => self
+                .meta
+                .list_tag_targets(repo)
+                .await?
+                .into_iter()
+                .filter(|(_, x)| x == d)
+                .map(|(t, _)| t)
+                .collect(),
+        };
+        self.check_tag_removal(repo, &removed).await
     }
 
     async fn own_org(&self, org: OrgId, repo: &RepoName) -> Result<()> {

@@ -109,9 +109,12 @@ where
             manifests::get(registry, guard, &repo, &reference, &parts).await
         }
         (&M::PUT, R::Manifest(repo, reference)) => {
-            manifests::put(registry, &repo, &reference, &parts, body).await
+            let resp = manifests::put(registry, &repo, &reference, &parts, body).await?;
+            guard.after_push(&repo).await;
+            Ok(resp)
         }
         (&M::DELETE, R::Manifest(repo, reference)) => {
+            guard.check_delete(&repo, &reference.parse()?).await?;
             manifests::delete(registry, &repo, &reference).await
         }
         (&M::GET | &M::HEAD, R::Blob(repo, digest)) => {
