@@ -10,7 +10,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
-use distr_core::access::{Policy, Principal, RepoAccess, TokenAuthenticator};
+use distr_core::access::{
+    GrantedScope, Policy, Principal, RepoAccess, SessionClaims, SessionKey, TokenAuthenticator,
+    SESSION_TTL_MS,
+};
 use distr_core::{Digest, Error, Reference, RepoName, TagName};
 use http::{header, HeaderMap};
 
@@ -19,12 +22,38 @@ use http::{header, HeaderMap};
 pub struct AccessControl {
     policy: Policy,
     authn: Arc<TokenAuthenticator>,
+    sessions: Option<SessionKey>,
 }
 
 impl AccessControl {
-    /// Enforces `policy` on principals authenticated by `authn`.
+    /// Enforces `policy` on principals authenticated by `authn`. Session
+    /// tokens (`/v2/token`) are signed with a random key of this process;
+    /// replicas that must accept each other's sessions share one with
+    /// [`AccessControl::with_session_key`].
     pub fn new(policy: Policy, authn: Arc<TokenAuthenticator>) -> Self {
-        Self { policy, authn }
+        let sessions = match SessionKey::generate() {
+            Ok(k) => Some(k),
+            Err(e) => {
+                tracing::error!(error = %e, "no randomness for a session key: the token flow is off, Basic auth still works");
+                None
+            }
+        };
+        Self {
+            policy,
+            authn,
+            sessions,
+        }
+    }
+
+    /// Signs and verifies session tokens with `key`.
+    pub fn with_session_key(mut self, key: SessionKey) -> Self {
+        self.sessions = Some(key);
+        self
+    }
+
+    /// True when the Docker token flow is available.
+    pub(crate) fn issues_sessions(&self) -> bool {
+        self.sessions.is_some()
     }
 }
 
@@ -33,6 +62,20 @@ pub(crate) fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The credential a request presents: a token secret (Basic password or
+/// Bearer value), and whether it came as Bearer.
+fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
+        });
+    presented_secret(headers).map(|s| (s, bearer))
 }
 
 /// The token secret a request presents, if any.
@@ -58,6 +101,8 @@ fn presented_secret(headers: &HeaderMap) -> Option<String> {
 pub(crate) struct Guard<'a> {
     control: Option<&'a AccessControl>,
     principal: Principal,
+    session: Option<SessionClaims>,
+    secret: Option<String>,
 }
 
 /// One repository as a request sees it: `None` means everything.
@@ -74,11 +119,104 @@ impl<'a> Guard<'a> {
             return Ok(Guard {
                 control,
                 principal: Principal::System,
+                session: None,
+                secret: None,
             });
         };
-        let secret = presented_secret(headers).ok_or(Error::Unauthorized)?;
-        let principal = c.authn.authenticate(&secret, now_ms()).await?;
-        Ok(Guard { control, principal })
+        let (secret, bearer) = presented(headers).ok_or(Error::Unauthorized)?;
+        let now = now_ms();
+        if bearer {
+            if let Some(claims) = c.sessions.as_ref().and_then(|k| k.verify(&secret, now)) {
+                let principal = c.authn.authenticate_session(&claims, now).await?;
+                return Ok(Guard {
+                    control,
+                    principal,
+                    session: Some(claims),
+                    secret: None,
+                });
+            }
+        }
+        let principal = c.authn.authenticate(&secret, now).await?;
+        Ok(Guard {
+            control,
+            principal,
+            session: None,
+            secret: Some(secret),
+        })
+    }
+
+    /// With a session token, fails with [`Error::Unauthorized`] unless the
+    /// session grants `action` on `repo` (`None`: the catalog), so the client
+    /// asks for a token with that scope.
+    pub(crate) fn check_scope(&self, repo: Option<&RepoName>, action: &str) -> Result<(), Error> {
+        let Some(claims) = &self.session else {
+            return Ok(());
+        };
+        let ok = match repo {
+            Some(r) => claims.allows(r.as_str(), action),
+            None => claims.allows_catalog(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// Issues a session token for the requested `scopes`, granting of each
+    /// only what the principal may do. Needs a personal access token, not a
+    /// session.
+    pub(crate) async fn issue_session(&self, scopes: &[&str]) -> Result<(String, i64), Error> {
+        let c = self
+            .control
+            .ok_or_else(|| Error::Unsupported("this registry does not require tokens".into()))?;
+        let key = c
+            .sessions
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported("the token flow is off".into()))?;
+        let secret = self.secret.as_deref().ok_or(Error::Unauthorized)?;
+        let token_id = c.authn.token_id(secret).ok_or(Error::Unauthorized)?;
+        let mut granted = Vec::new();
+        for requested in scopes.iter().filter_map(|s| GrantedScope::parse_request(s)) {
+            let actions = match requested.kind.as_str() {
+                "registry" if requested.name == "catalog" => vec!["*".to_owned()],
+                "repository" => self.grantable(&requested).await,
+                _ => Vec::new(),
+            };
+            if !actions.is_empty() {
+                granted.push(GrantedScope {
+                    actions,
+                    ..requested
+                });
+            }
+        }
+        let expires_at_ms = now_ms() + SESSION_TTL_MS;
+        let claims = SessionClaims {
+            principal: self.principal.clone(),
+            token_id,
+            scopes: granted,
+            expires_at_ms,
+        };
+        Ok((key.sign(&claims), SESSION_TTL_MS / 1000))
+    }
+
+    /// The requested actions on a repository the principal may perform.
+    async fn grantable(&self, requested: &GrantedScope) -> Vec<String> {
+        let Ok(repo) = requested.name.parse::<RepoName>() else {
+            return Vec::new();
+        };
+        let may_read = self.read(&repo).await.is_ok();
+        let may_write = self.write(&repo).await.is_ok();
+        requested
+            .actions
+            .iter()
+            .filter(|a| match a.as_str() {
+                "pull" => may_read,
+                "push" | "delete" | "*" => may_write,
+                _ => false,
+            })
+            .cloned()
+            .collect()
     }
 
     /// The principal's read access to `repo` ([`Error::NameUnknown`] when it

@@ -51,6 +51,15 @@ impl Query {
         )
     }
 
+    /// Every value of `key`, in order.
+    pub(crate) fn get_all(&self, key: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The first value of `key`.
     pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.0

@@ -10,6 +10,8 @@ pub enum Route {
     Base,
     /// `/v2/_catalog`
     Catalog,
+    /// `/v2/token`: the Docker token flow's token endpoint.
+    Token,
     /// `/v2/<name>/tags/list`
     Tags(RepoName),
     /// `/v2/<name>/manifests/<reference>`
@@ -39,6 +41,9 @@ impl Route {
         };
         if rest == "_catalog" {
             return Ok(Some(Route::Catalog));
+        }
+        if rest == "token" {
+            return Ok(Some(Route::Token));
         }
         let segs: Vec<&str> = rest.split('/').collect();
         let n = segs.len();
@@ -84,6 +89,7 @@ mod tests {
         assert_eq!(Route::parse("/v2/").unwrap(), Some(Route::Base));
         assert_eq!(Route::parse("/v2").unwrap(), Some(Route::Base));
         assert_eq!(Route::parse("/v2/_catalog").unwrap(), Some(Route::Catalog));
+        assert_eq!(Route::parse("/v2/token").unwrap(), Some(Route::Token));
         assert_eq!(
             Route::parse("/v2/a/b/c/d/e/f/g/h/tags/list").unwrap(),
             Some(Route::Tags(r("a/b/c/d/e/f/g/h")))

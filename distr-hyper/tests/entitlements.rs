@@ -300,10 +300,19 @@ async fn customers_see_exactly_their_entitlements() {
         (s, code(&body).as_str()),
         (StatusCode::UNAUTHORIZED, "UNAUTHORIZED")
     );
-    assert!(h["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .starts_with("Basic realm="));
+    let challenges: Vec<&str> = h
+        .get_all("www-authenticate")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        challenges[0].starts_with("Bearer realm=\"http://localhost/v2/token\""),
+        "{challenges:?}"
+    );
+    assert!(
+        challenges.iter().any(|c| c.starts_with("Basic realm=")),
+        "{challenges:?}"
+    );
     assert_eq!(
         get(svc, "/v2/", "distr_wrong").await.0,
         StatusCode::UNAUTHORIZED
@@ -574,5 +583,161 @@ async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
     assert_eq!(
         get(svc, "/v2/acme/newapp/manifests/stable", &admin).await.0,
         StatusCode::OK
+    );
+}
+
+async fn bearer(svc: &DistrService, method: Method, uri: &str, session: &str) -> StatusCode {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {session}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    svc.clone().oneshot(req).await.unwrap().status()
+}
+
+async fn session(svc: &DistrService, pat: &str, scope: &str) -> String {
+    let (s, b) = get(svc, &format!("/v2/token?service=distr&scope={scope}"), pat).await;
+    assert_eq!(s, StatusCode::OK, "{b:?}");
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(v["token"], v["access_token"]);
+    assert_eq!(v["expires_in"], 300);
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn docker_token_flow_issues_scoped_sessions() {
+    let w = world();
+    let svc = &w.svc;
+    let store = &*w.access;
+    store.create_org(&w.acme).await.unwrap();
+    store.create_artifact(&w.app).await.unwrap();
+    let (admin, admin_token) = user_token(store, &w.acme, None, Role::VendorAdmin).await;
+    push_image(svc, &admin, "acme/app", "1.0", b"one", None).await;
+    let c = Customer {
+        id: CustomerId::new(),
+        org_id: w.acme.id,
+        name: "c".into(),
+        created_at_ms: 0,
+    };
+    store.create_customer(&c).await.unwrap();
+    let (customer, _) = user_token(store, &w.acme, Some(&c), Role::CustomerMember).await;
+
+    // An anonymous pull is challenged towards the token endpoint with the scope it needs.
+    let (s, h, _) = send(
+        svc,
+        Method::GET,
+        "/v2/acme/app/manifests/1.0",
+        None,
+        None,
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.get_all("www-authenticate").iter().next().unwrap().to_str().unwrap(),
+        "Bearer realm=\"http://localhost/v2/token\",service=\"distr\",scope=\"repository:acme/app:pull\""
+    );
+    let (s, _) = get(
+        svc,
+        "/v2/token?service=distr&scope=repository:acme/app:pull",
+        "distr_wrong",
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // The vendor admin gets pull and push; the session works without the PAT.
+    let admin_session = session(svc, &admin, "repository:acme/app:pull,push").await;
+    assert_eq!(
+        bearer(
+            svc,
+            Method::GET,
+            "/v2/acme/app/manifests/1.0",
+            &admin_session
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bearer(
+            svc,
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/",
+            &admin_session
+        )
+        .await,
+        StatusCode::ACCEPTED
+    );
+    // Outside its scope a session is challenged again.
+    assert_eq!(
+        bearer(svc, Method::GET, "/v2/acme/other/tags/list", &admin_session).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        bearer(svc, Method::GET, "/v2/_catalog", &admin_session).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let catalog_session = session(svc, &admin, "registry:catalog:*").await;
+    assert_eq!(
+        bearer(svc, Method::GET, "/v2/_catalog", &catalog_session).await,
+        StatusCode::OK
+    );
+
+    // A customer asking for push gets pull only.
+    let customer_session = session(svc, &customer, "repository:acme/app:pull,push").await;
+    assert_eq!(
+        bearer(
+            svc,
+            Method::GET,
+            "/v2/acme/app/manifests/1.0",
+            &customer_session
+        )
+        .await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bearer(
+            svc,
+            Method::POST,
+            "/v2/acme/app/blobs/uploads/",
+            &customer_session
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Another vendor's repository grants nothing.
+    let foreign = session(svc, &customer, "repository:globex/tool:pull").await;
+    assert_eq!(
+        bearer(svc, Method::GET, "/v2/globex/tool/tags/list", &foreign).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // A forged or altered session is no credential.
+    let mut altered = admin_session.clone();
+    altered.insert(
+        3,
+        if altered.as_bytes()[3] == b'A' {
+            'B'
+        } else {
+            'A'
+        },
+    );
+    assert_eq!(
+        bearer(svc, Method::GET, "/v2/acme/app/manifests/1.0", &altered).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Revoking the access token ends its sessions within a second.
+    store.revoke_token(admin_token.id, 1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        bearer(
+            svc,
+            Method::GET,
+            "/v2/acme/app/manifests/1.0",
+            &admin_session
+        )
+        .await,
+        StatusCode::UNAUTHORIZED
     );
 }

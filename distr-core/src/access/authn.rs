@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::model::{Role, TokenId};
 use super::policy::Principal;
+use super::session::SessionClaims;
 use super::store::AccessStore;
 use super::token::PlainToken;
 use crate::error::{Error, Result};
@@ -32,6 +33,7 @@ struct Cached {
 pub struct TokenAuthenticator {
     store: Arc<dyn AccessStore>,
     cache: Mutex<HashMap<String, Cached>>,
+    sessions: Mutex<HashMap<TokenId, (bool, Instant)>>,
     touched: Mutex<HashMap<TokenId, Instant>>,
 }
 
@@ -47,6 +49,7 @@ impl TokenAuthenticator {
         Self {
             store,
             cache: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
             touched: Mutex::new(HashMap::new()),
         }
     }
@@ -77,6 +80,53 @@ impl TokenAuthenticator {
             self.touch(id, now_ms).await;
         }
         entry.principal.ok_or(Error::Unauthorized)
+    }
+
+    /// The principal of a verified session, provided the access token it was
+    /// issued for is still active (checked at most once per [`CACHE_TTL`]).
+    pub async fn authenticate_session(
+        &self,
+        claims: &SessionClaims,
+        now_ms: i64,
+    ) -> Result<Principal> {
+        let cached = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&claims.token_id)
+            .copied();
+        let active = match cached {
+            Some((active, at)) if at.elapsed() < CACHE_TTL => active,
+            _ => {
+                let active = self
+                    .store
+                    .get_token(claims.token_id)
+                    .await?
+                    .is_some_and(|t| t.is_active(now_ms));
+                let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                if sessions.len() >= CACHE_CAPACITY {
+                    sessions.clear();
+                }
+                sessions.insert(claims.token_id, (active, Instant::now()));
+                active
+            }
+        };
+        if active {
+            Ok(claims.principal.clone())
+        } else {
+            Err(Error::Unauthorized)
+        }
+    }
+
+    /// The id of the access token `secret` names, once [`Self::authenticate`]
+    /// accepted it.
+    pub fn token_id(&self, secret: &str) -> Option<TokenId> {
+        let hash = PlainToken::from_secret(secret).hash();
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+            .and_then(|c| c.token)
     }
 
     async fn lookup(&self, hash: &str, now_ms: i64) -> Result<Cached> {

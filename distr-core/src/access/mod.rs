@@ -9,6 +9,7 @@ mod memory;
 pub mod model;
 pub mod pattern;
 pub mod policy;
+pub mod session;
 mod store;
 pub mod token;
 
@@ -18,5 +19,6 @@ pub use memory::MemoryAccessStore;
 pub use model::*;
 pub use pattern::TagPattern;
 pub use policy::{Policy, Principal, RepoAccess};
+pub use session::{GrantedScope, SessionClaims, SessionKey, SESSION_TTL_MS};
 pub use store::{AccessStore, DynAccessStore};
 pub use token::{PlainToken, TOKEN_PREFIX};

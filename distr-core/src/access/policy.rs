@@ -31,7 +31,8 @@ use crate::store::{MetadataStore, Page};
 const MAX_SUBJECT_DEPTH: usize = 4;
 
 /// Who makes a request, once authenticated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     /// Everything of every organisation (authentication disabled, or the server itself).
     System,

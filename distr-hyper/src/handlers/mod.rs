@@ -6,7 +6,7 @@ mod manifests;
 mod uploads;
 
 use bytes::Bytes;
-use distr_core::{Error, Registry};
+use distr_core::{Error, Registry, RepoName};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
@@ -54,24 +54,89 @@ where
         query: Query::parse(head.uri.query()),
     };
     match Route::parse(head.uri.path()) {
+        Ok(Some(Route::Token)) if access.is_none() => unknown_endpoint(head.uri.path()),
         Ok(Some(route)) => {
-            let guard = match Guard::authenticate(access, &parts.headers).await {
-                Ok(g) => g,
-                Err(e) => return error_response(&e),
+            let needs = needed_scope(&parts.method, &route);
+            let challenge = access
+                .filter(|a| a.issues_sessions())
+                .map(|_| bearer_challenge(&parts.headers, &needs));
+            let result = match Guard::authenticate(access, &parts.headers).await {
+                Ok(guard) => handle(registry, &guard, route, needs, parts, body).await,
+                Err(e) => Err(e),
             };
-            handle(registry, &guard, route, parts, body)
-                .await
-                .unwrap_or_else(|e| error_response(&e))
+            result.unwrap_or_else(|e| {
+                let mut resp = error_response(&e);
+                if let (Error::Unauthorized, Some(challenge)) = (&e, challenge) {
+                    // Bearer first: clients that know the token flow pick it.
+                    let basic = resp.headers_mut().remove(header::WWW_AUTHENTICATE);
+                    if let Ok(v) = header::HeaderValue::from_str(&challenge) {
+                        resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
+                    }
+                    if let Some(b) = basic {
+                        resp.headers_mut().append(header::WWW_AUTHENTICATE, b);
+                    }
+                }
+                resp
+            })
         }
         Ok(None) => unknown_endpoint(head.uri.path()),
         Err(e) => error_response(&e),
     }
 }
 
+/// What a request needs from a session token: a repository (`None` for the
+/// catalog) and an action. `None` when it needs nothing in particular.
+type Needs = Option<(Option<RepoName>, &'static str)>;
+
+fn needed_scope(method: &Method, route: &Route) -> Needs {
+    use Route as R;
+    let action = |m: &Method| match *m {
+        Method::GET | Method::HEAD => "pull",
+        Method::DELETE => "delete",
+        _ => "push",
+    };
+    match route {
+        R::Base | R::Token => None,
+        R::Catalog => Some((None, "pull")),
+        R::UploadStart(repo) | R::Upload(repo, _) => Some((Some(repo.clone()), "push")),
+        R::Tags(repo) | R::Manifest(repo, _) | R::Blob(repo, _) | R::Referrers(repo, _) => {
+            Some((Some(repo.clone()), action(method)))
+        }
+    }
+}
+
+/// `Bearer realm=…,service=…,scope=…` pointing at this server's `/v2/token`.
+fn bearer_challenge(headers: &header::HeaderMap, needs: &Needs) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "https" || *p == "http")
+        .unwrap_or("http");
+    let mut c = format!("Bearer realm=\"{scheme}://{host}/v2/token\",service=\"distr\"");
+    match needs {
+        Some((Some(repo), action)) => {
+            let actions = if *action == "push" {
+                "pull,push"
+            } else {
+                action
+            };
+            c.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
+        }
+        Some((None, _)) => c.push_str(",scope=\"registry:catalog:*\""),
+        None => {}
+    }
+    c
+}
+
 async fn handle<B>(
     registry: &Registry,
     guard: &Guard<'_>,
     route: Route,
+    needs: Needs,
     parts: Parts,
     body: B,
 ) -> Result<Response<ResponseBody>, Error>
@@ -81,6 +146,9 @@ where
 {
     use Method as M;
     use Route as R;
+    if let Some((repo, action)) = &needs {
+        guard.check_scope(repo.as_ref(), action)?;
+    }
     // Every write is authorized here, in one place; reads are checked by
     // their handlers, which know what is being read.
     let written = match (&parts.method, &route) {
@@ -92,6 +160,20 @@ where
         guard.write(repo).await?;
     }
     match (&parts.method, route) {
+        (&M::GET, R::Token) => {
+            let scopes = parts.query.get_all("scope");
+            let (token, expires_in) = guard.issue_session(&scopes).await?;
+            let body = serde_json::json!({ "token": token, "access_token": token, "expires_in": expires_in });
+            let resp = Response::new(full(body.to_string()));
+            Ok(with_headers(
+                resp,
+                StatusCode::OK,
+                &[
+                    (header::CONTENT_TYPE, "application/json".into()),
+                    (header::CACHE_CONTROL, "no-store".into()),
+                ],
+            ))
+        }
         (&M::GET | &M::HEAD, R::Base) => {
             let resp = Response::new(full("{}"));
             Ok(with_headers(

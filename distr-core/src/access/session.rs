@@ -1,0 +1,207 @@
+//! Short-lived registry session tokens, issued by the `/v2/token` endpoint of
+//! the Docker token flow and presented as `Authorization: Bearer …`.
+//!
+//! A session token is `base64url(claims JSON) "." base64url(HMAC-SHA256)`,
+//! signed with a [`SessionKey`]; verifying one needs no database. It names the
+//! personal access token it was issued for, so revoking that token still takes
+//! effect within a second (see [`super::TokenAuthenticator`]).
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+
+use super::model::TokenId;
+use super::policy::Principal;
+
+type HmacSha256 = Hmac<sha2::Sha256>;
+
+/// Lifetime of a session token.
+pub const SESSION_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// The secret key sessions are signed with. Never printed by `Debug`.
+#[derive(Clone)]
+pub struct SessionKey([u8; 32]);
+
+impl SessionKey {
+    /// A fresh random key (sessions then last only as long as the process).
+    pub fn generate() -> Result<SessionKey, getrandom::Error> {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k)?;
+        Ok(SessionKey(k))
+    }
+
+    /// A key from 32 bytes of configured secret material.
+    pub fn from_bytes(bytes: [u8; 32]) -> SessionKey {
+        SessionKey(bytes)
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length; 32 bytes cannot fail.
+        <HmacSha256 as KeyInit>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"))
+    }
+
+    /// Signs `claims` into a token.
+    pub fn sign(&self, claims: &SessionClaims) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+        format!("{payload}.{sig}")
+    }
+
+    /// The claims of a token this key signed that has not expired at `now_ms`.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<SessionClaims> {
+        let (payload, sig) = token.split_once('.')?;
+        let sig = URL_SAFE_NO_PAD.decode(sig).ok()?;
+        let mut mac = self.mac();
+        mac.update(payload.as_bytes());
+        mac.verify_slice(&sig).ok()?;
+        let claims: SessionClaims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        (now_ms < claims.expires_at_ms).then_some(claims)
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey(<redacted>)")
+    }
+}
+
+/// Actions granted on one repository (or `registry:catalog`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedScope {
+    /// `repository` or `registry`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Repository name, or `catalog`.
+    pub name: String,
+    /// Granted actions: `pull`, `push`, `delete`, `*`.
+    pub actions: Vec<String>,
+}
+
+impl GrantedScope {
+    /// Parses one `scope` parameter: `repository:<name>:<action>[,<action>]`.
+    pub fn parse_request(scope: &str) -> Option<GrantedScope> {
+        let (kind, rest) = scope.split_once(':')?;
+        let (name, actions) = rest.rsplit_once(':')?;
+        if kind.is_empty() || name.is_empty() {
+            return None;
+        }
+        let actions = actions
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some(GrantedScope {
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            actions,
+        })
+    }
+
+    /// True when this scope grants `action` on repository `repo`.
+    pub fn allows(&self, repo: &str, action: &str) -> bool {
+        self.kind == "repository"
+            && self.name == repo
+            && self.actions.iter().any(|a| a == action || a == "*")
+    }
+}
+
+/// What a session token asserts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClaims {
+    /// Who.
+    pub principal: Principal,
+    /// The personal access token the session was issued for.
+    pub token_id: TokenId,
+    /// What was granted.
+    pub scopes: Vec<GrantedScope>,
+    /// Expiry, ms since the Unix epoch.
+    pub expires_at_ms: i64,
+}
+
+impl SessionClaims {
+    /// True when the session grants `action` on `repo`.
+    pub fn allows(&self, repo: &str, action: &str) -> bool {
+        self.scopes.iter().any(|s| s.allows(repo, action))
+    }
+
+    /// True when the session grants listing the catalog.
+    pub fn allows_catalog(&self) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| s.kind == "registry" && s.name == "catalog")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::{OrgId, UserId};
+
+    fn claims(exp: i64) -> SessionClaims {
+        SessionClaims {
+            principal: Principal::VendorAdmin {
+                org: OrgId::new(),
+                user: UserId::new(),
+            },
+            token_id: TokenId::new(),
+            scopes: vec![GrantedScope::parse_request("repository:acme/app:pull,push").unwrap()],
+            expires_at_ms: exp,
+        }
+    }
+
+    #[test]
+    fn sign_verify_tamper_expire() {
+        let key = SessionKey::generate().unwrap();
+        let c = claims(1_000);
+        let token = key.sign(&c);
+        assert_eq!(key.verify(&token, 999), Some(c.clone()));
+        assert_eq!(key.verify(&token, 1_000), None, "expired");
+        assert_eq!(
+            SessionKey::generate().unwrap().verify(&token, 0),
+            None,
+            "other key"
+        );
+        let (payload, sig) = token.split_once('.').unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(i64::MAX)).unwrap());
+        assert_eq!(
+            key.verify(&format!("{forged}.{sig}"), 0),
+            None,
+            "forged claims"
+        );
+        assert_eq!(key.verify(payload, 0), None);
+        assert_eq!(key.verify("", 0), None);
+        assert!(!format!("{key:?}").contains(&hex::encode(key.0)));
+        assert!(
+            c.allows("acme/app", "pull")
+                && c.allows("acme/app", "push")
+                && !c.allows("acme/other", "pull")
+        );
+    }
+
+    #[test]
+    fn scope_parsing() {
+        let s = GrantedScope::parse_request("repository:acme/charts/web:pull").unwrap();
+        assert_eq!(
+            (s.kind.as_str(), s.name.as_str(), s.actions.clone()),
+            ("repository", "acme/charts/web", vec!["pull".to_owned()])
+        );
+        let c = GrantedScope::parse_request("registry:catalog:*").unwrap();
+        assert_eq!(c.name, "catalog");
+        for bad in [
+            "",
+            "repository",
+            "repository:",
+            ":a:pull",
+            "repository::pull",
+        ] {
+            assert_eq!(GrantedScope::parse_request(bad), None, "{bad}");
+        }
+    }
+}
