@@ -85,6 +85,12 @@ pub enum Error {
     /// A delete would leave an artifact without any tag (HTTP 409).
     #[error("delete conflicts: {0}")]
     DeleteConflict(String),
+    /// Too many requests (or failed authentications) from this client.
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    TooManyRequests {
+        /// Seconds until the client may try again.
+        retry_after_secs: u64,
+    },
     /// The caller is not authenticated.
     #[error("authentication required")]
     Unauthorized,

@@ -16,6 +16,9 @@ use distr_core::access::{
 };
 use distr_core::{Digest, Error, Reference, RepoName, TagName};
 use http::{header, HeaderMap};
+use std::net::IpAddr;
+
+use crate::ratelimit::FailedAuthLimiter;
 
 /// Token authentication plus entitlement enforcement.
 #[derive(Clone, Debug)]
@@ -23,6 +26,7 @@ pub struct AccessControl {
     policy: Policy,
     authn: Arc<TokenAuthenticator>,
     sessions: Option<SessionKey>,
+    limiter: Arc<FailedAuthLimiter>,
 }
 
 impl AccessControl {
@@ -42,7 +46,19 @@ impl AccessControl {
             policy,
             authn,
             sessions,
+            limiter: Arc::new(FailedAuthLimiter::default()),
         }
+    }
+
+    /// Allows `max_failures` failed authentications per client address per
+    /// `window` (default 20 per minute); more get 429 until the window ends.
+    pub fn with_failed_auth_limit(
+        mut self,
+        max_failures: u32,
+        window: std::time::Duration,
+    ) -> Self {
+        self.limiter = Arc::new(FailedAuthLimiter::new(max_failures, window));
+        self
     }
 
     /// Signs and verifies session tokens with `key`.
@@ -111,6 +127,25 @@ pub(crate) struct ReadScope(Option<RepoAccess>);
 impl<'a> Guard<'a> {
     /// Authenticates the request (or, without access control, lets it act as
     /// the system).
+    pub(crate) async fn authenticate_from(
+        control: Option<&'a AccessControl>,
+        headers: &HeaderMap,
+        client: Option<IpAddr>,
+    ) -> Result<Guard<'a>, Error> {
+        let (Some(c), Some(ip)) = (control, client) else {
+            return Self::authenticate(control, headers).await;
+        };
+        c.limiter
+            .check(ip)
+            .map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
+        let result = Self::authenticate(control, headers).await;
+        if matches!(result, Err(Error::Unauthorized)) && headers.contains_key(header::AUTHORIZATION)
+        {
+            c.limiter.record_failure(ip);
+        }
+        result
+    }
+
     pub(crate) async fn authenticate(
         control: Option<&'a AccessControl>,
         headers: &HeaderMap,

@@ -60,6 +60,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, serde_json::Value) {
         DeleteRefused(_) => (StatusCode::BAD_REQUEST, "DENIED", json!(null)),
         DeleteConflict(_) => (StatusCode::CONFLICT, "DENIED", json!(null)),
         Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", json!(null)),
+        TooManyRequests { .. } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOOMANYREQUESTS",
+            json!(null),
+        ),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", json!(null)),
     }
 }
@@ -94,6 +99,9 @@ pub(crate) fn error_response(e: &Error) -> Response<ResponseBody> {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"distr\", charset=\"UTF-8\""),
             );
+        }
+        Error::TooManyRequests { retry_after_secs } => {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         Error::ChunkOutOfOrder { current_size } => {
             let end = current_size.saturating_sub(1);

@@ -19,10 +19,12 @@ mod error;
 mod handlers;
 mod headers;
 mod query;
+mod ratelimit;
 mod route;
 mod service;
 
 pub use access::AccessControl;
 pub use body::{BoxError, ResponseBody};
+pub use ratelimit::ClientAddr;
 pub use route::Route;
 pub use service::DistrService;

@@ -741,3 +741,70 @@ async fn docker_token_flow_issues_scoped_sessions() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn failed_authentication_is_rate_limited_per_client_address() {
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let access = Arc::new(MemoryAccessStore::new());
+    let registry = Arc::new(Registry::new(
+        meta.clone(),
+        BlobStore::in_memory(),
+        RegistryConfig::default(),
+    ));
+    let control = AccessControl::new(
+        Policy::new(access.clone(), meta),
+        Arc::new(TokenAuthenticator::new(access.clone())),
+    )
+    .with_failed_auth_limit(3, Duration::from_secs(60));
+    let svc = DistrService::new(registry).with_access_control(control);
+    let org = Org {
+        id: OrgId::new(),
+        slug: "acme".into(),
+        name: "Acme".into(),
+        created_at_ms: 0,
+    };
+    access.create_org(&org).await.unwrap();
+    let (good, _) = user_token(&access, &org, None, Role::VendorAdmin).await;
+    let from = |ip: &str, token: &str| {
+        let mut req = Request::builder()
+            .uri("/v2/")
+            .header("authorization", basic(token))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        req.extensions_mut().insert(distr_hyper::ClientAddr(
+            format!("{ip}:40000").parse().unwrap(),
+        ));
+        req
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            svc.clone()
+                .oneshot(from("192.0.2.7", "distr_guess"))
+                .await
+                .unwrap()
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let blocked = svc.clone().oneshot(from("192.0.2.7", &good)).await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        blocked.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    let body = blocked.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(code(&body), "TOOMANYREQUESTS");
+    // Other addresses are unaffected.
+    assert_eq!(
+        svc.clone()
+            .oneshot(from("192.0.2.8", &good))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}

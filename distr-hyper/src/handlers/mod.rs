@@ -15,6 +15,7 @@ use crate::body::{full, BoxError, ResponseBody};
 use crate::error::{error_response, unknown_endpoint};
 use crate::headers::with_headers;
 use crate::query::Query;
+use crate::ratelimit::ClientAddr;
 use crate::route::Route;
 
 /// What handlers read from the request line and headers.
@@ -48,6 +49,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (head, body) = req.into_parts();
+    let extensions = head.extensions;
     let parts = Parts {
         method: head.method,
         headers: head.headers,
@@ -60,7 +62,8 @@ where
             let challenge = access
                 .filter(|a| a.issues_sessions())
                 .map(|_| bearer_challenge(&parts.headers, &needs));
-            let result = match Guard::authenticate(access, &parts.headers).await {
+            let client = extensions.get::<ClientAddr>().map(|a| a.0.ip());
+            let result = match Guard::authenticate_from(access, &parts.headers, client).await {
                 Ok(guard) => handle(registry, &guard, route, needs, parts, body).await,
                 Err(e) => Err(e),
             };
