@@ -637,3 +637,85 @@ fn generated_models_exercise_every_rule() {
         assert!(n > 0, "the generator never produced {what}");
     }
 }
+
+#[test]
+fn cached_views_follow_changes_and_expiry() {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let access = Arc::new(MemoryAccessStore::new());
+            let meta = Arc::new(MemoryStore::new());
+            let org = Org {
+                id: OrgId::new(),
+                slug: "acme".into(),
+                name: "Acme".into(),
+                created_at_ms: 0,
+            };
+            access.create_org(&org).await.unwrap();
+            let app = Artifact {
+                id: ArtifactId::new(),
+                org_id: org.id,
+                name: "app".into(),
+                created_at_ms: 0,
+            };
+            access.create_artifact(&app).await.unwrap();
+            let c = Customer {
+                id: CustomerId::new(),
+                org_id: org.id,
+                name: "c".into(),
+                created_at_ms: 0,
+            };
+            access.create_customer(&c).await.unwrap();
+            let mut e = Entitlement {
+                id: EntitlementId::new(),
+                org_id: org.id,
+                customer_id: c.id,
+                name: "e".into(),
+                expires_at_ms: Some(NOW + 10),
+                items: vec![EntitlementItem {
+                    artifact_id: app.id,
+                    tags: TagSelection::Only(vec!["1.*".parse().unwrap()]),
+                }],
+                created_at_ms: 0,
+            };
+            access.create_entitlement(&e).await.unwrap();
+            let policy = Policy::new(access.clone(), meta);
+            let p = Principal::Customer {
+                org: org.id,
+                customer: c.id,
+                user: UserId::new(),
+            };
+            let repo: RepoName = "acme/app".parse().unwrap();
+            let tag = |t: &str| t.parse::<TagName>().unwrap();
+            let a = policy.repo_access(&p, &repo, NOW).await.unwrap();
+            assert!(a.allows_tag(&tag("1.0")) && !a.allows_tag(&tag("2.0")));
+            // Served from the cache, and still right.
+            assert!(policy
+                .repo_access(&p, &repo, NOW + 9)
+                .await
+                .unwrap()
+                .allows_tag(&tag("1.0")));
+            // The entitlement expires: no store change, yet the next request sees it.
+            assert!(matches!(
+                policy.repo_access(&p, &repo, NOW + 10).await,
+                Err(Error::NameUnknown)
+            ));
+            // A change applies on the next request.
+            e.expires_at_ms = None;
+            e.items[0].tags = TagSelection::All;
+            access.update_entitlement(&e).await.unwrap();
+            assert!(policy
+                .repo_access(&p, &repo, NOW + 11)
+                .await
+                .unwrap()
+                .allows_tag(&tag("2.0")));
+            access.delete_entitlement(e.id).await.unwrap();
+            // No entitlement left at all: the vendor is unrestricted again.
+            assert!(policy
+                .repo_access(&p, &repo, NOW + 12)
+                .await
+                .unwrap()
+                .is_full());
+        });
+}

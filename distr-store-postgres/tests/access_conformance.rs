@@ -111,7 +111,7 @@ async fn access_store_conforms() {
         Arc::new(db.store().await) as Arc<dyn AccessStore>
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 7);
+    assert_eq!(case.load(Ordering::Relaxed), 8);
     db.cleanup().await;
 }
 

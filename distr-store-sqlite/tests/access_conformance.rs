@@ -27,7 +27,7 @@ async fn file_store_conforms() {
         async move { Arc::new(SqliteStore::open(path).await.unwrap()) as Arc<dyn AccessStore> }
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 7);
+    assert_eq!(case.load(Ordering::Relaxed), 8);
 }
 
 #[tokio::test]

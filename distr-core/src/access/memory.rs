@@ -17,6 +17,7 @@ struct State {
     tokens: HashMap<TokenId, TokenRecord>,
     artifacts: HashMap<ArtifactId, Artifact>,
     entitlements: HashMap<EntitlementId, Entitlement>,
+    version: i64,
 }
 
 /// An [`AccessStore`] in memory; everything is lost on drop.
@@ -41,6 +42,15 @@ impl MemoryAccessStore {
         let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
         f(&mut guard)
     }
+
+    /// Like `with`, for changes that can affect access: bumps the version.
+    fn with_change<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        self.with(|s| {
+            let out = f(s);
+            s.version += 1;
+            out
+        })
+    }
 }
 
 fn conflict(what: &str) -> StoreError {
@@ -61,7 +71,7 @@ fn sorted<K, V: Clone>(
 #[async_trait]
 impl AccessStore for MemoryAccessStore {
     async fn create_org(&self, org: &Org) -> StoreResult<()> {
-        self.with(|s| {
+        self.with_change(|s| {
             if s.orgs
                 .values()
                 .any(|o| o.slug == org.slug || o.id == org.id)
@@ -92,7 +102,7 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn create_customer(&self, customer: &Customer) -> StoreResult<()> {
-        self.with(|s| {
+        self.with_change(|s| {
             if s.customers.contains_key(&customer.id) {
                 return Err(conflict("customer exists"));
             }
@@ -119,7 +129,7 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn update_customer(&self, customer: &Customer) -> StoreResult<bool> {
-        self.with(|s| match s.customers.get_mut(&customer.id) {
+        self.with_change(|s| match s.customers.get_mut(&customer.id) {
             Some(c) => {
                 c.name = customer.name.clone();
                 Ok(true)
@@ -129,7 +139,7 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn delete_customer(&self, id: CustomerId) -> StoreResult<bool> {
-        self.with(|s| {
+        self.with_change(|s| {
             if s.customers.remove(&id).is_none() {
                 return Ok(false);
             }
@@ -248,7 +258,7 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn create_artifact(&self, artifact: &Artifact) -> StoreResult<()> {
-        self.with(|s| {
+        self.with_change(|s| {
             if s.artifacts.values().any(|a| {
                 a.id == artifact.id || (a.org_id == artifact.org_id && a.name == artifact.name)
             }) {
@@ -283,11 +293,11 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool> {
-        self.with(|s| Ok(s.artifacts.remove(&id).is_some()))
+        self.with_change(|s| Ok(s.artifacts.remove(&id).is_some()))
     }
 
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()> {
-        self.with(|s| {
+        self.with_change(|s| {
             if s.entitlements
                 .values()
                 .any(|x| x.id == e.id || (x.customer_id == e.customer_id && x.name == e.name))
@@ -305,7 +315,7 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn update_entitlement(&self, e: &Entitlement) -> StoreResult<bool> {
-        self.with(|s| {
+        self.with_change(|s| {
             let Some(customer) = s.entitlements.get(&e.id).map(|x| x.customer_id) else {
                 return Ok(false);
             };
@@ -357,7 +367,11 @@ impl AccessStore for MemoryAccessStore {
         })
     }
 
+    async fn access_version(&self) -> StoreResult<i64> {
+        self.with(|s| Ok(s.version))
+    }
+
     async fn delete_entitlement(&self, id: EntitlementId) -> StoreResult<bool> {
-        self.with(|s| Ok(s.entitlements.remove(&id).is_some()))
+        self.with_change(|s| Ok(s.entitlements.remove(&id).is_some()))
     }
 }

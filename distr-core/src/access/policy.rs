@@ -13,8 +13,8 @@
 //! While a vendor has no entitlement at all, its customers see all of its
 //! artifacts in full.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
@@ -31,7 +31,7 @@ use crate::store::{MetadataStore, Page};
 const MAX_SUBJECT_DEPTH: usize = 4;
 
 /// Who makes a request, once authenticated.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Principal {
     /// Everything of every organisation (authentication disabled, or the server itself).
@@ -59,6 +59,23 @@ pub enum Principal {
 pub struct Policy {
     access: Arc<dyn AccessStore>,
     meta: Arc<dyn MetadataStore>,
+    cache: Arc<Mutex<ViewCache>>,
+}
+
+/// Views cached before the cache is cleared.
+const VIEW_CACHE_CAPACITY: usize = 100_000;
+
+/// Evaluated views, valid for one access version.
+#[derive(Debug, Default)]
+struct ViewCache {
+    version: i64,
+    views: HashMap<(Principal, RepoName), CachedView>,
+}
+
+#[derive(Debug)]
+struct CachedView {
+    view: Option<View>,
+    valid_until_ms: i64,
 }
 
 /// How much of a repository a principal sees.
@@ -84,46 +101,112 @@ pub struct RepoAccess {
 impl Policy {
     /// A policy over the tenancy model and the registry metadata.
     pub fn new(access: Arc<dyn AccessStore>, meta: Arc<dyn MetadataStore>) -> Self {
-        Self { access, meta }
+        Self {
+            access,
+            meta,
+            cache: Arc::new(Mutex::new(ViewCache {
+                version: i64::MIN,
+                views: HashMap::new(),
+            })),
+        }
     }
 
     /// The principal's view of `repo` at `now_ms`, or [`Error::NameUnknown`]
     /// when it may not even learn that the repository exists.
+    ///
+    /// Evaluated views are cached until the store's access version moves or
+    /// an entitlement they relied on expires, so a change applies on the very
+    /// next request while a steady state costs one small read per request.
     pub async fn repo_access(
         &self,
         principal: &Principal,
         repo: &RepoName,
         now_ms: i64,
     ) -> Result<RepoAccess> {
-        let view = match principal {
-            Principal::System => View::Full,
-            Principal::VendorAdmin { org, .. } => {
-                self.own_org(*org, repo).await?;
-                View::Full
+        let version = self.access.access_version().await?;
+        let key = (principal.clone(), repo.clone());
+        let cached = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.version != version {
+                cache.version = version;
+                cache.views.clear();
             }
-            Principal::Customer { org, customer, .. } => {
-                self.own_org(*org, repo).await?;
-                let artifact = self
-                    .access
-                    .get_artifact_by_name(*org, repo.artifact())
-                    .await?
-                    .ok_or(Error::NameUnknown)?;
-                match self.grants(*org, *customer, now_ms).await? {
-                    Grants::Unrestricted => View::Full,
-                    grants if grants.allows_artifact(artifact.id) => View::Entitled {
-                        artifact: artifact.id,
-                        grants,
-                    },
-                    _ => return Err(Error::NameUnknown),
+            cache
+                .views
+                .get(&key)
+                .filter(|c| now_ms < c.valid_until_ms)
+                .map(|c| c.view.clone())
+        };
+        let view = match cached {
+            Some(v) => v,
+            None => {
+                let (view, valid_until_ms) = self.evaluate_view(principal, repo, now_ms).await?;
+                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+                if cache.version == version {
+                    if cache.views.len() >= VIEW_CACHE_CAPACITY {
+                        cache.views.clear();
+                    }
+                    cache.views.insert(
+                        key,
+                        CachedView {
+                            view: view.clone(),
+                            valid_until_ms,
+                        },
+                    );
                 }
+                view
             }
         };
+        let view = view.ok_or(Error::NameUnknown)?;
         Ok(RepoAccess {
             meta: self.meta.clone(),
             repo: repo.clone(),
             view,
             allowed_targets: OnceCell::new(),
         })
+    }
+
+    /// The view (`None`: invisible) and until when it holds.
+    async fn evaluate_view(
+        &self,
+        principal: &Principal,
+        repo: &RepoName,
+        now_ms: i64,
+    ) -> Result<(Option<View>, i64)> {
+        let forever = i64::MAX;
+        let invisible = |e: Error| match e {
+            Error::NameUnknown => Ok((None, forever)),
+            e => Err(e),
+        };
+        match principal {
+            Principal::System => Ok((Some(View::Full), forever)),
+            Principal::VendorAdmin { org, .. } => match self.own_org(*org, repo).await {
+                Ok(()) => Ok((Some(View::Full), forever)),
+                Err(e) => invisible(e),
+            },
+            Principal::Customer { org, customer, .. } => {
+                if let Err(e) = self.own_org(*org, repo).await {
+                    return invisible(e);
+                }
+                let Some(artifact) = self
+                    .access
+                    .get_artifact_by_name(*org, repo.artifact())
+                    .await?
+                else {
+                    return Ok((None, forever));
+                };
+                let (grants, valid_until) = self.grants_until(*org, *customer, now_ms).await?;
+                let view = match grants {
+                    Grants::Unrestricted => Some(View::Full),
+                    grants if grants.allows_artifact(artifact.id) => Some(View::Entitled {
+                        artifact: artifact.id,
+                        grants,
+                    }),
+                    _ => None,
+                };
+                Ok((view, valid_until))
+            }
+        }
     }
 
     /// Succeeds when the principal may push to or delete from `repo`.
@@ -278,13 +361,32 @@ impl Policy {
     }
 
     async fn grants(&self, org: OrgId, customer: CustomerId, now_ms: i64) -> Result<Grants> {
+        Ok(self.grants_until(org, customer, now_ms).await?.0)
+    }
+
+    /// The customer's grants, and the time the next of its entitlements expires.
+    async fn grants_until(
+        &self,
+        org: OrgId,
+        customer: CustomerId,
+        now_ms: i64,
+    ) -> Result<(Grants, i64)> {
         let vendor_has_any = self.access.org_has_entitlements(org).await?;
         let entitlements = if vendor_has_any {
             self.access.list_entitlements(customer).await?
         } else {
             Vec::new()
         };
-        Ok(Grants::evaluate(vendor_has_any, &entitlements, now_ms))
+        let next_expiry = entitlements
+            .iter()
+            .filter_map(|e| e.expires_at_ms)
+            .filter(|&t| t > now_ms)
+            .min()
+            .unwrap_or(i64::MAX);
+        Ok((
+            Grants::evaluate(vendor_has_any, &entitlements, now_ms),
+            next_expiry,
+        ))
     }
 }
 

@@ -96,4 +96,9 @@ pub trait AccessStore: Debug + Send + Sync + 'static {
     ) -> StoreResult<Vec<Entitlement>>;
     /// Deletes an entitlement. Returns whether it existed.
     async fn delete_entitlement(&self, id: EntitlementId) -> StoreResult<bool>;
+
+    /// A number that changes whenever an organisation, customer, artifact or
+    /// entitlement is created, changed or deleted, so callers can cache what
+    /// they derived from those records and revalidate with one cheap read.
+    async fn access_version(&self) -> StoreResult<i64>;
 }

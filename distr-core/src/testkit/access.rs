@@ -91,6 +91,53 @@ where
     entitlements_roundtrip_and_names_are_unique_per_customer(&*make().await).await;
     deleting_a_customer_cascades(&*make().await).await;
     dangling_references_are_conflicts(&*make().await).await;
+    the_access_version_moves_with_every_change(&*make().await).await;
+}
+
+/// Every change that can affect access moves the version; reads do not.
+pub async fn the_access_version_moves_with_every_change(store: &dyn AccessStore) {
+    let mut last = store.access_version().await.unwrap();
+    let mut moved = |v: i64, what: &str| {
+        assert_ne!(v, last, "the version did not move after {what}");
+        last = v;
+    };
+    let a = org("acme", 1);
+    store.create_org(&a).await.unwrap();
+    moved(store.access_version().await.unwrap(), "create_org");
+    let c = customer(&a, "one", 2);
+    store.create_customer(&c).await.unwrap();
+    moved(store.access_version().await.unwrap(), "create_customer");
+    let app = artifact(&a, "app", 3);
+    store.create_artifact(&app).await.unwrap();
+    moved(store.access_version().await.unwrap(), "create_artifact");
+    let mut e = entitlement(
+        &c,
+        "e",
+        vec![EntitlementItem {
+            artifact_id: app.id,
+            tags: only(&["1.*"]),
+        }],
+        4,
+    );
+    store.create_entitlement(&e).await.unwrap();
+    moved(store.access_version().await.unwrap(), "create_entitlement");
+    e.items[0].tags = TagSelection::All;
+    store.update_entitlement(&e).await.unwrap();
+    moved(store.access_version().await.unwrap(), "update_entitlement");
+    let before_reads = store.access_version().await.unwrap();
+    store.list_entitlements(c.id).await.unwrap();
+    store.get_artifact(app.id).await.unwrap();
+    assert_eq!(
+        store.access_version().await.unwrap(),
+        before_reads,
+        "reads must not move the version"
+    );
+    store.delete_entitlement(e.id).await.unwrap();
+    moved(store.access_version().await.unwrap(), "delete_entitlement");
+    store.delete_artifact(app.id).await.unwrap();
+    moved(store.access_version().await.unwrap(), "delete_artifact");
+    store.delete_customer(c.id).await.unwrap();
+    moved(store.access_version().await.unwrap(), "delete_customer");
 }
 
 /// Records that name a missing customer (or org, or user) are refused, and

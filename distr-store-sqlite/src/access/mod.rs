@@ -15,7 +15,7 @@ use distr_core::access::{
     AccessStore, Artifact, ArtifactId, Customer, CustomerId, Entitlement, EntitlementId, Org,
     OrgId, TokenId, TokenRecord, User, UserId,
 };
-use distr_core::StoreResult;
+use distr_core::{StoreError, StoreResult};
 
 use crate::SqliteStore;
 
@@ -146,5 +146,12 @@ impl AccessStore for SqliteStore {
 
     async fn delete_entitlement(&self, id: EntitlementId) -> StoreResult<bool> {
         entitlements::delete(self, id).await
+    }
+
+    async fn access_version(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT version FROM access_version WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(StoreError::backend)
     }
 }
