@@ -43,6 +43,20 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// The manifests of `repo` matching `keep`, ordered by digest.
+    fn manifests_where(
+        &self,
+        repo: &RepoName,
+        keep: impl Fn(&ManifestRecord) -> bool,
+    ) -> Vec<ManifestRecord> {
+        self.with(|s| {
+            s.repos
+                .get(repo.as_str())
+                .map(|r| r.manifests.values().filter(|m| keep(m)).cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
         // A poisoned lock only means another task panicked mid-update; the
         // maps themselves are always left consistent by single-step updates.
@@ -215,18 +229,11 @@ impl MetadataStore for MemoryStore {
     }
 
     async fn manifest_parents(&self, repo: &RepoName, child: &Digest) -> StoreResult<Vec<Digest>> {
-        self.with(|s| {
-            Ok(s.repos
-                .get(repo.as_str())
-                .map(|r| {
-                    r.manifests
-                        .values()
-                        .filter(|m| m.children.contains(child))
-                        .map(|m| m.digest.clone())
-                        .collect()
-                })
-                .unwrap_or_default())
-        })
+        Ok(self
+            .manifests_where(repo, |m| m.children.contains(child))
+            .into_iter()
+            .map(|m| m.digest)
+            .collect())
     }
 
     async fn manifests_with_blob(
@@ -234,18 +241,11 @@ impl MetadataStore for MemoryStore {
         repo: &RepoName,
         blob: &Digest,
     ) -> StoreResult<Vec<Digest>> {
-        self.with(|s| {
-            Ok(s.repos
-                .get(repo.as_str())
-                .map(|r| {
-                    r.manifests
-                        .values()
-                        .filter(|m| m.blobs.contains(blob))
-                        .map(|m| m.digest.clone())
-                        .collect()
-                })
-                .unwrap_or_default())
-        })
+        Ok(self
+            .manifests_where(repo, |m| m.blobs.contains(blob))
+            .into_iter()
+            .map(|m| m.digest)
+            .collect())
     }
 
     async fn list_referrers(
@@ -253,18 +253,7 @@ impl MetadataStore for MemoryStore {
         repo: &RepoName,
         subject: &Digest,
     ) -> StoreResult<Vec<ManifestRecord>> {
-        self.with(|s| {
-            Ok(s.repos
-                .get(repo.as_str())
-                .map(|r| {
-                    r.manifests
-                        .values()
-                        .filter(|m| m.subject.as_ref() == Some(subject))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default())
-        })
+        Ok(self.manifests_where(repo, |m| m.subject.as_ref() == Some(subject)))
     }
 
     async fn create_upload(&self, upload: &UploadRecord) -> StoreResult<()> {
