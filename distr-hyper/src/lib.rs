@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod api;
 mod body;
 mod error;
 mod handlers;
@@ -24,6 +25,7 @@ mod route;
 mod service;
 
 pub use access::AccessControl;
+pub use api::ManagementApi;
 pub use body::{BoxError, ResponseBody};
 pub use ratelimit::ClientAddr;
 pub use route::Route;

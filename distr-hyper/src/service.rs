@@ -12,6 +12,7 @@ use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
 use crate::access::AccessControl;
+use crate::api::ManagementApi;
 use crate::body::{BoxError, ResponseBody};
 use crate::headers::API_VERSION;
 
@@ -23,6 +24,7 @@ use crate::headers::API_VERSION;
 pub struct DistrService {
     registry: Arc<Registry>,
     access: Option<AccessControl>,
+    api: Option<Arc<ManagementApi>>,
 }
 
 impl DistrService {
@@ -31,6 +33,7 @@ impl DistrService {
         Self {
             registry,
             access: None,
+            api: None,
         }
     }
 
@@ -39,6 +42,14 @@ impl DistrService {
     /// reach it.
     pub fn with_access_control(mut self, access: AccessControl) -> Self {
         self.access = Some(access);
+        self
+    }
+
+    /// Serves the management REST API under `/api/v1` (see
+    /// [`ManagementApi`]). Without it, those paths are 404 like any other
+    /// path that is no registry endpoint.
+    pub fn with_management_api(mut self, api: ManagementApi) -> Self {
+        self.api = Some(Arc::new(api));
         self
     }
 
@@ -64,10 +75,14 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let registry = self.registry.clone();
         let access = self.access.clone();
+        let api = self.api.clone();
         Box::pin(async move {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let mut resp = crate::handlers::dispatch(&registry, access.as_ref(), req).await;
+            let mut resp = match api.filter(|_| ManagementApi::handles(&path)) {
+                Some(api) => api.handle(req).await,
+                None => crate::handlers::dispatch(&registry, access.as_ref(), req).await,
+            };
             resp.headers_mut()
                 .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
             tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");

@@ -1,0 +1,188 @@
+//! The management REST API under `/api/v1`: artifacts, customers, customer
+//! users, access tokens, entitlements and Kubernetes pull secrets, as JSON.
+//!
+//! Conventions, also stated in the OpenAPI document (`GET /api/v1/openapi.json`):
+//! - authentication: `Authorization: AccessToken <token>` (or `Bearer <token>`)
+//!   with a personal access token; everything but the OpenAPI document needs one;
+//! - ids are UUID strings; timestamps are integers, milliseconds since the Unix
+//!   epoch (`created_at`, `expires_at`, …), `null` when absent;
+//! - errors are `{"error":{"code":"<stable code>","message":"…"}}`, see
+//!   [`error`]; objects of another vendor (or, for customer users, of another
+//!   customer) are reported as not found, never as forbidden.
+
+mod artifacts;
+mod auth;
+mod customers;
+mod entitlements;
+mod error;
+mod json;
+mod openapi;
+mod pull_secret;
+mod router;
+mod tokens;
+mod users;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use distr_core::access::{AccessStore, TokenAuthenticator};
+use distr_core::MetadataStore;
+use http::{Request, Response};
+use http_body::Body;
+
+use self::error::ApiError;
+use self::router::{Endpoint, Match, Params};
+use crate::body::{BoxError, ResponseBody};
+use crate::query::Query;
+use crate::ratelimit::{ClientAddr, FailedAuthLimiter};
+
+/// The management API: what it needs from the tenancy model, the registry
+/// metadata and token authentication.
+///
+/// Mount it with [`crate::DistrService::with_management_api`]. Share the
+/// [`TokenAuthenticator`] with the service's [`crate::AccessControl`] so
+/// both agree on tokens (a revoked token is refused by both within the
+/// authenticator's one-second cache).
+#[derive(Clone, Debug)]
+pub struct ManagementApi {
+    access: Arc<dyn AccessStore>,
+    meta: Arc<dyn MetadataStore>,
+    authn: Arc<TokenAuthenticator>,
+    limiter: Arc<FailedAuthLimiter>,
+}
+
+impl ManagementApi {
+    /// The API over the tenancy model `access`, the registry metadata `meta`
+    /// (for tag listings) and the token authenticator `authn`. Failed
+    /// authentications are limited to 20 per client address per minute
+    /// (when the server supplies [`ClientAddr`]).
+    pub fn new(
+        access: Arc<dyn AccessStore>,
+        meta: Arc<dyn MetadataStore>,
+        authn: Arc<TokenAuthenticator>,
+    ) -> Self {
+        Self {
+            access,
+            meta,
+            authn,
+            limiter: Arc::new(FailedAuthLimiter::default()),
+        }
+    }
+
+    /// Allows `max_failures` failed authentications per client address per
+    /// `window`; more get 429 `too_many_requests` until the window ends.
+    pub fn with_failed_auth_limit(mut self, max_failures: u32, window: Duration) -> Self {
+        self.limiter = Arc::new(FailedAuthLimiter::new(max_failures, window));
+        self
+    }
+
+    /// Every route served, as (HTTP method, path template) pairs such as
+    /// `("GET", "/api/v1/customers/{customer_id}")`: the same templates the
+    /// OpenAPI document lists.
+    pub fn routes() -> impl Iterator<Item = (&'static str, &'static str)> {
+        router::ROUTES.iter().map(|r| (r.method, r.path))
+    }
+
+    /// The OpenAPI 3.1 document of the API, as served at `/api/v1/openapi.json`.
+    pub fn openapi() -> serde_json::Value {
+        openapi::document()
+    }
+
+    /// True when `path` belongs to this API (`/api/v1` and below).
+    pub(crate) fn handles(path: &str) -> bool {
+        router::is_api_path(path)
+    }
+
+    /// Serves one request; every failure becomes a JSON error response.
+    pub(crate) async fn handle<B>(&self, req: Request<B>) -> Response<ResponseBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (head, body) = req.into_parts();
+        let (endpoint, params) = match router::find(head.method.as_str(), head.uri.path()) {
+            Match::Found(endpoint, params) => (endpoint, params),
+            Match::NotFound => return ApiError::no_endpoint(head.uri.path()).into_response(),
+            Match::MethodNotAllowed(allowed) => {
+                return ApiError::method_not_allowed(&allowed).into_response()
+            }
+        };
+        if endpoint == Endpoint::OpenApi {
+            return openapi::response().unwrap_or_else(ApiError::into_response);
+        }
+        let client = head.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+        let now = now_ms();
+        let result = async {
+            let caller = auth::authenticate(self, &head.headers, client, now).await?;
+            let body = if endpoint.has_body() {
+                json::read_body(body).await?
+            } else {
+                Bytes::new()
+            };
+            let ctx = Ctx {
+                api: self,
+                caller,
+                params,
+                query: Query::parse(head.uri.query()),
+                body,
+                now,
+            };
+            serve(endpoint, &ctx).await
+        }
+        .await;
+        result.unwrap_or_else(ApiError::into_response)
+    }
+}
+
+/// What a handler gets: the API, the authenticated caller and the request.
+struct Ctx<'a> {
+    api: &'a ManagementApi,
+    caller: auth::Caller,
+    params: Params,
+    query: Query,
+    /// The request body (empty for endpoints without one).
+    body: Bytes,
+    /// The request time, ms since the Unix epoch.
+    now: i64,
+}
+
+async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBody>, ApiError> {
+    use Endpoint as E;
+    match endpoint {
+        E::OpenApi => openapi::response(),
+        E::Me => users::me(ctx).await,
+        E::ListArtifacts => artifacts::list(ctx).await,
+        E::CreateArtifact => artifacts::create(ctx).await,
+        E::GetArtifact => artifacts::get(ctx).await,
+        E::DeleteArtifact => artifacts::delete(ctx).await,
+        E::ArtifactTags => artifacts::tags(ctx).await,
+        E::ListCustomers => customers::list(ctx).await,
+        E::CreateCustomer => customers::create(ctx).await,
+        E::GetCustomer => customers::get(ctx).await,
+        E::UpdateCustomer => customers::update(ctx).await,
+        E::DeleteCustomer => customers::delete(ctx).await,
+        E::ListCustomerUsers => users::list(ctx).await,
+        E::CreateCustomerUser => users::create(ctx).await,
+        E::DeleteCustomerUser => users::delete(ctx).await,
+        E::ListTokens => tokens::list(ctx).await,
+        E::CreateToken => tokens::create(ctx).await,
+        E::RevokeToken => tokens::revoke(ctx).await,
+        E::RotateToken => tokens::rotate(ctx).await,
+        E::ListUserTokens => tokens::list_for_user(ctx).await,
+        E::CreateUserToken => tokens::create_for_user(ctx).await,
+        E::ListEntitlements => entitlements::list(ctx).await,
+        E::CreateEntitlement => entitlements::create(ctx).await,
+        E::GetEntitlement => entitlements::get(ctx).await,
+        E::ReplaceEntitlement => entitlements::replace(ctx).await,
+        E::DeleteEntitlement => entitlements::delete(ctx).await,
+        E::PullSecret => pull_secret::get(ctx).await,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}

@@ -1,0 +1,1593 @@
+//! The management API (`/api/v1`) in-process: every endpoint's happy path,
+//! the permission matrix (vendor admin, customer admin, member, another
+//! vendor), malformed input, conflicts, tokens against the registry,
+//! entitlements changing registry access, pull secrets and the OpenAPI
+//! document.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use distr_core::access::*;
+use distr_core::store::{MemoryStore, MetadataStore};
+use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
+use distr_hyper::{AccessControl, ClientAddr, DistrService, ManagementApi};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Longer than the token authenticator's cache.
+const AFTER_CACHE: Duration = Duration::from_millis(1_150);
+
+struct World {
+    svc: DistrService,
+    store: Arc<MemoryAccessStore>,
+    acme: Org,
+    /// A vendor admin token of acme.
+    va: String,
+    /// A vendor admin token of globex, another vendor.
+    gva: String,
+}
+
+struct Resp {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error code: {}", self.json()))
+            .to_owned()
+    }
+
+    /// Asserts the status (showing the body when it differs).
+    fn expect(self, status: StatusCode) -> Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    /// Asserts an error status and code.
+    fn expect_err(self, status: StatusCode, code: &str) {
+        let s = self.expect(status);
+        assert_eq!(s.code(), code);
+        assert_eq!(s.headers["content-type"], "application/json");
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().expect("id").to_owned()
+}
+
+fn b64(s: impl AsRef<[u8]>) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn basic(secret: &str) -> String {
+    format!("Basic {}", b64(format!("anyone:{secret}")))
+}
+
+async fn raw(
+    svc: &DistrService,
+    method: Method,
+    uri: &str,
+    authorization: Option<String>,
+    body: Bytes,
+) -> Resp {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let resp = svc
+        .clone()
+        .oneshot(req.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// An API call with `Authorization: AccessToken <token>` and a JSON body.
+async fn call(
+    svc: &DistrService,
+    method: &str,
+    uri: &str,
+    token: &str,
+    body: Option<Value>,
+) -> Resp {
+    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    raw(
+        svc,
+        method.parse().unwrap(),
+        uri,
+        Some(format!("AccessToken {token}")),
+        body,
+    )
+    .await
+}
+
+async fn world() -> World {
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryAccessStore::new());
+    let registry = Arc::new(Registry::new(
+        meta.clone(),
+        BlobStore::in_memory(),
+        RegistryConfig::default(),
+    ));
+    let authn = Arc::new(TokenAuthenticator::new(store.clone()));
+    let control = AccessControl::new(Policy::new(store.clone(), meta.clone()), authn.clone());
+    let api = ManagementApi::new(store.clone(), meta, authn);
+    let svc = DistrService::new(registry)
+        .with_access_control(control)
+        .with_management_api(api);
+    let acme = org(&store, "acme").await;
+    let globex = org(&store, "globex").await;
+    let va = vendor_admin(&store, &acme).await;
+    let gva = vendor_admin(&store, &globex).await;
+    World {
+        svc,
+        store,
+        acme,
+        va,
+        gva,
+    }
+}
+
+async fn org(store: &MemoryAccessStore, slug: &str) -> Org {
+    let o = Org {
+        id: OrgId::new(),
+        slug: slug.into(),
+        name: slug.into(),
+        created_at_ms: 0,
+    };
+    store.create_org(&o).await.unwrap();
+    o
+}
+
+/// Bootstraps a vendor admin with a token directly in the store (the API
+/// manages what is below a vendor, not vendors themselves).
+async fn vendor_admin(store: &MemoryAccessStore, org: &Org) -> String {
+    let user = User {
+        id: UserId::new(),
+        org_id: org.id,
+        customer_id: None,
+        email: format!("admin-{}@{}.test", UserId::new(), org.slug),
+        role: Role::VendorAdmin,
+        created_at_ms: 0,
+    };
+    store.create_user(&user).await.unwrap();
+    let secret = PlainToken::generate().unwrap();
+    store
+        .create_token(&TokenRecord {
+            id: TokenId::new(),
+            user_id: user.id,
+            name: "bootstrap".into(),
+            hash: secret.hash(),
+            expires_at_ms: None,
+            last_used_at_ms: None,
+            revoked_at_ms: None,
+            created_at_ms: 0,
+        })
+        .await
+        .unwrap();
+    secret.expose().to_owned()
+}
+
+impl World {
+    async fn call(&self, method: &str, uri: &str, token: &str, body: Option<Value>) -> Resp {
+        call(&self.svc, method, uri, token, body).await
+    }
+
+    async fn customer(&self, name: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/customers",
+                &self.va,
+                Some(json!({ "name": name })),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        id(&r.json())
+    }
+
+    /// A customer user created through the API, with a first token issued
+    /// by the vendor admin: (user id, token).
+    async fn user(&self, customer: &str, email: &str, role: &str) -> (String, String) {
+        let u = self
+            .call(
+                "POST",
+                &format!("/api/v1/customers/{customer}/users"),
+                &self.va,
+                Some(json!({ "email": email, "role": role })),
+            )
+            .await
+            .expect(StatusCode::CREATED)
+            .json();
+        let t = self.token_for(&id(&u)).await;
+        (id(&u), t)
+    }
+
+    /// A token for `user`, issued by the vendor admin.
+    async fn token_for(&self, user: &str) -> String {
+        let t = self
+            .call(
+                "POST",
+                &format!("/api/v1/users/{user}/tokens"),
+                &self.va,
+                Some(json!({ "name": "first" })),
+            )
+            .await
+            .expect(StatusCode::CREATED)
+            .json();
+        t["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn artifact(&self, name: &str) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/v1/artifacts",
+                &self.va,
+                Some(json!({ "name": name })),
+            )
+            .await
+            .expect(StatusCode::CREATED);
+        id(&r.json())
+    }
+
+    /// The registry status of `GET uri` with the token over Basic.
+    async fn registry(&self, uri: &str, token: &str) -> StatusCode {
+        raw(
+            &self.svc,
+            Method::GET,
+            uri,
+            Some(basic(token)),
+            Bytes::new(),
+        )
+        .await
+        .status
+    }
+
+    async fn push_blob(&self, repo: &str, data: &[u8]) -> Digest {
+        let d = Digest::sha256(data);
+        let r = raw(
+            &self.svc,
+            Method::POST,
+            &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
+            Some(basic(&self.va)),
+            Bytes::copy_from_slice(data),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+        d
+    }
+
+    /// Pushes a one-layer image as the vendor admin; returns its digest and size.
+    async fn push_image(&self, repo: &str, tag: &str) -> (Digest, usize) {
+        let config = self.push_blob(repo, b"{}").await;
+        let layer = self.push_blob(repo, tag.as_bytes()).await;
+        let m = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MANIFEST}","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":2}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":{}}}]}}"#,
+            tag.len()
+        );
+        let mut req = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("/v2/{repo}/manifests/{tag}"))
+            .header("authorization", basic(&self.va))
+            .header("content-type", MANIFEST);
+        req = req.header("content-length", m.len());
+        let resp = self
+            .svc
+            .clone()
+            .oneshot(req.body(Full::new(Bytes::from(m.clone()))).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        (Digest::sha256(m.as_bytes()), m.len())
+    }
+}
+
+#[tokio::test]
+async fn me_authentication_and_mounting() {
+    let w = world().await;
+    let me = w
+        .call("GET", "/api/v1/me", &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(me["org_id"], w.acme.id.to_string());
+    assert_eq!(me["org_slug"], "acme");
+    assert_eq!(me["role"], "vendor_admin");
+    assert!(me.get("customer_id").is_none());
+    assert!(me["user_id"].as_str().unwrap().parse::<UserId>().is_ok());
+
+    // Bearer works too; Basic, nothing, or a wrong token do not.
+    let bearer = raw(
+        &w.svc,
+        Method::GET,
+        "/api/v1/me",
+        Some(format!("Bearer {}", w.va)),
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(bearer.status, StatusCode::OK);
+    for auth in [
+        None,
+        Some(basic(&w.va)),
+        Some("AccessToken distr_0000".into()),
+        Some("AccessToken".into()),
+    ] {
+        let r = raw(&w.svc, Method::GET, "/api/v1/me", auth, Bytes::new()).await;
+        assert!(r.headers.contains_key("www-authenticate"));
+        r.expect_err(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+
+    // A customer user sees their customer.
+    let c = w.customer("one").await;
+    let (uid, member) = w.user(&c, "m@one.test", "customer_member").await;
+    let me = w
+        .call("GET", "/api/v1/me", &member, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(me["customer_id"], c);
+    assert_eq!(me["user_id"], uid);
+    assert_eq!(me["role"], "customer_member");
+    assert_eq!(me["email"], "m@one.test");
+
+    // Unknown paths and methods.
+    w.call("GET", "/api/v1/nope", &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    let r = w.call("PUT", "/api/v1/me", &w.va, None).await;
+    assert_eq!(r.headers["allow"], "GET");
+    r.expect_err(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+
+    // Without the management API the paths are not served at all.
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let registry = Arc::new(Registry::new(
+        meta.clone(),
+        BlobStore::in_memory(),
+        RegistryConfig::default(),
+    ));
+    let plain = DistrService::new(registry).with_access_control(AccessControl::new(
+        Policy::new(w.store.clone(), meta),
+        Arc::new(TokenAuthenticator::new(w.store.clone())),
+    ));
+    let r = call(&plain, "GET", "/api/v1/me", &w.va, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = call(&plain, "GET", "/api/v1/openapi.json", &w.va, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // The registry still answers next to the API.
+    assert_eq!(w.registry("/v2/", &w.va).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn artifacts_crud_tags_and_entitled_delete() {
+    let w = world().await;
+    let app = w.artifact("app").await;
+    let r = w
+        .call(
+            "POST",
+            "/api/v1/artifacts",
+            &w.va,
+            Some(json!({ "name": "charts/db" })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(r["repository"], "acme/charts/db");
+    let db = id(&r);
+
+    w.call(
+        "POST",
+        "/api/v1/artifacts",
+        &w.va,
+        Some(json!({ "name": "app" })),
+    )
+    .await
+    .expect_err(StatusCode::CONFLICT, "conflict");
+    for bad in ["App", "", "a//b", "-x", "a b", "x/"] {
+        w.call(
+            "POST",
+            "/api/v1/artifacts",
+            &w.va,
+            Some(json!({ "name": bad })),
+        )
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    // Another vendor may use the same name.
+    let g = call(
+        &w.svc,
+        "POST",
+        "/api/v1/artifacts",
+        &w.gva,
+        Some(json!({ "name": "app" })),
+    )
+    .await
+    .expect(StatusCode::CREATED)
+    .json();
+
+    let list = w
+        .call("GET", "/api/v1/artifacts", &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let mut names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["app", "charts/db"]);
+    let one = w
+        .call("GET", &format!("/api/v1/artifacts/{app}"), &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(one["name"], "app");
+    assert_eq!(one["repository"], "acme/app");
+    assert!(one["created_at"].as_i64().unwrap() > 1_600_000_000_000);
+    // The other vendor's artifact is not found, not forbidden.
+    w.call("GET", &format!("/api/v1/artifacts/{}", id(&g)), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call(
+        "GET",
+        &format!("/api/v1/artifacts/{}", ArtifactId::new()),
+        &w.va,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("GET", "/api/v1/artifacts/not-a-uuid", &w.va, None)
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+
+    // Tags come from the registry.
+    let (d1, size1) = w.push_image("acme/app", "1.0.0").await;
+    let (dl, _) = w.push_image("acme/app", "latest").await;
+    let tags = w
+        .call("GET", &format!("/api/v1/artifacts/{app}/tags"), &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    let tags = tags.as_array().unwrap();
+    assert_eq!(tags.len(), 2);
+    assert_eq!(tags[0]["tag"], "1.0.0");
+    assert_eq!(tags[0]["digest"], d1.to_string());
+    assert_eq!(tags[0]["size"], size1);
+    assert_eq!(tags[0]["pull_count"], 0);
+    assert_eq!(tags[0]["media_type"], MANIFEST);
+    assert!(tags[0]["created_at"].as_i64().unwrap() > 0);
+    assert_eq!(tags[1]["tag"], "latest");
+    assert_eq!(tags[1]["digest"], dl.to_string());
+    let empty = w
+        .call("GET", &format!("/api/v1/artifacts/{db}/tags"), &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(empty, json!([]));
+
+    // An entitled artifact cannot be deleted.
+    let c = w.customer("one").await;
+    let e = w
+        .call(
+            "POST",
+            &format!("/api/v1/customers/{c}/entitlements"),
+            &w.va,
+            Some(json!({ "name": "std", "items": [{ "artifact_id": app, "tags": "all" }] })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    w.call("DELETE", &format!("/api/v1/artifacts/{app}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "artifact_entitled");
+    w.call(
+        "DELETE",
+        &format!("/api/v1/customers/{c}/entitlements/{}", id(&e)),
+        &w.va,
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    w.call("DELETE", &format!("/api/v1/artifacts/{app}"), &w.va, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    w.call("GET", &format!("/api/v1/artifacts/{app}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("DELETE", &format!("/api/v1/artifacts/{app}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    // The other vendor cannot delete acme's.
+    call(
+        &w.svc,
+        "DELETE",
+        &format!("/api/v1/artifacts/{db}"),
+        &w.gva,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn customers_crud() {
+    let w = world().await;
+    let a = w.customer("Alpha Corp").await;
+    let b = w.customer("Beta").await;
+    let list = w
+        .call("GET", "/api/v1/customers", &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let alpha = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == a.as_str())
+        .unwrap();
+    assert_eq!(alpha["name"], "Alpha Corp");
+    let got = w
+        .call("GET", &format!("/api/v1/customers/{a}"), &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(got["name"], "Alpha Corp");
+    let renamed = w
+        .call(
+            "PATCH",
+            &format!("/api/v1/customers/{a}"),
+            &w.va,
+            Some(json!({ "name": "  Alpha Inc  " })),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(renamed["name"], "Alpha Inc");
+    let got = w
+        .call("GET", &format!("/api/v1/customers/{a}"), &w.va, None)
+        .await
+        .json();
+    assert_eq!(got["name"], "Alpha Inc");
+
+    // Bad bodies.
+    for body in [
+        "{",
+        "[]",
+        "",
+        r#"{"name":""}"#,
+        r#"{"name":"   "}"#,
+        r#"{"name":42}"#,
+        r#"{"name":"x","extra":1}"#,
+        r#"{"name":"a\u0007b"}"#,
+    ] {
+        let r = raw(
+            &w.svc,
+            Method::POST,
+            "/api/v1/customers",
+            Some(format!("AccessToken {}", w.va)),
+            Bytes::from(body),
+        )
+        .await;
+        r.expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let r = raw(
+        &w.svc,
+        Method::PATCH,
+        &format!("/api/v1/customers/{a}"),
+        Some(format!("AccessToken {}", w.va)),
+        Bytes::from("not json"),
+    )
+    .await;
+    r.expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    // Over 1 MiB.
+    let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(1024 * 1024));
+    let r = raw(
+        &w.svc,
+        Method::POST,
+        "/api/v1/customers",
+        Some(format!("AccessToken {}", w.va)),
+        Bytes::from(big),
+    )
+    .await;
+    r.expect_err(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+
+    // The other vendor sees none of it.
+    let theirs = call(&w.svc, "GET", "/api/v1/customers", &w.gva, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(theirs, json!([]));
+    for (m, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({ "name": "x" }))),
+        ("DELETE", None),
+    ] {
+        call(&w.svc, m, &format!("/api/v1/customers/{a}"), &w.gva, body)
+            .await
+            .expect_err(StatusCode::NOT_FOUND, "not_found");
+    }
+
+    // Deleting takes the customer's users (and their tokens) along.
+    let (uid, member) = w.user(&b, "m@beta.test", "customer_member").await;
+    w.call("GET", "/api/v1/me", &member, None)
+        .await
+        .expect(StatusCode::OK);
+    w.call("DELETE", &format!("/api/v1/customers/{b}"), &w.va, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    w.call("GET", &format!("/api/v1/customers/{b}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("GET", &format!("/api/v1/users/{uid}/tokens"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("GET", "/api/v1/me", &member, None)
+        .await
+        .expect_err(StatusCode::UNAUTHORIZED, "unauthorized");
+    w.call("DELETE", &format!("/api/v1/customers/{b}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("GET", "/api/v1/customers/123", &w.va, None)
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn permission_matrix() {
+    let w = world().await;
+    let a = w.customer("a").await;
+    let b = w.customer("b").await;
+    let (admin_a_id, admin_a) = w.user(&a, "admin@a.test", "customer_admin").await;
+    let (member_a_id, member_a) = w.user(&a, "member@a.test", "customer_member").await;
+    let (_, admin_b) = w.user(&b, "admin@b.test", "customer_admin").await;
+    let gva = w.gva.clone();
+    let va_id = w.call("GET", "/api/v1/me", &w.va, None).await.json()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let art = w.artifact("app").await;
+
+    // Vendor-only endpoints: customer users are forbidden, the other vendor
+    // does not find acme's records.
+    let vendor_only: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/api/v1/artifacts".into(), None),
+        (
+            "POST",
+            "/api/v1/artifacts".into(),
+            Some(json!({ "name": "x" })),
+        ),
+        ("GET", format!("/api/v1/artifacts/{art}"), None),
+        ("DELETE", format!("/api/v1/artifacts/{art}"), None),
+        ("GET", format!("/api/v1/artifacts/{art}/tags"), None),
+        ("GET", "/api/v1/customers".into(), None),
+        (
+            "POST",
+            "/api/v1/customers".into(),
+            Some(json!({ "name": "x" })),
+        ),
+        ("GET", format!("/api/v1/customers/{a}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/customers/{a}"),
+            Some(json!({ "name": "x" })),
+        ),
+        ("DELETE", format!("/api/v1/customers/{a}"), None),
+        ("GET", format!("/api/v1/customers/{a}/entitlements"), None),
+        (
+            "POST",
+            format!("/api/v1/customers/{a}/entitlements"),
+            Some(json!({ "name": "x", "items": [] })),
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v1/customers/{a}/entitlements/{}",
+                EntitlementId::new()
+            ),
+            None,
+        ),
+    ];
+    for (m, uri, body) in &vendor_only {
+        for t in [&admin_a, &member_a] {
+            w.call(m, uri, t, body.clone())
+                .await
+                .expect_err(StatusCode::FORBIDDEN, "forbidden");
+        }
+        if uri.contains('-') {
+            // Paths naming acme's records.
+            w.call(m, uri, &gva, body.clone())
+                .await
+                .expect_err(StatusCode::NOT_FOUND, "not_found");
+        }
+    }
+
+    // Customer users: vendor admin and own admin yes; member 403; other
+    // customer's admin and other vendor 404.
+    let users_a = format!("/api/v1/customers/{a}/users");
+    for (t, status) in [
+        (&w.va, StatusCode::OK),
+        (&admin_a, StatusCode::OK),
+        (&member_a, StatusCode::FORBIDDEN),
+        (&admin_b, StatusCode::NOT_FOUND),
+        (&gva, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(w.call("GET", &users_a, t, None).await.status, status);
+    }
+    let listed = w.call("GET", &users_a, &admin_a, None).await.json();
+    // Listings are ordered by creation time (ms), then id: same-millisecond
+    // records come in id order, so compare as sets.
+    let mut emails: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    emails.sort();
+    assert_eq!(emails, ["admin@a.test", "member@a.test"]);
+    let member = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "member@a.test")
+        .unwrap();
+    assert_eq!(member["role"], "customer_member");
+    assert_eq!(member["customer_id"], a);
+    assert_eq!(member["id"], member_a_id);
+
+    let new_user = |email: &str| Some(json!({ "email": email, "role": "customer_member" }));
+    for (t, status) in [
+        (&member_a, StatusCode::FORBIDDEN),
+        (&admin_b, StatusCode::NOT_FOUND),
+        (&gva, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(
+            w.call("POST", &users_a, t, new_user("x@a.test"))
+                .await
+                .status,
+            status
+        );
+    }
+    let by_admin = w
+        .call("POST", &users_a, &admin_a, new_user("Second@A.test"))
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(by_admin["email"], "second@a.test");
+    w.call("POST", &users_a, &w.va, new_user("second@a.test"))
+        .await
+        .expect_err(StatusCode::CONFLICT, "conflict");
+    for bad in [
+        json!({ "email": "x@a.test", "role": "vendor_admin" }),
+        json!({ "email": "x@a.test", "role": "boss" }),
+        json!({ "email": "nope", "role": "customer_member" }),
+        json!({ "email": "x@a.test" }),
+    ] {
+        w.call("POST", &users_a, &admin_a, Some(bad))
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let second = id(&by_admin);
+    for (t, status) in [
+        (&member_a, StatusCode::FORBIDDEN),
+        (&admin_b, StatusCode::NOT_FOUND),
+        (&gva, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(
+            w.call("DELETE", &format!("{users_a}/{second}"), t, None)
+                .await
+                .status,
+            status
+        );
+    }
+    // A user of B is not found under A's path.
+    let b_user = w
+        .call(
+            "POST",
+            &format!("/api/v1/customers/{b}/users"),
+            &admin_b,
+            new_user("u@b.test"),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    w.call("DELETE", &format!("{users_a}/{}", id(&b_user)), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("DELETE", &format!("{users_a}/{second}"), &admin_a, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    w.call("DELETE", &format!("{users_a}/{second}"), &admin_a, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+
+    // Listing a user's tokens: own, own customer's (admins), the vendor's
+    // (vendor admins).
+    let tokens_of = |u: &str| format!("/api/v1/users/{u}/tokens");
+    for (t, user, status) in [
+        (&w.va, &member_a_id, StatusCode::OK),
+        (&admin_a, &member_a_id, StatusCode::OK),
+        (&member_a, &member_a_id, StatusCode::OK),
+        (&member_a, &admin_a_id, StatusCode::FORBIDDEN),
+        (&admin_b, &member_a_id, StatusCode::NOT_FOUND),
+        (&gva, &member_a_id, StatusCode::NOT_FOUND),
+        (&admin_a, &va_id, StatusCode::NOT_FOUND),
+        (&w.va, &va_id, StatusCode::OK),
+    ] {
+        assert_eq!(
+            w.call("GET", &tokens_of(user), t, None).await.status,
+            status,
+            "{user}"
+        );
+    }
+    let listed = w
+        .call("GET", &tokens_of(&member_a_id), &admin_a, None)
+        .await
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("token").is_none() && listed[0].get("hash").is_none());
+
+    // Issuing tokens for others follows the same scope.
+    let issue = json!({ "name": "ci" });
+    for (t, user, status) in [
+        (&admin_a, &member_a_id, StatusCode::CREATED),
+        (&member_a, &admin_a_id, StatusCode::FORBIDDEN),
+        (&admin_b, &member_a_id, StatusCode::NOT_FOUND),
+        (&gva, &member_a_id, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(
+            w.call("POST", &tokens_of(user), t, Some(issue.clone()))
+                .await
+                .status,
+            status
+        );
+    }
+
+    // Revoking: tokens of member A, each revoked by someone allowed; the
+    // others are refused first.
+    let mut member_tokens = Vec::new();
+    for _ in 0..3 {
+        let t = w
+            .call(
+                "POST",
+                "/api/v1/tokens",
+                &member_a,
+                Some(json!({ "name": "x" })),
+            )
+            .await
+            .expect(StatusCode::CREATED)
+            .json();
+        member_tokens.push(id(&t));
+    }
+    let colleague_token = id(&w
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &admin_a,
+            Some(json!({ "name": "adm" })),
+        )
+        .await
+        .json());
+    w.call(
+        "DELETE",
+        &format!("/api/v1/tokens/{colleague_token}"),
+        &member_a,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::FORBIDDEN, "forbidden");
+    w.call(
+        "POST",
+        &format!("/api/v1/tokens/{colleague_token}/rotate"),
+        &member_a,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::FORBIDDEN, "forbidden");
+    for t in [&admin_b, &gva] {
+        w.call(
+            "DELETE",
+            &format!("/api/v1/tokens/{}", member_tokens[0]),
+            t,
+            None,
+        )
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+        w.call(
+            "POST",
+            &format!("/api/v1/tokens/{}/rotate", member_tokens[0]),
+            t,
+            None,
+        )
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    }
+    // A customer admin cannot touch the vendor admin's tokens.
+    let va_token = id(&w
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &w.va,
+            Some(json!({ "name": "va" })),
+        )
+        .await
+        .json());
+    w.call(
+        "DELETE",
+        &format!("/api/v1/tokens/{va_token}"),
+        &admin_a,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::NOT_FOUND, "not_found");
+    for (t, token) in [
+        (&member_a, &member_tokens[0]),
+        (&admin_a, &member_tokens[1]),
+        (&w.va, &member_tokens[2]),
+    ] {
+        w.call("DELETE", &format!("/api/v1/tokens/{token}"), t, None)
+            .await
+            .expect(StatusCode::NO_CONTENT);
+    }
+    let mine = w
+        .call("GET", "/api/v1/tokens", &member_a, None)
+        .await
+        .json();
+    let revoked = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["revoked_at"].is_null())
+        .count();
+    assert_eq!(revoked, 3);
+    // Idempotent; malformed and unknown ids.
+    w.call(
+        "DELETE",
+        &format!("/api/v1/tokens/{}", member_tokens[0]),
+        &w.va,
+        None,
+    )
+    .await
+    .expect(StatusCode::NO_CONTENT);
+    w.call("DELETE", "/api/v1/tokens/zzz", &w.va, None)
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    w.call(
+        "DELETE",
+        &format!("/api/v1/tokens/{}", TokenId::new()),
+        &w.va,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::NOT_FOUND, "not_found");
+}
+
+#[tokio::test]
+async fn token_create_use_revoke_and_rotate() {
+    let w = world().await;
+    let created = w
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &w.va,
+            Some(json!({ "name": "laptop" })),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(created.headers["cache-control"], "no-store");
+    let created = created.json();
+    let secret = created["token"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with(TOKEN_PREFIX));
+    assert_eq!(created["name"], "laptop");
+    assert!(created["expires_at"].is_null());
+    assert!(created["created_at"].as_i64().unwrap() > 0);
+    let token_id = id(&created);
+
+    // The new token works on the registry (Basic) and on the API.
+    assert_eq!(w.registry("/v2/", &secret).await, StatusCode::OK);
+    w.call("GET", "/api/v1/me", &secret, None)
+        .await
+        .expect(StatusCode::OK);
+
+    // Listed without its secret or hash.
+    let list = w
+        .call("GET", "/api/v1/tokens", &w.va, None)
+        .await
+        .expect(StatusCode::OK);
+    let text = String::from_utf8_lossy(&list.body).into_owned();
+    assert!(!text.contains(&secret));
+    assert!(!text.contains(&PlainToken::from_secret(secret.clone()).hash()));
+    let list = list.json();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == token_id.as_str())
+        .expect("listed");
+    assert_eq!(mine["name"], "laptop");
+    assert_eq!(mine["active"], true);
+    assert!(mine["revoked_at"].is_null());
+    assert!(mine.get("token").is_none() && mine.get("hash").is_none());
+
+    // Rotation: a token with an expiry, rotated into a new secret.
+    let expires = created["created_at"].as_i64().unwrap() + 3_600_000;
+    let old = w
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &w.va,
+            Some(json!({ "name": "ci", "expires_at": expires })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let old_secret = old["token"].as_str().unwrap().to_owned();
+    assert_eq!(w.registry("/v2/", &old_secret).await, StatusCode::OK);
+    let rotated = w
+        .call(
+            "POST",
+            &format!("/api/v1/tokens/{}/rotate", id(&old)),
+            &w.va,
+            None,
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(rotated.headers["cache-control"], "no-store");
+    let rotated = rotated.json();
+    let new_secret = rotated["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_secret, old_secret);
+    assert_ne!(rotated["id"], old["id"]);
+    assert_eq!(rotated["name"], "ci");
+    assert_eq!(rotated["expires_at"], expires);
+    assert_eq!(w.registry("/v2/", &new_secret).await, StatusCode::OK);
+    // Rotating the revoked one again is a conflict.
+    w.call(
+        "POST",
+        &format!("/api/v1/tokens/{}/rotate", id(&old)),
+        &w.va,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::CONFLICT, "conflict");
+
+    // Revoke the first one; both revoked tokens stop working once the
+    // authenticator's one-second cache has lapsed.
+    w.call("DELETE", &format!("/api/v1/tokens/{token_id}"), &w.va, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    tokio::time::sleep(AFTER_CACHE).await;
+    assert_eq!(w.registry("/v2/", &secret).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        w.registry("/v2/", &old_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    w.call("GET", "/api/v1/me", &secret, None)
+        .await
+        .expect_err(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(w.registry("/v2/", &new_secret).await, StatusCode::OK);
+    let list = w.call("GET", "/api/v1/tokens", &w.va, None).await.json();
+    let first = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == token_id.as_str())
+        .unwrap();
+    assert_eq!(first["active"], false);
+    assert!(first["revoked_at"].as_i64().is_some());
+
+    // Bad bodies.
+    for body in [
+        json!({ "name": "x", "expires_at": 1 }),
+        json!({ "name": "x", "expires_at": "tomorrow" }),
+        json!({ "name": "" }),
+        json!({ "name": "x".repeat(101) }),
+        json!({}),
+    ] {
+        w.call("POST", "/api/v1/tokens", &w.va, Some(body))
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    w.call("POST", "/api/v1/tokens/nope/rotate", &w.va, None)
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    w.call(
+        "POST",
+        &format!("/api/v1/tokens/{}/rotate", TokenId::new()),
+        &w.va,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::NOT_FOUND, "not_found");
+
+    // A member rotates their own token.
+    let c = w.customer("one").await;
+    let (_, member) = w.user(&c, "m@one.test", "customer_member").await;
+    let own = w
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &member,
+            Some(json!({ "name": "own" })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let r = w
+        .call(
+            "POST",
+            &format!("/api/v1/tokens/{}/rotate", id(&own)),
+            &member,
+            None,
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(r["name"], "own");
+}
+
+#[tokio::test]
+async fn entitlement_crud_changes_registry_access() {
+    let w = world().await;
+    let app = w.artifact("app").await;
+    let tool = w.artifact("tool").await;
+    w.push_image("acme/app", "1.2.0").await;
+    w.push_image("acme/app", "2.0.0").await;
+    let a = w.customer("a").await;
+    let b = w.customer("b").await;
+    let (_, member_a) = w.user(&a, "m@a.test", "customer_member").await;
+    let m120 = "/v2/acme/app/manifests/1.2.0";
+    let m200 = "/v2/acme/app/manifests/2.0.0";
+    // No entitlement at all yet: customers see everything of the vendor.
+    assert_eq!(w.registry(m200, &member_a).await, StatusCode::OK);
+
+    // An entitlement of B alone takes A's access away.
+    let ents_b = format!("/api/v1/customers/{b}/entitlements");
+    w.call(
+        "POST",
+        &ents_b,
+        &w.va,
+        Some(json!({ "name": "b", "items": [{ "artifact_id": tool, "tags": "all" }] })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(w.registry(m120, &member_a).await, StatusCode::NOT_FOUND);
+
+    // A gets 1.2.* of app.
+    let ents = format!("/api/v1/customers/{a}/entitlements");
+    let created = w
+        .call(
+            "POST",
+            &ents,
+            &w.va,
+            Some(json!({
+                "name": "standard",
+                "expires_at": null,
+                "items": [{ "artifact_id": app, "tags": ["1.2.*", "latest"] }]
+            })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(created["name"], "standard");
+    assert_eq!(created["customer_id"], a);
+    assert_eq!(created["active"], true);
+    assert!(created["expires_at"].is_null());
+    assert_eq!(
+        created["items"],
+        json!([{ "artifact_id": app, "tags": ["1.2.*", "latest"] }])
+    );
+    let eid = id(&created);
+    assert_eq!(w.registry(m120, &member_a).await, StatusCode::OK);
+    assert_eq!(w.registry(m200, &member_a).await, StatusCode::FORBIDDEN);
+
+    // Read back.
+    let one = w
+        .call("GET", &format!("{ents}/{eid}"), &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(one, created);
+    let list = w
+        .call("GET", &ents, &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(list, json!([created]));
+    // Not under B's path, nor for the other vendor.
+    w.call("GET", &format!("{ents_b}/{eid}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    call(&w.svc, "GET", &format!("{ents}/{eid}"), &w.gva, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+
+    // Replace: every tag of app.
+    let replaced = w
+        .call(
+            "PUT",
+            &format!("{ents}/{eid}"),
+            &w.va,
+            Some(json!({ "name": "everything", "items": [{ "artifact_id": app, "tags": "all" }] })),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(replaced["items"][0]["tags"], "all");
+    assert_eq!(replaced["name"], "everything");
+    assert_eq!(w.registry(m200, &member_a).await, StatusCode::OK);
+
+    // An expired entitlement grants nothing.
+    let expired = w
+        .call(
+            "PUT",
+            &format!("{ents}/{eid}"),
+            &w.va,
+            Some(json!({ "name": "everything", "expires_at": 1000, "items": [{ "artifact_id": app, "tags": "all" }] })),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(expired["active"], false);
+    assert_eq!(w.registry(m120, &member_a).await, StatusCode::NOT_FOUND);
+
+    // Conflicts: a second entitlement named like the first, or renamed to it.
+    let other = w
+        .call(
+            "POST",
+            &ents,
+            &w.va,
+            Some(json!({ "name": "other", "items": [] })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    w.call(
+        "POST",
+        &ents,
+        &w.va,
+        Some(json!({ "name": "everything", "items": [] })),
+    )
+    .await
+    .expect_err(StatusCode::CONFLICT, "conflict");
+    w.call(
+        "PUT",
+        &format!("{ents}/{}", id(&other)),
+        &w.va,
+        Some(json!({ "name": "everything", "items": [] })),
+    )
+    .await
+    .expect_err(StatusCode::CONFLICT, "conflict");
+    // The same name is fine for another customer.
+    w.call(
+        "POST",
+        &ents_b,
+        &w.va,
+        Some(json!({ "name": "everything", "items": [] })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+
+    // Validation.
+    let globex_art = id(&call(
+        &w.svc,
+        "POST",
+        "/api/v1/artifacts",
+        &w.gva,
+        Some(json!({ "name": "x" })),
+    )
+    .await
+    .json());
+    let item = |artifact: &str, tags: Value| json!({ "name": "n", "items": [{ "artifact_id": artifact, "tags": tags }] });
+    for body in [
+        item(&app, json!(["a b"])),
+        item(&app, json!(["-x"])),
+        item(&app, json!([])),
+        item(&app, json!("some")),
+        item(&app, json!([7])),
+        item(&ArtifactId::new().to_string(), json!("all")),
+        item(&globex_art, json!("all")),
+        item("not-a-uuid", json!("all")),
+        json!({ "name": "n", "items": [
+            { "artifact_id": app, "tags": "all" }, { "artifact_id": app, "tags": ["1"] }
+        ] }),
+        json!({ "name": "n", "expires_at": "soon", "items": [] }),
+        json!({ "name": "n", "expires_at": -1, "items": [] }),
+        json!({ "name": "", "items": [] }),
+        json!({ "name": "n" }),
+        json!({ "name": "n", "items": [], "customer_id": b }),
+    ] {
+        w.call("POST", &ents, &w.va, Some(body.clone()))
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+        w.call("PUT", &format!("{ents}/{eid}"), &w.va, Some(body))
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    w.call("GET", &format!("{ents}/x"), &w.va, None)
+        .await
+        .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+
+    // Back to 1.2.*, then delete: access goes with it.
+    w.call(
+        "PUT",
+        &format!("{ents}/{eid}"),
+        &w.va,
+        Some(json!({ "name": "everything", "items": [{ "artifact_id": app, "tags": ["1.2.*"] }] })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(w.registry(m120, &member_a).await, StatusCode::OK);
+    w.call("DELETE", &format!("{ents}/{eid}"), &w.va, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(w.registry(m120, &member_a).await, StatusCode::NOT_FOUND);
+    w.call("DELETE", &format!("{ents}/{eid}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+    w.call("GET", &format!("{ents}/{eid}"), &w.va, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// The value of `key: value` on its own (indented) line of a YAML document.
+fn yaml_value<'a>(yaml: &'a str, key: &str) -> Option<&'a str> {
+    yaml.lines()
+        .find_map(|l| l.trim_start().strip_prefix(&format!("{key}: ")))
+}
+
+#[tokio::test]
+async fn pull_secret_yaml() {
+    let w = world().await;
+    let a = w.customer("a").await;
+    let b = w.customer("b").await;
+    let (_, admin_a) = w.user(&a, "admin@a.test", "customer_admin").await;
+    let (_, member_a) = w.user(&a, "puller@a.test", "customer_member").await;
+    let (_, member_b) = w.user(&b, "puller@b.test", "customer_member").await;
+    let registry = "registry.example.com:5000";
+    let url = |customer: &str, token: &str, extra: &str| {
+        format!("/api/v1/customers/{customer}/pull-secret?token={token}&registry={registry}{extra}")
+    };
+
+    let r = w
+        .call("GET", &url(&a, &member_a, "&namespace=apps"), &w.va, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r.headers["content-type"], "application/yaml");
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let yaml = String::from_utf8(r.body.to_vec()).unwrap();
+    assert!(yaml.starts_with("apiVersion: v1\nkind: Secret\n"), "{yaml}");
+    assert_eq!(
+        yaml_value(&yaml, "type"),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    assert_eq!(yaml_value(&yaml, "name"), Some("distr-pull-secret"));
+    assert_eq!(yaml_value(&yaml, "namespace"), Some("apps"));
+    let encoded = yaml_value(&yaml, ".dockerconfigjson").expect("data");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let config: Value = serde_json::from_slice(&decoded).unwrap();
+    let entry = &config["auths"][registry];
+    assert_eq!(config["auths"].as_object().unwrap().len(), 1);
+    assert_eq!(entry["username"], "puller@a.test");
+    assert_eq!(entry["password"], member_a.as_str());
+    let auth = base64::engine::general_purpose::STANDARD
+        .decode(entry["auth"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(auth.clone()).unwrap(),
+        format!("puller@a.test:{member_a}")
+    );
+    // The credentials work against the registry as Docker would send them.
+    let r = raw(
+        &w.svc,
+        Method::GET,
+        "/v2/",
+        Some(format!("Basic {}", b64(&auth))),
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    // A custom name, no namespace; the customer's admin may ask too.
+    let r = w
+        .call(
+            "GET",
+            &url(&a, &member_a, "&name=pull.acme"),
+            &admin_a,
+            None,
+        )
+        .await
+        .expect(StatusCode::OK);
+    let yaml = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(yaml_value(&yaml, "name"), Some("pull.acme"));
+    assert_eq!(yaml_value(&yaml, "namespace"), None);
+
+    // Who may ask.
+    for (t, status) in [
+        (&member_a, StatusCode::FORBIDDEN),
+        (&w.gva, StatusCode::NOT_FOUND),
+    ] {
+        assert_eq!(
+            w.call("GET", &url(&a, &member_a, ""), t, None).await.status,
+            status
+        );
+    }
+    let (_, admin_b) = w.user(&b, "admin@b.test", "customer_admin").await;
+    w.call("GET", &url(&a, &member_a, ""), &admin_b, None)
+        .await
+        .expect_err(StatusCode::NOT_FOUND, "not_found");
+
+    // Tokens of another customer, of a vendor admin, or no token at all.
+    for token in [member_b.as_str(), w.va.as_str(), "distr_nope", ""] {
+        w.call("GET", &url(&a, token, ""), &w.va, None)
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    for extra in ["&name=Bad_Name", "&namespace=a.b", "&name="] {
+        w.call("GET", &url(&a, &member_a, extra), &w.va, None)
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    w.call(
+        "GET",
+        &format!("/api/v1/customers/{a}/pull-secret?token={member_a}"),
+        &w.va,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    w.call(
+        "GET",
+        &format!("/api/v1/customers/{a}/pull-secret?token={member_a}&registry=a%20b"),
+        &w.va,
+        None,
+    )
+    .await
+    .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn openapi_covers_every_route() {
+    let w = world().await;
+    // Served without authentication.
+    let r = raw(
+        &w.svc,
+        Method::GET,
+        "/api/v1/openapi.json",
+        None,
+        Bytes::new(),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+
+    let routes: Vec<(&str, &str)> = ManagementApi::routes().collect();
+    assert!(routes.len() >= 27);
+    for (method, path) in &routes {
+        let op = &paths
+            .get(*path)
+            .unwrap_or_else(|| panic!("{path} is not documented"))[method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+        if *path != "/api/v1/openapi.json" {
+            assert!(op["responses"]["401"].is_object(), "{method} {path}");
+        }
+    }
+    // Nothing documented that is not served.
+    for (path, ops) in paths {
+        for method in ops.as_object().unwrap().keys() {
+            assert!(
+                routes
+                    .iter()
+                    .any(|(m, p)| p == path && m.eq_ignore_ascii_case(method)),
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+    // Every listed route really is served: with made-up ids it answers
+    // about records, never "no endpoint" or "method not allowed".
+    for (method, path) in &routes {
+        let uri = path
+            .split('/')
+            .map(|s| {
+                if s.starts_with('{') {
+                    UserId::new().to_string()
+                } else {
+                    s.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let r = w.call(method, &uri, &w.gva, Some(json!({}))).await;
+        assert_ne!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        if r.status == StatusCode::NOT_FOUND {
+            let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+            assert!(!message.starts_with("no API endpoint"), "{method} {uri}");
+        }
+    }
+    // The document's error schema names every code the API uses.
+    let codes =
+        &doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"];
+    for code in [
+        "bad_request",
+        "artifact_entitled",
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "conflict",
+        "internal",
+    ] {
+        assert!(codes.as_array().unwrap().contains(&json!(code)), "{code}");
+    }
+}
+
+#[tokio::test]
+async fn failed_authentications_are_rate_limited() {
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryAccessStore::new());
+    let acme = org(&store, "acme").await;
+    let va = vendor_admin(&store, &acme).await;
+    let api = ManagementApi::new(
+        store.clone(),
+        meta.clone(),
+        Arc::new(TokenAuthenticator::new(store.clone())),
+    )
+    .with_failed_auth_limit(2, Duration::from_secs(60));
+    let registry = Arc::new(Registry::new(
+        meta,
+        BlobStore::in_memory(),
+        RegistryConfig::default(),
+    ));
+    let svc = DistrService::new(registry).with_management_api(api);
+    let send = |token: String, ip: [u8; 4]| {
+        let svc = svc.clone();
+        async move {
+            let mut req = Request::builder()
+                .uri("/api/v1/me")
+                .header("authorization", format!("AccessToken {token}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            req.extensions_mut().insert(ClientAddr((ip, 40000).into()));
+            svc.oneshot(req).await.unwrap()
+        }
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            send("distr_bad".into(), [10, 0, 0, 1]).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let blocked = send(va.clone(), [10, 0, 0, 1]).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.headers().contains_key("retry-after"));
+    assert_eq!(send(va, [10, 0, 0, 2]).await.status(), StatusCode::OK);
+}
