@@ -514,9 +514,22 @@ async fn artifacts_crud_tags_and_entitled_delete() {
     )
     .await
     .expect(StatusCode::NO_CONTENT);
+    assert_eq!(
+        w.registry("/v2/acme/app/manifests/1.0.0", &w.va).await,
+        StatusCode::OK
+    );
     w.call("DELETE", &format!("/api/v1/artifacts/{app}"), &w.va, None)
         .await
         .expect(StatusCode::NO_CONTENT);
+    // The repository went with it.
+    assert_eq!(
+        w.registry("/v2/acme/app/manifests/1.0.0", &w.va).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        w.registry("/v2/acme/app/tags/list", &w.va).await,
+        StatusCode::NOT_FOUND
+    );
     w.call("GET", &format!("/api/v1/artifacts/{app}"), &w.va, None)
         .await
         .expect_err(StatusCode::NOT_FOUND, "not_found");

@@ -35,7 +35,7 @@ async fn store_conforms() {
         Arc::new(db.store().await) as Arc<dyn MetadataStore>
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 10);
+    assert_eq!(case.load(Ordering::Relaxed), 11);
     db.cleanup().await;
 }
 

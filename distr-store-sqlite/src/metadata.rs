@@ -12,6 +12,10 @@ impl MetadataStore for SqliteStore {
         repos::list(&self.pool, page).await
     }
 
+    async fn delete_repository(&self, repo: &RepoName) -> StoreResult<bool> {
+        repos::delete(&self.pool, repo).await
+    }
+
     async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool> {
         repos::exists(&self.pool, repo).await
     }

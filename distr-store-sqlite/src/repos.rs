@@ -37,6 +37,19 @@ pub(crate) async fn ensure(conn: &mut SqliteConnection, repo: &RepoName) -> Stor
 }
 
 /// True when `repo` has any content.
+/// Deletes a repository; its blob links, manifests (with their references),
+/// tags and uploads go with it by `ON DELETE CASCADE`. Returns whether it
+/// had any content.
+pub(crate) async fn delete(pool: &SqlitePool, repo: &RepoName) -> StoreResult<bool> {
+    let had = exists(pool, repo).await?;
+    sqlx::query("DELETE FROM repositories WHERE name = $1")
+        .bind(repo.as_str())
+        .execute(pool)
+        .await
+        .map_err(StoreError::backend)?;
+    Ok(had)
+}
+
 pub(crate) async fn exists(pool: &SqlitePool, repo: &RepoName) -> StoreResult<bool> {
     sqlx::query_scalar(concat!(
         "SELECT EXISTS (SELECT 1 FROM repositories r WHERE r.name = ?1 AND ",

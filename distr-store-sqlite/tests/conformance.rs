@@ -32,7 +32,7 @@ async fn file_store_conforms() {
         async move { Arc::new(SqliteStore::open(path).await.unwrap()) as Arc<dyn MetadataStore> }
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 10);
+    assert_eq!(case.load(Ordering::Relaxed), 11);
 }
 
 #[tokio::test]

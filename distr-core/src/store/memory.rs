@@ -109,6 +109,18 @@ impl MetadataStore for MemoryStore {
         })
     }
 
+    async fn delete_repository(&self, repo: &RepoName) -> StoreResult<bool> {
+        self.with(|s| {
+            let had_content = s
+                .repos
+                .remove(repo.as_str())
+                .is_some_and(|r| !r.blobs.is_empty() || !r.manifests.is_empty());
+            let uploads = s.uploads.len();
+            s.uploads.retain(|_, u| &u.repo != repo);
+            Ok(had_content || s.uploads.len() != uploads)
+        })
+    }
+
     async fn link_blob(&self, repo: &RepoName, blob: &BlobRecord) -> StoreResult<()> {
         self.with(|s| {
             s.repos

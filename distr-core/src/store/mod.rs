@@ -36,6 +36,11 @@ pub trait MetadataStore: Debug + Send + Sync + 'static {
     /// True when the repository has any blob, manifest or upload.
     async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool>;
 
+    /// Removes a repository with its blob links, manifests, tags and upload
+    /// sessions. Returns whether it had anything. Blob bytes stay for garbage
+    /// collection, since other repositories may share them.
+    async fn delete_repository(&self, repo: &RepoName) -> StoreResult<bool>;
+
     /// Records that `repo` holds `blob` (creating the repository if needed).
     /// Idempotent; re-linking a digest records the latest size.
     async fn link_blob(&self, repo: &RepoName, blob: &BlobRecord) -> StoreResult<()>;

@@ -60,6 +60,81 @@ where
     upload_sessions_compare_and_set(&*make().await).await;
     repositories_are_isolated(&*make().await).await;
     reverse_lookups_find_tags_parents_and_blob_users(&*make().await).await;
+    deleting_a_repository_removes_everything_in_it(&*make().await).await;
+}
+
+/// Deleting a repository removes its blobs, manifests, tags, referrers and
+/// uploads, and nothing of any other repository.
+pub async fn deleting_a_repository_removes_everything_in_it(store: &dyn MetadataStore) {
+    let (r, other) = (repo("org/app"), repo("org/app/sub"));
+    let blob = BlobRecord {
+        digest: Digest::sha256(b"layer"),
+        size: 5,
+    };
+    let subject = manifest("subject", None);
+    let sig = manifest("sig", Some(&subject.digest));
+    for x in [&r, &other] {
+        store.link_blob(x, &blob).await.unwrap();
+        store
+            .put_manifest(x, &subject, Some(&tag("1.0")))
+            .await
+            .unwrap();
+        store.put_manifest(x, &sig, None).await.unwrap();
+    }
+    let up = UploadRecord {
+        id: "0b7e2b8a-1c1e-4c1a-9d8f-0000000000aa".into(),
+        repo: r.clone(),
+        parts: vec![],
+        created_at_ms: 1,
+    };
+    store.create_upload(&up).await.unwrap();
+    assert!(store.delete_repository(&r).await.unwrap());
+    assert!(!store.repository_exists(&r).await.unwrap());
+    assert_eq!(store.get_blob(&r, &blob.digest).await.unwrap(), None);
+    assert_eq!(store.get_manifest(&r, &subject.digest).await.unwrap(), None);
+    assert_eq!(store.resolve_tag(&r, &tag("1.0")).await.unwrap(), None);
+    assert!(store
+        .list_referrers(&r, &subject.digest)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .manifests_with_blob(&r, &subject.blobs[0])
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.get_upload(&r, &up.id).await.unwrap(), None);
+    let catalog: Vec<String> = store
+        .list_repositories(&Page::default())
+        .await
+        .unwrap()
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+    assert_eq!(catalog, vec!["org/app/sub".to_string()]);
+    // The other repository is untouched.
+    assert_eq!(
+        store.resolve_tag(&other, &tag("1.0")).await.unwrap(),
+        Some(subject.digest.clone())
+    );
+    assert_eq!(
+        store
+            .list_referrers(&other, &subject.digest)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(!store.delete_repository(&r).await.unwrap());
+    // The name can be used again.
+    store
+        .put_manifest(&r, &subject, Some(&tag("2.0")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.list_tags(&r, &Page::default()).await.unwrap(),
+        vec![tag("2.0")]
+    );
 }
 
 /// Tag targets, index parents and blob users are found per repository.

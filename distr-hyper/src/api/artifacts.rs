@@ -116,9 +116,8 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> Reply {
 /// `DELETE /artifacts/{artifact_id}`: refused with 400 `artifact_entitled`
 /// while any entitlement names the artifact.
 ///
-/// Deletes the artifact record only. The registry content (manifests, tags,
-/// blob links) stays until repository cleanup exists; a later push to the
-/// repository records the artifact again.
+/// Otherwise the artifact goes with its repository: manifests, tags, blob
+/// links and uploads (blob bytes are left to garbage collection).
 pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
     let a = load(ctx).await?;
     let naming = ctx.api.access.entitlements_for_artifact(a.id).await?;
@@ -133,9 +132,13 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
             ),
         ));
     }
+    let repo: RepoName = format!("{}/{}", ctx.caller.org.slug, a.name)
+        .parse()
+        .map_err(|e: distr_core::Error| ApiError::internal(format!("artifact {}: {e}", a.id)))?;
     if !ctx.api.access.delete_artifact(a.id).await? {
         return Err(ApiError::not_found("artifact"));
     }
+    ctx.api.meta.delete_repository(&repo).await?;
     json::no_content()
 }
 
