@@ -97,6 +97,10 @@ pub enum Error {
     /// The request body could not be read (for example the client went away).
     #[error("request body could not be read: {0}")]
     BodyRead(#[source] std::io::Error),
+    /// An upstream registry failed or could not be reached (the server's
+    /// fault, never the client's: 502 or 503).
+    #[error("upstream: {0}")]
+    Upstream(#[source] crate::upstream::UpstreamError),
     /// The metadata store failed.
     #[error("metadata store: {0}")]
     Store(#[from] StoreError),
@@ -108,7 +112,10 @@ pub enum Error {
 impl Error {
     /// True when the error is the server's fault rather than the client's.
     pub fn is_internal(&self) -> bool {
-        matches!(self, Error::Store(_) | Error::Storage(_))
+        matches!(
+            self,
+            Error::Store(_) | Error::Storage(_) | Error::Upstream(_)
+        )
     }
 }
 

@@ -20,6 +20,7 @@ pub mod registry;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod upstream;
 
 pub use blob::{BlobStore, ByteStream};
 pub use digest::{Algorithm, Digest, Digester};

@@ -65,6 +65,10 @@ fn classify(e: &Error) -> (StatusCode, &'static str, serde_json::Value) {
             "TOOMANYREQUESTS",
             json!(null),
         ),
+        Upstream(e) if e.is_transient() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", json!(null))
+        }
+        Upstream(_) => (StatusCode::BAD_GATEWAY, "UNAVAILABLE", json!(null)),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", json!(null)),
     }
 }

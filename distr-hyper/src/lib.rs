@@ -23,6 +23,7 @@ mod query;
 mod ratelimit;
 mod route;
 mod service;
+pub mod upstream;
 
 pub use access::AccessControl;
 pub use api::ManagementApi;
