@@ -77,7 +77,7 @@ pub enum Error {
     #[error("unsupported: {0}")]
     Unsupported(String),
     /// The caller is authenticated but not allowed to do this.
-    #[error("denied: {0}")]
+    #[error("{0}")]
     Denied(String),
     /// A delete would take away what an entitlement grants (HTTP 400).
     #[error("delete refused: {0}")]

@@ -14,6 +14,7 @@ pub mod digest;
 pub mod error;
 pub mod manifest;
 pub mod name;
+pub mod pullthrough;
 pub mod range;
 pub mod reference;
 pub mod registry;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use distr_core::{BlobStore, Registry, RegistryConfig};
+use distr_store_sqlite::SqliteStore;
 use serde::Deserialize;
 
 /// Command-line flags (each also readable from a `DISTR_*` variable).
@@ -16,10 +17,10 @@ pub struct Flags {
     #[arg(long, env = "DISTR_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Directory for the SQLite metadata and the local blob files [default: ./distr-data].
-    #[arg(long, env = "DISTR_DATA_DIR")]
+    #[arg(long, env = "DISTR_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// TOML configuration file.
-    #[arg(long, env = "DISTR_CONFIG")]
+    #[arg(long, env = "DISTR_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Where blob bytes go: `local` (files under the data dir) or `memory`.
     #[arg(long, env = "DISTR_BLOB_STORE")]
@@ -27,6 +28,15 @@ pub struct Flags {
     /// Largest accepted manifest in bytes [default: 4194304].
     #[arg(long, env = "DISTR_MAX_MANIFEST_SIZE")]
     pub max_manifest_size: Option<u64>,
+    /// Slug of the vendor organisation created on the first start, when the
+    /// database has none [default: default]. Its admin is `admin@<slug>`.
+    #[arg(long, env = "DISTR_BOOTSTRAP_ORG")]
+    pub bootstrap_org: Option<String>,
+    /// Serve the registry with NO authentication and no management API:
+    /// anyone who can reach it may push and pull. Only for benchmarks and
+    /// throwaway local use; never set by a config file.
+    #[arg(long, env = "DISTR_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
 }
 
 /// Where blob bytes are kept.
@@ -54,6 +64,8 @@ pub struct FileConfig {
     pub max_manifest_size: Option<u64>,
     /// Largest page of tags or repositories returned at once [default: 1000].
     pub max_page_size: Option<usize>,
+    /// Same as `--bootstrap-org`.
+    pub bootstrap_org: Option<String>,
 }
 
 /// The effective configuration.
@@ -67,6 +79,24 @@ pub struct Config {
     pub blob_store: BlobStoreKind,
     /// Registry limits.
     pub registry: RegistryConfig,
+    /// Slug of the organisation created on the first start.
+    pub bootstrap_org: String,
+    /// No authentication at all (`--insecure-no-auth`).
+    pub insecure_no_auth: bool,
+}
+
+/// The stores of a data directory and the registry over them.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// Metadata and tenancy model, in one SQLite database.
+    pub sqlite: Arc<SqliteStore>,
+    /// The registry on that metadata and the configured blob storage.
+    pub registry: Arc<Registry>,
+}
+
+/// The SQLite database file in a data directory.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("distr.db")
 }
 
 impl Config {
@@ -101,26 +131,42 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("distr-data")),
             blob_store: flags.blob_store.or(file.blob_store).unwrap_or_default(),
             registry,
+            bootstrap_org: flags
+                .bootstrap_org
+                .clone()
+                .or(file.bootstrap_org)
+                .unwrap_or_else(|| "default".to_owned()),
+            insecure_no_auth: flags.insecure_no_auth,
         })
     }
 
     /// Opens the stores and assembles the registry.
     pub async fn build_registry(&self) -> anyhow::Result<Arc<Registry>> {
+        Ok(self.open_stores().await?.registry)
+    }
+
+    /// Opens the SQLite database (creating the data directory if needed) and
+    /// the blob storage, and assembles the registry. The same store serves as
+    /// the registry's metadata and as the tenancy model.
+    pub async fn open_stores(&self) -> anyhow::Result<Stores> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
-        let store = distr_store_sqlite::SqliteStore::open(self.data_dir.join("distr.db"))
-            .await
-            .context("opening the SQLite metadata store")?;
+        let sqlite = Arc::new(self.open_database().await?);
         let blobs = match self.blob_store {
             // Rooted at the data dir: objects are `blobs/...` and `uploads/...`.
             BlobStoreKind::Local => local_blobs(&self.data_dir)?,
             BlobStoreKind::Memory => BlobStore::in_memory(),
         };
-        Ok(Arc::new(Registry::new(
-            Arc::new(store),
-            blobs,
-            self.registry.clone(),
-        )))
+        let registry = Arc::new(Registry::new(sqlite.clone(), blobs, self.registry.clone()));
+        Ok(Stores { sqlite, registry })
+    }
+
+    /// Opens (creating if missing) the SQLite database of the data directory.
+    pub async fn open_database(&self) -> anyhow::Result<SqliteStore> {
+        let path = database_path(&self.data_dir);
+        SqliteStore::open(&path)
+            .await
+            .with_context(|| format!("opening the SQLite database {}", path.display()))
     }
 }
 
@@ -142,12 +188,14 @@ mod tests {
         assert_eq!(d.data_dir, PathBuf::from("distr-data"));
         assert_eq!(d.blob_store, BlobStoreKind::Local);
         assert_eq!(d.registry.max_manifest_size, 4 * 1024 * 1024);
+        assert_eq!(d.bootstrap_org, "default");
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("distr.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/distr\"\nmax_page_size = 50\n",
+            "listen = \"127.0.0.1:6000\"\ndata_dir = \"/srv/distr\"\nmax_page_size = 50\n\
+             bootstrap_org = \"acme\"\n",
         )
         .unwrap();
         let flags = Flags {
@@ -159,6 +207,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
         assert_eq!(c.data_dir, PathBuf::from("/srv/distr"));
         assert_eq!(c.registry.max_page_size, 50);
+        assert_eq!(c.bootstrap_org, "acme");
 
         std::fs::write(&path, "listen = 5\n").unwrap();
         assert!(Config::resolve(&Flags {

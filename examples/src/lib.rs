@@ -1,7 +1,18 @@
-//! Building blocks shared by the example binaries: configuration loading and
-//! a hyper server loop with graceful shutdown.
+//! Building blocks shared by the example binaries: configuration loading, a
+//! hyper server loop with graceful shutdown, the first-start bootstrap of the
+//! tenancy model and the `distr-server admin` command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
+pub mod bootstrap;
 pub mod config;
 pub mod serve;
+
+/// Now, in ms since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

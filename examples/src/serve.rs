@@ -2,7 +2,11 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use distr_hyper::ClientAddr;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -16,7 +20,9 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts connections on `listener` and serves each with `service` (HTTP/1
 /// and HTTP/2) until `shutdown` resolves; then stops accepting and waits up
-/// to [`DRAIN_TIMEOUT`] for open requests to finish.
+/// to [`DRAIN_TIMEOUT`] for open requests to finish. Every request carries
+/// the peer address as a [`ClientAddr`] extension (distr limits failed
+/// authentications per address with it).
 pub async fn serve<S, B>(listener: TcpListener, service: S, shutdown: impl Future<Output = ()>)
 where
     S: tower_service::Service<
@@ -46,7 +52,7 @@ where
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
+                let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(WithClientAddr { inner: service.clone(), addr: peer }));
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
@@ -67,30 +73,69 @@ where
     }
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Inserts the connection's peer address into each request.
+#[derive(Clone, Debug)]
+struct WithClientAddr<S> {
+    inner: S,
+    addr: SocketAddr,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for WithClientAddr<S>
+where
+    S: tower_service::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(ClientAddr(self.addr));
+        self.inner.call(req)
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C (SIGINT).
+///
+/// On Unix the signal handlers are installed by this call, not when the
+/// future is first polled: call it before announcing the server (printing
+/// `listening on …`), so a SIGTERM sent right after never finds the default
+/// action (termination by the signal) still in place.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let listen = |kind: SignalKind, name: &'static str| {
+            let installed = signal(kind);
+            async move {
+                match installed {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for {name}");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            }
+        };
+        let term = listen(SignalKind::terminate(), "SIGTERM");
+        let int = listen(SignalKind::interrupt(), "SIGINT");
+        async move {
+            tokio::select! {
+                () = term => {},
+                () = int => {},
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
     }
 }

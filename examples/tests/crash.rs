@@ -19,7 +19,7 @@ async fn kill_9_mid_upload_leaves_no_partial_blob_and_keeps_open_sessions() {
     let first = pseudo_random_bytes(7, 1024 * 1024);
     let second = pseudo_random_bytes(8, 512 * 1024);
     let location = reg.start_upload("acme/app").await;
-    let client = reqwest::Client::new();
+    let client = reg.client.clone();
     let patch = client
         .patch(reg.url(&location))
         .header("content-type", "application/octet-stream")
@@ -110,7 +110,8 @@ async fn kill_9_mid_upload_leaves_no_partial_blob_and_keeps_open_sessions() {
     );
     let whole: Vec<u8> = [first.as_slice(), second.as_slice()].concat();
     let whole_digest = sha256_digest(&whole);
-    let put = reqwest::Client::new()
+    let put = reg
+        .client
         .put(with_query(&reg.url(&location), "digest", &whole_digest))
         .header("content-type", "application/octet-stream")
         .body(second)

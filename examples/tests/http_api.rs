@@ -49,6 +49,108 @@ async fn api_version_check() {
 }
 
 // ---------------------------------------------------------------------------
+// authentication
+// ---------------------------------------------------------------------------
+
+/// The WWW-Authenticate challenges of a response.
+fn challenges(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
+        .get_all("www-authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_without_credentials_get_401_with_a_basic_challenge() {
+    let server = Server::start();
+    // Something to hide.
+    server.registry().push_image("acme/app", "1.0", 1).await;
+    let anon = server.registry_as(None);
+    for path in [
+        "/v2/",
+        "/v2/_catalog",
+        "/v2/acme/app/tags/list",
+        "/v2/acme/app/manifests/1.0",
+        "/v2/acme/never-pushed/tags/list",
+    ] {
+        let resp = anon.get(path).await;
+        let found = challenges(&resp);
+        assert!(
+            found.len() == 1 && found[0].starts_with("Bearer realm=\"http://") && found[0].contains("/v2/token\",service=\"distr\""),
+            "GET {path}: one WWW-Authenticate: Bearer realm=…/v2/token challenge expected, got {found:?}"
+        );
+        expect_oci_error(resp, 401, "UNAUTHORIZED", &format!("anonymous GET {path}")).await;
+    }
+    let resp = anon
+        .client
+        .post(anon.url("/v2/acme/app/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    expect_oci_error(resp, 401, "UNAUTHORIZED", "anonymous upload").await;
+    let resp = anon
+        .put_manifest("acme/app", "2.0", OCI_MANIFEST, b"{}")
+        .await;
+    expect_oci_error(resp, 401, "UNAUTHORIZED", "anonymous manifest PUT").await;
+    // Nothing changed.
+    let resp = server.registry().get_manifest("acme/app", "2.0").await;
+    assert_eq!(resp.status().as_u16(), 404);
+}
+
+#[tokio::test]
+async fn a_wrong_token_gets_401() {
+    let server = Server::start();
+    server.registry().push_image("acme/app", "1.0", 2).await;
+    let wrong = format!("{}1", &TEST_TOKEN[..TEST_TOKEN.len() - 1]);
+    for token in [wrong.as_str(), "distr_unknown", "not-even-a-distr-token"] {
+        let reg = server.registry_as(Some(token));
+        for path in ["/v2/", "/v2/acme/app/manifests/1.0", "/v2/_catalog"] {
+            let resp = reg.get(path).await;
+            assert!(
+                !challenges(&resp).is_empty(),
+                "GET {path} with a wrong token: no WWW-Authenticate"
+            );
+            expect_oci_error(
+                resp,
+                401,
+                "UNAUTHORIZED",
+                &format!("GET {path}, wrong token"),
+            )
+            .await;
+        }
+    }
+    // As a Bearer value, and with an empty or malformed Basic header.
+    let anon = server.registry_as(None);
+    for auth in [
+        format!("Bearer {wrong}"),
+        "Basic ".to_string(),
+        "Basic !!!not-base64".to_string(),
+        format!("Basic {}", &basic_auth(TEST_TOKEN)[6..12]),
+    ] {
+        let resp = anon
+            .client
+            .get(anon.url("/v2/acme/app/tags/list"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        expect_oci_error(resp, 401, "UNAUTHORIZED", &format!("Authorization: {auth}")).await;
+    }
+    // The right token still works (as Basic and as Bearer).
+    assert_eq!(server.registry().get("/v2/").await.status().as_u16(), 200);
+    let resp = anon
+        .client
+        .get(anon.url("/v2/acme/app/manifests/1.0"))
+        .header("authorization", format!("Bearer {TEST_TOKEN}"))
+        .header("accept", MANIFEST_ACCEPT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "Bearer <token>");
+}
+
+// ---------------------------------------------------------------------------
 // uploads
 // ---------------------------------------------------------------------------
 
@@ -625,9 +727,9 @@ async fn catalog_paginates_with_link_headers() {
     let repos = [
         "acme/web",
         "acme/api",
-        "zeta/tool",
+        "acme/zeta/tool",
         "acme/charts/web",
-        "beta/app",
+        "acme/beta/app",
     ];
     for (i, r) in repos.iter().enumerate() {
         reg.push_image(r, "1.0", 30 + i as u64).await;
@@ -724,6 +826,8 @@ async fn delete_manifest_by_digest() {
     let reg = server.registry();
     let repo = "acme/deldigest";
     let img = reg.push_image(repo, "1.0", 41).await;
+    // Another tagged image: the artifact must keep at least one tag.
+    let other = reg.push_image(repo, "2.0", 42).await;
     let resp = reg
         .client
         .delete(reg.url(&format!("/v2/{repo}/manifests/{}", img.manifest_digest)))
@@ -747,6 +851,22 @@ async fn delete_manifest_by_digest() {
         "GET tag of a deleted manifest",
     )
     .await;
+    // Deleting the last tagged manifest of an artifact is refused (409):
+    // that would be deleting the artifact.
+    let resp = reg
+        .client
+        .delete(reg.url(&format!("/v2/{repo}/manifests/{}", other.manifest_digest)))
+        .send()
+        .await
+        .unwrap();
+    expect_oci_error(
+        resp,
+        409,
+        "DENIED",
+        "DELETE the artifact's last tagged manifest",
+    )
+    .await;
+    assert_eq!(reg.get_manifest(repo, "2.0").await.status().as_u16(), 200);
 }
 
 // ---------------------------------------------------------------------------
@@ -1423,4 +1543,24 @@ async fn more_invalid_requests() {
         st == 202 || st == 201,
         "POST ?mount= without from: got {st}"
     );
+}
+
+#[tokio::test]
+async fn repeated_failed_authentications_are_rate_limited() {
+    let server = Server::start();
+    let wrong = server.registry_as(Some("distr_wrong_token_for_the_rate_limit_test"));
+    // distr-server passes the peer address to the limiter: 20 failures per
+    // address per minute, then 429 with Retry-After.
+    for i in 0..20 {
+        let resp = wrong.get("/v2/").await;
+        assert_eq!(resp.status().as_u16(), 401, "failure #{}", i + 1);
+    }
+    let resp = wrong.get("/v2/").await;
+    let retry_after = header(&resp, "retry-after");
+    expect_oci_error(resp, 429, "TOOMANYREQUESTS", "21st failure within a minute").await;
+    let secs: u64 = retry_after
+        .expect("429 carries Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&secs), "Retry-After {secs}");
 }

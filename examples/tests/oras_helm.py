@@ -2,7 +2,8 @@
 """Push / pull a Helm-chart OCI artifact with oras-py (the `oras` package on PyPI).
 
 Driven by examples/tests/oras_helm.rs. Prints exactly one JSON object on the
-last line of stdout; oras' own logging goes to stderr.
+last line of stdout; oras' own logging goes to stderr. Authenticates with the
+token in $DISTR_E2E_TOKEN (HTTP Basic, any user name) when it is set.
 
     oras_helm.py push --registry 127.0.0.1:5000 --ref acme/charts/web:0.1.0 \
         --chart /path/web-0.1.0.tgz --config /path/config.json [--chunked --chunk-size 1024]
@@ -22,7 +23,17 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 def client(registry):
     import oras.client
 
-    c = oras.client.OrasClient(hostname=registry, insecure=True)
+    token = os.environ.get("DISTR_E2E_TOKEN")
+    # The "basic" backend answers a 401 by retrying with Basic credentials.
+    # (oras-py's default "token" backend reads one realm out of all
+    # WWW-Authenticate challenges joined together, and distr sends a Bearer
+    # and a Basic challenge.) set_basic_auth is what OrasClient.login() does
+    # first, without login()'s side effect of writing ~/.docker/config.json.
+    c = oras.client.OrasClient(
+        hostname=registry, insecure=True, auth_backend="basic" if token else "token"
+    )
+    if token:
+        c.auth.set_basic_auth("anyone", token)
     # Never route 127.0.0.1 through an HTTP(S)_PROXY from the environment.
     c.session.trust_env = False
     return c

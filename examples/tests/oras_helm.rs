@@ -73,7 +73,13 @@ fn script() -> PathBuf {
 
 /// Run the helper and parse the JSON on the last stdout line.
 fn run_helper(python: &Path, args: &[&str]) -> Value {
-    let out = run_ok(Command::new(python).arg(script()).args(args));
+    // The helper authenticates with the vendor admin token from the environment.
+    let out = run_ok(
+        Command::new(python)
+            .arg(script())
+            .args(args)
+            .env("DISTR_E2E_TOKEN", TEST_TOKEN),
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout
         .lines()

@@ -143,3 +143,15 @@ async fn restart_keeps_blobs_manifests_tags_and_referrers() {
 
     server.stop();
 }
+
+/// The server handles SIGTERM from the moment it prints `listening on`:
+/// stopping it right away is still a graceful exit 0 (the handlers are
+/// installed before the line is printed).
+#[test]
+fn sigterm_right_after_the_listening_line_exits_0() {
+    let mut server = Server::start();
+    for _ in 0..5 {
+        server.restart();
+    }
+    server.stop();
+}

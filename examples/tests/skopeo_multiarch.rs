@@ -22,6 +22,8 @@ fn push_with_skopeo(skopeo: &Path, layout: &GeneratedLayout, host: &str, repo: &
         "--retry-times",
         "0",
         "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds(TEST_TOKEN),
         &format!("oci:{}:{}", layout.dir.display(), layout.tag),
         &format!("docker://{host}/{repo}:{}", layout.tag),
     ]));
@@ -33,6 +35,8 @@ fn pull_with_skopeo(skopeo: &Path, host: &str, repo: &str, tag: &str, out: &Path
         "--all",
         "--preserve-digests",
         "--src-tls-verify=false",
+        "--src-creds",
+        &creds(TEST_TOKEN),
         &format!("docker://{host}/{repo}:{tag}"),
         &format!("oci:{}:{tag}", out.display()),
     ]));
@@ -43,6 +47,8 @@ fn inspect_raw(skopeo: &Path, host: &str, reference: &str) -> Vec<u8> {
         "inspect",
         "--raw",
         "--tls-verify=false",
+        "--creds",
+        &creds(TEST_TOKEN),
         &format!("docker://{host}/{reference}"),
     ]))
     .stdout
@@ -217,6 +223,8 @@ async fn skopeo_copy_all_multiarch_roundtrip_and_restart() {
     let tags = run_ok(skopeo_cmd(&skopeo).args([
         "list-tags",
         "--tls-verify=false",
+        "--creds",
+        &server.creds(),
         &format!("docker://{}/{REPO}", server.host_port()),
     ]))
     .stdout;
@@ -235,6 +243,10 @@ async fn skopeo_copy_all_multiarch_roundtrip_and_restart() {
         "--preserve-digests",
         "--src-tls-verify=false",
         "--dest-tls-verify=false",
+        "--src-creds",
+        &server.creds(),
+        "--dest-creds",
+        &server.creds(),
         &format!("docker://{}/{REPO}:{TAG}", server.host_port()),
         &format!("docker://{}/acme/app-mirror:{TAG}", server.host_port()),
     ]));
@@ -281,6 +293,8 @@ async fn skopeo_docker_v2s2_manifest_list() {
         "--format",
         "v2s2",
         "--dest-tls-verify=false",
+        "--dest-creds",
+        &server.creds(),
         &format!("oci:{}:{TAG}", layout.dir.display()),
         &format!("docker://{host}/{repo}:{TAG}"),
     ]));
@@ -326,6 +340,8 @@ fn pull_with_skopeo_converting(skopeo: &Path, host: &str, repo: &str, tag: &str,
         "copy",
         "--all",
         "--src-tls-verify=false",
+        "--src-creds",
+        &creds(TEST_TOKEN),
         &format!("docker://{host}/{repo}:{tag}"),
         &format!("oci:{}:{tag}", out.display()),
     ]));

@@ -70,13 +70,12 @@ where
             result.unwrap_or_else(|e| {
                 let mut resp = error_response(&e);
                 if let (Error::Unauthorized, Some(challenge)) = (&e, challenge) {
-                    // Bearer first: clients that know the token flow pick it.
-                    let basic = resp.headers_mut().remove(header::WWW_AUTHENTICATE);
+                    // With the token flow on, the Bearer challenge replaces the
+                    // Basic one: clients that read every challenge (oras-py)
+                    // would otherwise mix their parameters. Basic credentials
+                    // sent up front are still accepted on every request.
                     if let Ok(v) = header::HeaderValue::from_str(&challenge) {
-                        resp.headers_mut().append(header::WWW_AUTHENTICATE, v);
-                    }
-                    if let Some(b) = basic {
-                        resp.headers_mut().append(header::WWW_AUTHENTICATE, b);
+                        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                     }
                 }
                 resp

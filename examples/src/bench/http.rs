@@ -158,11 +158,31 @@ pub fn error_chain(e: &(dyn StdError + 'static)) -> String {
     out
 }
 
+/// The `Authorization` header every request carries, set once at start-up
+/// from `--token` (HTTP Basic with the token as password, as `docker login`
+/// sends it).
+static AUTHORIZATION: std::sync::OnceLock<http::HeaderValue> = std::sync::OnceLock::new();
+
+/// Makes every request authenticate with `token`.
+pub fn set_token(token: &str) -> anyhow::Result<()> {
+    use base64::Engine as _;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("bench:{token}"));
+    let value = http::HeaderValue::from_str(&format!("Basic {basic}"))
+        .context("token is not a valid header value")?;
+    let _ = AUTHORIZATION.set(value);
+    Ok(())
+}
+
 /// Sends `req`, turning a transport failure into a readable message.
 pub async fn send(
     client: &HttpClient,
-    req: Request<ReqBody>,
+    mut req: Request<ReqBody>,
 ) -> Result<Response<Incoming>, String> {
+    if let Some(auth) = AUTHORIZATION.get() {
+        req.headers_mut()
+            .entry(http::header::AUTHORIZATION)
+            .or_insert_with(|| auth.clone());
+    }
     let what = format!("{} {}", req.method(), req.uri().path());
     client
         .request(req)

@@ -4,3 +4,4 @@
 pub mod blobgen;
 pub mod http;
 pub mod load;
+pub mod seed;

@@ -65,11 +65,60 @@ enum Command {
     /// GET one manifest over many keep-alive connections; report requests/s
     /// and latency percentiles.
     Manifest(ManifestArgs),
+    /// Load many customers and entitlements into a distr SQLite database;
+    /// print a token of a customer entitled to `--tag`.
+    SeedAccess(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// The distr-server data directory (its `distr.db` is written).
+    #[arg(long)]
+    data_dir: std::path::PathBuf,
+    /// Vendor organisation slug (must exist).
+    #[arg(long, default_value = "bench")]
+    org: String,
+    /// Artifact name (created when missing).
+    #[arg(long, default_value = "app")]
+    artifact: String,
+    /// The tag the measured customer is entitled to.
+    #[arg(long, default_value = "bench")]
+    tag: String,
+    /// Customers to create.
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
+    /// Entitlements per customer.
+    #[arg(long, default_value_t = 10)]
+    entitlements_per_customer: usize,
+}
+
+async fn seed_access(a: SeedArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let seeded = bench::seed::seed(
+        &a.data_dir.join("distr.db"),
+        &a.org,
+        &a.artifact,
+        &a.tag,
+        a.customers,
+        a.entitlements_per_customer,
+    )
+    .await?;
+    eprintln!(
+        "seeded {} customers and {} entitlements in {:.1} s",
+        seeded.customers,
+        seeded.entitlements,
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", seeded.token);
+    Ok(())
 }
 
 /// Where the registry and repository are.
 #[derive(Debug, Args)]
 struct TargetArgs {
+    /// Personal access token to authenticate every request with (HTTP Basic).
+    #[arg(long, env = "DISTR_BENCH_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Registry base URL; must resolve to a loopback address.
     #[arg(long, default_value = "http://127.0.0.1:5000")]
     registry: String,
@@ -163,10 +212,24 @@ struct ManifestArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match Cli::parse().command {
+    let command = Cli::parse().command;
+    let token = match &command {
+        Command::Setup(a) => a.target.token.clone(),
+        Command::Blob(a) => a.target.token.clone(),
+        Command::Manifest(a) => a.target.token.clone(),
+        Command::SeedAccess(_) => None,
+    };
+    if let Some(t) = token {
+        if let Err(e) = bhttp::set_token(&t) {
+            eprintln!("distr-bench: error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match command {
         Command::Setup(a) => setup(a).await,
         Command::Blob(a) => blob(a).await,
         Command::Manifest(a) => manifest(a).await,
+        Command::SeedAccess(a) => seed_access(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,14 +1,26 @@
-//! `distr-server`: a distr registry on SQLite metadata and local blob files.
+//! `distr-server`: a distr registry on SQLite metadata and local blob files,
+//! with token authentication and entitlements always on.
 //!
 //! With no arguments it serves on 127.0.0.1:5000 with data in `./distr-data`.
+//! On the first start it creates a vendor organisation and prints its admin
+//! token once (see `DISTR_BOOTSTRAP_ORG` / `DISTR_BOOTSTRAP_TOKEN`).
+//! The management REST API is served under `/api/v1`. `distr-server admin …`
+//! manages organisations, customers, users, tokens, artifacts and
+//! entitlements in the same data directory from the command line.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use distr_core::access::{Policy, TokenAuthenticator};
+use distr_examples::admin::{self, AdminArgs};
+use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags};
 use distr_examples::serve::{serve, shutdown_signal};
+use distr_hyper::{AccessControl, DistrService, ManagementApi};
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
 #[derive(Debug, Parser)]
@@ -16,23 +28,77 @@ use distr_examples::serve::{serve, shutdown_signal};
 struct Cli {
     #[command(flatten)]
     flags: Flags,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Manage the tenancy model in the data directory's database (works
+    /// while the server runs).
+    Admin(AdminArgs),
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let admin = matches!(cli.command, Some(Command::Admin(_)));
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DISTR_LOG")
-                .unwrap_or_else(|_| "info".into()),
+                .unwrap_or_else(|_| if admin { "warn" } else { "info" }.into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let config = Config::resolve(&cli.flags)?;
-    let registry = config.build_registry().await?;
+    let result = match Config::resolve(&cli.flags) {
+        Ok(config) => match &cli.command {
+            Some(Command::Admin(args)) => admin::main(args, &config).await,
+            None => run_server(config).await,
+        },
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("distr-server: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_server(config: Config) -> anyhow::Result<()> {
+    if config.insecure_no_auth {
+        return run_open_server(config).await;
+    }
+    let bootstrap_token = bootstrap::token_from_env()?;
+    let stores = config.open_stores().await?;
+    // Bind before the bootstrap, so a busy port fails before anything (a
+    // token shown once, say) is created.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
+    let outcome = bootstrap::run(
+        stores.sqlite.as_ref(),
+        &config.bootstrap_org,
+        bootstrap_token.as_ref(),
+        distr_examples::now_ms(),
+    )
+    .await
+    .context("bootstrapping the vendor organisation")?;
+    report(&outcome);
+
+    // One SQLite store is the registry's metadata and the tenancy model; one
+    // authenticator serves the registry and the management API, so both
+    // agree on tokens (and on revocations, within its one-second cache).
+    let policy = Policy::new(stores.sqlite.clone(), stores.sqlite.clone());
+    let authn = Arc::new(TokenAuthenticator::new(stores.sqlite.clone()));
+    let api = ManagementApi::new(stores.sqlite.clone(), stores.sqlite.clone(), authn.clone());
+    let service = DistrService::new(stores.registry)
+        .with_access_control(AccessControl::new(policy, authn))
+        .with_management_api(api);
+
+    // Handle SIGTERM from now on: anyone who saw the line below may send it.
+    let shutdown = shutdown_signal();
     let addr = listener.local_addr()?;
     // The one line on stdout: scripts and tests read the bound address from it.
     let mut out = std::io::stdout().lock();
@@ -40,12 +106,64 @@ async fn main() -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "distr-server started");
+    serve(listener, service, shutdown).await;
+    stores.sqlite.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Tells the operator what the bootstrap did. A generated token goes to
+/// stderr once, never through the log.
+/// `--insecure-no-auth`: the registry alone, open to anyone.
+async fn run_open_server(config: Config) -> anyhow::Result<()> {
+    let stores = config.open_stores().await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "listening on {addr}")?;
+    out.flush()?;
+    drop(out);
+    tracing::warn!(%addr, "--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
     serve(
         listener,
-        distr_hyper::DistrService::new(registry),
+        DistrService::new(stores.registry),
         shutdown_signal(),
     )
     .await;
-    tracing::info!("stopped");
+    stores.sqlite.close().await;
     Ok(())
+}
+
+fn report(outcome: &Outcome) {
+    match outcome {
+        Outcome::Created {
+            org,
+            admin,
+            generated: Some(secret),
+        } => {
+            eprintln!(
+                "bootstrap: vendor organisation {:?} created; vendor admin token (shown once): {}",
+                org.slug,
+                secret.expose()
+            );
+            eprintln!(
+                "bootstrap: use it as the password of `docker login`/`skopeo --creds` \
+                 (any user name); the admin is {}",
+                admin.email
+            );
+        }
+        Outcome::Created { org, admin, .. } => tracing::info!(
+            org = %org.slug,
+            admin = %admin.email,
+            "bootstrap: vendor organisation created; its admin authenticates with DISTR_BOOTSTRAP_TOKEN"
+        ),
+        Outcome::TokenAdded { org, admin } => tracing::info!(
+            org = %org.slug,
+            admin = %admin.email,
+            "bootstrap: added DISTR_BOOTSTRAP_TOKEN as a token of the vendor admin"
+        ),
+        Outcome::Unchanged => {}
+    }
 }

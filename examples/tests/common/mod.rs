@@ -3,8 +3,13 @@
 //! * [`Server`] starts the real binary on `127.0.0.1:0` with a fresh data
 //!   directory, learns the port from its `listening on <addr>` line, and stops
 //!   it with SIGTERM (checking the exit status) on [`Server::stop`] or `Drop`.
+//!   Access control is always on: by default the server bootstraps the vendor
+//!   organisation [`TEST_ORG`] with the fixed vendor admin token
+//!   [`TEST_TOKEN`] (`DISTR_BOOTSTRAP_ORG` / `DISTR_BOOTSTRAP_TOKEN`), which
+//!   [`Server::registry`], [`Server::creds`] (skopeo) and [`raw_http_put`] use.
+//!   [`Server::admin`] runs `distr-server admin …` on the same data dir.
 //! * [`Registry`] is a small raw-HTTP client (reqwest) with helpers for the
-//!   OCI Distribution endpoints.
+//!   OCI Distribution endpoints, sending a token as HTTP Basic credentials.
 //! * [`generate_multiarch_layout`] writes an OCI image layout with a real
 //!   multi-arch image (index + linux/amd64 + linux/arm64, gzip'd tar layers).
 //! * [`require_skopeo`] / [`require_python_with_oras`] locate the external
@@ -36,6 +41,11 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, \
      application/vnd.oci.image.index.v1+json, \
      application/vnd.docker.distribution.manifest.v2+json, \
      application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The vendor organisation every test server bootstraps (unless told otherwise).
+pub const TEST_ORG: &str = "acme";
+/// The vendor admin token of [`TEST_ORG`] (`DISTR_BOOTSTRAP_TOKEN`).
+pub const TEST_TOKEN: &str = "distr_e2e0000000000000000000000000000000000000000000000000000000000";
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(45); // server drains for up to 30 s
@@ -83,6 +93,50 @@ pub fn pseudo_random_bytes(seed: u64, len: usize) -> Vec<u8> {
 // the server process
 // ---------------------------------------------------------------------------
 
+/// How a test server bootstraps its tenancy model.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// `DISTR_BOOTSTRAP_ORG`.
+    pub bootstrap_org: String,
+    /// `DISTR_BOOTSTRAP_TOKEN`; `None` lets the server generate (and print) one.
+    pub bootstrap_token: Option<String>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            bootstrap_org: TEST_ORG.to_string(),
+            bootstrap_token: Some(TEST_TOKEN.to_string()),
+        }
+    }
+}
+
+/// Every environment variable `distr-server` reads configuration from.
+const DISTR_ENV: &[&str] = &[
+    "DISTR_LISTEN",
+    "DISTR_DATA_DIR",
+    "DISTR_CONFIG",
+    "DISTR_BLOB_STORE",
+    "DISTR_MAX_MANIFEST_SIZE",
+    "DISTR_BOOTSTRAP_ORG",
+    "DISTR_BOOTSTRAP_TOKEN",
+];
+
+/// A `distr-server` command with no configuration inherited from the
+/// environment (only what the caller adds applies).
+pub fn server_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_distr-server"));
+    for var in DISTR_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env(
+        "DISTR_LOG",
+        std::env::var("DISTR_LOG").unwrap_or_else(|_| "info".into()),
+    )
+    .env("RUST_BACKTRACE", "1");
+    cmd
+}
+
 /// A running `distr-server` child process with its own temporary data dir.
 pub struct Server {
     child: Option<Child>,
@@ -90,28 +144,41 @@ pub struct Server {
     data_dir: PathBuf,
     log_path: PathBuf,
     starts: u32,
+    options: ServerOptions,
+    /// Everything the server wrote to stdout after its first line.
+    extra_stdout: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     // Keep the temp dirs alive for the server's lifetime (dropped last).
     _data_tmp: Option<tempfile::TempDir>,
     _log_tmp: tempfile::TempDir,
 }
 
 impl Server {
-    /// Start a server on a fresh, empty temporary data directory.
+    /// Start a server on a fresh, empty temporary data directory, bootstrapping
+    /// [`TEST_ORG`] with [`TEST_TOKEN`].
     pub fn start() -> Server {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Start a server on a fresh, empty temporary data directory.
+    pub fn start_with(options: ServerOptions) -> Server {
         let data_tmp = tempfile::Builder::new()
             .prefix("distr-e2e-data-")
             .tempdir()
             .expect("create temp data dir");
         let data_dir = data_tmp.path().to_path_buf();
-        Self::start_inner(data_dir, Some(data_tmp))
+        Self::start_inner(data_dir, Some(data_tmp), options)
     }
 
     /// Start a server on an existing data directory (not removed on drop).
     pub fn start_with_data_dir(data_dir: &Path) -> Server {
-        Self::start_inner(data_dir.to_path_buf(), None)
+        Self::start_inner(data_dir.to_path_buf(), None, ServerOptions::default())
     }
 
-    fn start_inner(data_dir: PathBuf, data_tmp: Option<tempfile::TempDir>) -> Server {
+    fn start_inner(
+        data_dir: PathBuf,
+        data_tmp: Option<tempfile::TempDir>,
+        options: ServerOptions,
+    ) -> Server {
         let log_tmp = tempfile::Builder::new()
             .prefix("distr-e2e-log-")
             .tempdir()
@@ -123,6 +190,8 @@ impl Server {
             data_dir,
             log_path,
             starts: 0,
+            options,
+            extra_stdout: Default::default(),
             _data_tmp: data_tmp,
             _log_tmp: log_tmp,
         };
@@ -140,23 +209,18 @@ impl Server {
             .expect("open server log");
         writeln!(&log, "===== start #{} =====", self.starts).ok();
         let bin = env!("CARGO_BIN_EXE_distr-server");
-        let mut child = Command::new(bin)
-            .arg("--listen")
+        // Only the flags and variables set here configure the server: DISTR_*
+        // settings inherited from the environment are dropped.
+        let mut cmd = server_command();
+        cmd.arg("--listen")
             .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(&self.data_dir)
-            // Only the flags above configure the server: drop DISTR_* settings
-            // inherited from the environment (they would override defaults).
-            .env_remove("DISTR_LISTEN")
-            .env_remove("DISTR_DATA_DIR")
-            .env_remove("DISTR_CONFIG")
-            .env_remove("DISTR_BLOB_STORE")
-            .env_remove("DISTR_MAX_MANIFEST_SIZE")
-            .env(
-                "DISTR_LOG",
-                std::env::var("DISTR_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .env("RUST_BACKTRACE", "1")
+            .env("DISTR_BOOTSTRAP_ORG", &self.options.bootstrap_org);
+        if let Some(token) = &self.options.bootstrap_token {
+            cmd.env("DISTR_BOOTSTRAP_TOKEN", token);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -167,13 +231,19 @@ impl Server {
         // afterwards so the server never blocks on a full pipe.
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel::<std::io::Result<String>>();
+        let extra = self.extra_stdout.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut first = String::new();
             let res = reader.read_line(&mut first).map(|_| first);
             let _ = tx.send(res);
-            let mut sink = Vec::new();
-            let _ = reader.read_to_end(&mut sink);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                extra.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
         });
 
         let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -248,9 +318,81 @@ impl Server {
         self.child.as_ref().expect("server not running").id()
     }
 
-    /// Raw-HTTP client bound to this server.
+    /// Raw-HTTP client bound to this server, authenticated with the bootstrap
+    /// token (the vendor admin of [`TEST_ORG`] by default).
     pub fn registry(&self) -> Registry {
-        Registry::new(&self.base_url())
+        Registry::with_token(
+            &self.base_url(),
+            self.options
+                .bootstrap_token
+                .as_deref()
+                .expect("this server generated its token: use registry_as"),
+        )
+    }
+
+    /// Raw-HTTP client bound to this server, sending `token` (or nothing).
+    pub fn registry_as(&self, token: Option<&str>) -> Registry {
+        match token {
+            Some(t) => Registry::with_token(&self.base_url(), t),
+            None => Registry::new(&self.base_url()),
+        }
+    }
+
+    /// `anyone:<bootstrap token>`, for skopeo's `--creds`/`--src-creds`/`--dest-creds`.
+    pub fn creds(&self) -> String {
+        creds(
+            self.options
+                .bootstrap_token
+                .as_deref()
+                .expect("this server generated its token"),
+        )
+    }
+
+    /// What the server wrote to stdout after its `listening on` line (it
+    /// should be nothing); complete once the server has stopped.
+    pub fn extra_stdout(&self) -> String {
+        String::from_utf8_lossy(&self.extra_stdout.lock().unwrap()).into_owned()
+    }
+
+    /// The whole stderr log of every start so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
+    }
+
+    /// Run `distr-server admin <args>` on this server's data dir (the server
+    /// may be running) and return its output, whatever the exit status.
+    pub fn admin_output(&self, args: &[&str]) -> Output {
+        let mut cmd = server_command();
+        cmd.env("DISTR_LOG", "warn")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("admin")
+            .args(args)
+            .stdin(Stdio::null());
+        cmd.output()
+            .unwrap_or_else(|e| panic!("failed to run distr-server admin {args:?}: {e}"))
+    }
+
+    /// Run `distr-server admin <args>`, require success, return stdout.
+    pub fn admin(&self, args: &[&str]) -> String {
+        let out = self.admin_output(args);
+        assert!(
+            out.status.success(),
+            "distr-server admin {args:?} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("admin stdout is UTF-8")
+    }
+
+    /// `distr-server admin --json <args>`, parsed.
+    pub fn admin_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let text = self.admin(&all);
+        serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("admin {args:?}: stdout is not JSON ({e}): {text}"))
     }
 
     /// SIGTERM the server and require a graceful exit with status 0.
@@ -267,6 +409,15 @@ impl Server {
     /// The port usually changes; use `base_url()` / `registry()` afresh.
     pub fn restart(&mut self) {
         self.stop();
+        self.spawn();
+    }
+
+    /// Start again (after [`Server::stop`]) with other bootstrap settings.
+    pub fn restart_with(&mut self, options: ServerOptions) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.options = options;
         self.spawn();
     }
 
@@ -356,11 +507,28 @@ pub struct PushedImage {
 }
 
 impl Registry {
+    /// A client that sends no credentials.
     pub fn new(base: &str) -> Registry {
+        Self::build(base, reqwest::header::HeaderMap::new())
+    }
+
+    /// A client that sends `token` as the password of HTTP Basic credentials
+    /// on every request (as `docker login` / `skopeo --creds` do).
+    pub fn with_token(base: &str, token: &str) -> Registry {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut value = reqwest::header::HeaderValue::from_str(&basic_auth(token))
+            .expect("token is a valid header value");
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        Self::build(base, headers)
+    }
+
+    fn build(base: &str, headers: reqwest::header::HeaderMap) -> Registry {
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
             .build()
             .expect("build reqwest client");
         Registry {
@@ -581,9 +749,24 @@ impl Registry {
     }
 }
 
+/// `Basic base64("anyone:<token>")`: any user name, the token as password.
+pub fn basic_auth(token: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("anyone:{token}"))
+    )
+}
+
+/// `anyone:<token>`, for skopeo's `--creds`, `--src-creds` and `--dest-creds`.
+pub fn creds(token: &str) -> String {
+    format!("anyone:{token}")
+}
+
 /// PUT `body` over a plain TCP socket (HTTP/1.1, `Connection: close`) and
 /// return (status, response body). Unlike hyper-based clients it still reads
 /// the response when the server answers early and stops reading the body.
+/// Authenticates with [`TEST_TOKEN`].
 pub fn raw_http_put(
     host_port: &str,
     path: &str,
@@ -597,7 +780,8 @@ pub fn raw_http_put(
         .unwrap();
     let head = format!(
         "PUT {path} HTTP/1.1\r\nHost: {host_port}\r\nContent-Type: {content_type}\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         Authorization: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        basic_auth(TEST_TOKEN),
         body.len()
     );
     let mut writer = stream.try_clone().expect("clone socket");
@@ -783,6 +967,14 @@ fn write_blob(dir: &Path, blobs: &mut BTreeMap<String, Vec<u8>>, data: Vec<u8>) 
 /// with a config and two gzip'd tar layers (one shared base layer, one
 /// per-platform layer).
 pub fn generate_multiarch_layout(dir: &Path, tag: &str) -> GeneratedLayout {
+    generate_multiarch_layout_seeded(dir, tag, 0)
+}
+
+/// [`generate_multiarch_layout`] with different per-platform layers, configs,
+/// manifests and index for each `seed` (the base layer is the same for all
+/// seeds, like a base image shared by several versions). Seed 0 is exactly
+/// what [`generate_multiarch_layout`] writes.
+pub fn generate_multiarch_layout_seeded(dir: &Path, tag: &str, seed: u64) -> GeneratedLayout {
     fs::create_dir_all(dir.join("blobs/sha256")).expect("mkdir blobs");
     fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut blobs = BTreeMap::new();
@@ -805,7 +997,7 @@ pub fn generate_multiarch_layout(dir: &Path, tag: &str) -> GeneratedLayout {
         let (layer, diff) = make_layer(&[
             (
                 format!("bin/hello-{arch}"),
-                pseudo_random_bytes(100 + i as u64, 96 * 1024),
+                pseudo_random_bytes(100 + i as u64 + seed * 1000, 96 * 1024),
             ),
             ("etc/arch".to_string(), format!("{arch}\n").into_bytes()),
         ]);
@@ -841,11 +1033,16 @@ pub fn generate_multiarch_layout(dir: &Path, tag: &str) -> GeneratedLayout {
         });
     }
 
+    let mut annotations = json!({"org.opencontainers.image.title": "distr e2e multi-arch"});
+    if seed != 0 {
+        annotations["org.opencontainers.image.version"] = json!(tag);
+        annotations["org.example.seed"] = json!(seed.to_string());
+    }
     let index = serde_json::to_vec(&json!({
         "schemaVersion": 2,
         "mediaType": OCI_INDEX,
         "manifests": index_manifests,
-        "annotations": {"org.opencontainers.image.title": "distr e2e multi-arch"}
+        "annotations": annotations
     }))
     .unwrap();
     let index_len = index.len();

@@ -1,0 +1,489 @@
+//! Coalesced, teed fills of blobs from an upstream into the blob cache.
+//!
+//! # Design
+//!
+//! A *fill* is one upstream `get_blob` of a whole blob, run in a spawned task
+//! so that no client can cancel it. Its body is digest-verified
+//! ([`verified_stream`]) and fed to [`BlobStore::write_verified`], which
+//! commits atomically only when the digest (and announced size) match. On
+//! the way into the store every chunk is also appended to the fill's
+//! *window*, from which clients read.
+//!
+//! Every caller asking for a digest while its fill is in flight attaches to
+//! that fill (one upstream fetch per digest). A reader replays the window
+//! from its own offset and then follows the fill as chunks arrive. It ends
+//! cleanly only after the blob was committed to the store; when the fill
+//! fails (upstream error, digest or size mismatch, storage failure) every
+//! reader's stream ends with an error and nothing is cached.
+//!
+//! # Memory bound
+//!
+//! The window keeps only the most recent bytes of the fill, at most the
+//! configured window size ([`DEFAULT_FILL_WINDOW`], 64 MiB, by default) per
+//! in-flight digest, however many readers there are (readers share the
+//! chunks, each only holds a reference to the chunk it is returning). The
+//! fill never waits for readers. A reader whose next byte has left the
+//! window (a slow client, or one that attached late to a blob larger than
+//! the window) waits for the fill to complete and continues from the
+//! committed blob in the store at its offset. Blobs no larger than the window
+//! are therefore streamed live to every reader; larger blobs are streamed
+//! live to readers that keep up.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::blob::{BlobStore, ByteStream};
+use crate::digest::Digest;
+use crate::error::{Error, Result};
+use crate::upstream::{verified_stream, DynUpstream, UpstreamError};
+
+/// Default number of most recent bytes a fill keeps in memory for its readers.
+pub const DEFAULT_FILL_WINDOW: u64 = 64 * 1024 * 1024;
+
+/// A blob being served to one client.
+pub struct FillRead {
+    /// Size of the blob, when known (from the cache, or as announced by the
+    /// upstream).
+    pub size: Option<u64>,
+    /// True when the blob was read from the cache, without an upstream fill.
+    pub from_cache: bool,
+    /// The bytes. When they come from a fill, the stream ends cleanly only
+    /// after the blob was verified and committed; otherwise it ends with an
+    /// error.
+    pub body: ByteStream,
+}
+
+impl fmt::Debug for FillRead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FillRead")
+            .field("size", &self.size)
+            .field("from_cache", &self.from_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Serves blobs missing from a [`BlobStore`] from an upstream while filling
+/// the store, with one upstream fetch per digest however many callers ask.
+///
+/// Cheap to clone; clones share the in-flight fills.
+#[derive(Clone)]
+pub struct BlobFiller {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: BlobStore,
+    window: u64,
+    fills: Mutex<HashMap<Digest, Arc<Fill>>>,
+}
+
+impl fmt::Debug for BlobFiller {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlobFiller")
+            .field("store", &self.inner.store)
+            .field("window", &self.inner.window)
+            .field("in_flight", &lock(&self.inner.fills).len())
+            .finish()
+    }
+}
+
+impl BlobFiller {
+    /// A filler of `store` with the [`DEFAULT_FILL_WINDOW`].
+    pub fn new(store: BlobStore) -> Self {
+        Self::with_window(store, DEFAULT_FILL_WINDOW)
+    }
+
+    /// A filler of `store` keeping at most `window` bytes of each in-flight
+    /// fill in memory (see the [module docs](self)).
+    pub fn with_window(store: BlobStore, window: u64) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                window,
+                fills: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The blob store being filled.
+    pub fn store(&self) -> &BlobStore {
+        &self.inner.store
+    }
+
+    /// Number of fills in flight.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.fills).len()
+    }
+
+    /// Serves `digest` from the fill in flight for it, or starts one from
+    /// `upstream`. The caller is expected to have checked the cache (see
+    /// [`read_or_fill`](Self::read_or_fill)).
+    ///
+    /// Returns the upstream's error when the fill fails before any byte was
+    /// received (for example [`Error::BlobUnknown`] when the upstream does
+    /// not have the blob); later failures end the body with an error.
+    pub async fn serve(&self, upstream: Arc<DynUpstream>, digest: &Digest) -> Result<FillRead> {
+        let fill = self.join_or_start(upstream, digest);
+        self.attach(fill).await
+    }
+
+    /// Serves `digest` cache-first: joins a fill in flight, else reads the
+    /// cached blob, else starts a fill from `upstream`.
+    pub async fn read_or_fill(
+        &self,
+        upstream: Arc<DynUpstream>,
+        digest: &Digest,
+    ) -> Result<FillRead> {
+        let in_flight = lock(&self.inner.fills).get(digest).cloned();
+        if let Some(fill) = in_flight {
+            return self.attach(fill).await;
+        }
+        match self.inner.store.read(digest, None).await {
+            Ok(body) => {
+                return Ok(FillRead {
+                    size: None,
+                    from_cache: true,
+                    body,
+                })
+            }
+            Err(Error::BlobUnknown(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.serve(upstream, digest).await
+    }
+
+    fn join_or_start(&self, upstream: Arc<DynUpstream>, digest: &Digest) -> Arc<Fill> {
+        let mut fills = lock(&self.inner.fills);
+        if let Some(fill) = fills.get(digest) {
+            return Arc::clone(fill);
+        }
+        let fill = Arc::new(Fill::new(digest.clone()));
+        fills.insert(digest.clone(), Arc::clone(&fill));
+        drop(fills);
+        let finish = Finish {
+            inner: Arc::clone(&self.inner),
+            fill: Arc::clone(&fill),
+            outcome: None,
+        };
+        tokio::spawn(run_fill(finish, upstream));
+        fill
+    }
+
+    /// Waits until the fill has an answer from the upstream, then returns a
+    /// reader of it.
+    async fn attach(&self, fill: Arc<Fill>) -> Result<FillRead> {
+        let mut rx = fill.progress.subscribe();
+        let size = loop {
+            rx.borrow_and_update();
+            {
+                let st = fill.lock();
+                match &st.phase {
+                    Phase::Connecting => {}
+                    Phase::Failed(e) => return Err(replicate(e)),
+                    Phase::Streaming | Phase::Done => break st.size,
+                }
+            }
+            // The sender lives in `fill`, which we hold: never closed.
+            let _ = rx.changed().await;
+        };
+        let reader = Reader {
+            store: self.inner.store.clone(),
+            fill,
+            rx,
+            pos: 0,
+            cached: None,
+            done: false,
+        };
+        let body = futures::stream::unfold(reader, |mut r| async move {
+            let item = r.next().await?;
+            Some((item, r))
+        })
+        .boxed();
+        Ok(FillRead {
+            size,
+            from_cache: false,
+            body,
+        })
+    }
+}
+
+/// Where a fill is.
+enum Phase {
+    /// Waiting for the upstream's answer.
+    Connecting,
+    /// Bytes are flowing.
+    Streaming,
+    /// The blob is verified and committed to the store.
+    Done,
+    /// The fill failed; nothing was cached.
+    Failed(Arc<Error>),
+}
+
+struct FillState {
+    phase: Phase,
+    /// Announced size while streaming, actual size once done.
+    size: Option<u64>,
+    /// The most recent chunks with their offsets, covering `base..received`.
+    window: VecDeque<(u64, Bytes)>,
+    /// Offset of the first byte still in `window`.
+    base: u64,
+    /// Bytes received so far.
+    received: u64,
+}
+
+/// One in-flight upstream fetch, shared by its readers.
+struct Fill {
+    digest: Digest,
+    state: Mutex<FillState>,
+    /// Bumped on every change of `state`.
+    progress: watch::Sender<u64>,
+}
+
+impl Fill {
+    fn new(digest: Digest) -> Self {
+        Self {
+            digest,
+            state: Mutex::new(FillState {
+                phase: Phase::Connecting,
+                size: None,
+                window: VecDeque::new(),
+                base: 0,
+                received: 0,
+            }),
+            progress: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FillState> {
+        lock(&self.state)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut FillState)) {
+        f(&mut self.lock());
+        self.progress.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Appends a received chunk, evicting the oldest to stay within `window`.
+    fn push(&self, chunk: Bytes, window: u64) {
+        if chunk.is_empty() {
+            return;
+        }
+        self.update(|st| {
+            let start = st.received;
+            st.received += chunk.len() as u64;
+            st.window.push_back((start, chunk));
+            while st.received - st.base > window {
+                let Some((_, old)) = st.window.pop_front() else {
+                    break;
+                };
+                st.base += old.len() as u64;
+            }
+        });
+    }
+}
+
+/// Completes a fill when dropped: publishes its outcome (a failure when the
+/// task ended without one, e.g. it panicked or the runtime shut down) and
+/// removes it from the in-flight map.
+struct Finish {
+    inner: Arc<Inner>,
+    fill: Arc<Fill>,
+    outcome: Option<Result<u64>>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or_else(|| {
+            Err(Error::Upstream(UpstreamError::Unavailable(
+                "the fill ended before completing".into(),
+            )))
+        });
+        match outcome {
+            Ok(size) => self.fill.update(|st| {
+                st.size = Some(size);
+                st.phase = Phase::Done;
+            }),
+            Err(e) => {
+                tracing::warn!(digest = %self.fill.digest, error = %e, "pull-through fill failed");
+                self.fill.update(|st| {
+                    st.phase = Phase::Failed(Arc::new(e));
+                    st.window.clear();
+                    st.base = st.received;
+                });
+            }
+        }
+        let mut fills = lock(&self.inner.fills);
+        if fills
+            .get(&self.fill.digest)
+            .is_some_and(|f| Arc::ptr_eq(f, &self.fill))
+        {
+            fills.remove(&self.fill.digest);
+        }
+    }
+}
+
+async fn run_fill(mut finish: Finish, upstream: Arc<DynUpstream>) {
+    let outcome = fetch_and_store(&finish.inner, &finish.fill, upstream).await;
+    finish.outcome = Some(outcome);
+}
+
+async fn fetch_and_store(
+    inner: &Inner,
+    fill: &Arc<Fill>,
+    upstream: Arc<DynUpstream>,
+) -> Result<u64> {
+    let blob = upstream.get_blob(&fill.digest, None).await?;
+    let size = blob.size.or(blob.total_size);
+    fill.update(|st| {
+        st.size = size;
+        st.phase = Phase::Streaming;
+    });
+    let tee = Arc::clone(fill);
+    let window = inner.window;
+    let body = verified_stream(blob.body, fill.digest.clone(), size)
+        .inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                tee.push(chunk.clone(), window);
+            }
+        })
+        .boxed();
+    let written = inner
+        .store
+        .write_verified(&fill.digest, size, vec![body])
+        .await?;
+    Ok(written.size)
+}
+
+/// What a reader does next.
+enum Step {
+    Chunk(Bytes),
+    End,
+    Fail(String),
+    FromStore(u64),
+    Wait,
+}
+
+/// One client's view of a fill.
+struct Reader {
+    store: BlobStore,
+    fill: Arc<Fill>,
+    rx: watch::Receiver<u64>,
+    /// Offset of the next byte to return.
+    pos: u64,
+    /// The rest of the blob from the store, once the window has moved on.
+    cached: Option<ByteStream>,
+    done: bool,
+}
+
+impl Reader {
+    async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        if self.done {
+            return None;
+        }
+        loop {
+            if let Some(body) = self.cached.as_mut() {
+                let item = body.next().await;
+                if !matches!(item, Some(Ok(_))) {
+                    self.done = true;
+                }
+                return item;
+            }
+            self.rx.borrow_and_update();
+            match self.step() {
+                Step::Chunk(chunk) => {
+                    self.pos += chunk.len() as u64;
+                    return Some(Ok(chunk));
+                }
+                Step::End => {
+                    self.done = true;
+                    return None;
+                }
+                Step::Fail(message) => {
+                    self.done = true;
+                    return Some(Err(io::Error::other(message)));
+                }
+                Step::FromStore(size) => {
+                    match self
+                        .store
+                        .read(&self.fill.digest, Some(self.pos..size))
+                        .await
+                    {
+                        Ok(body) => self.cached = Some(body),
+                        Err(e) => {
+                            self.done = true;
+                            return Some(Err(io::Error::other(format!(
+                                "reading the filled blob {}: {e}",
+                                self.fill.digest
+                            ))));
+                        }
+                    }
+                }
+                // The sender lives in `self.fill`: never closed.
+                Step::Wait => {
+                    let _ = self.rx.changed().await;
+                }
+            }
+        }
+    }
+
+    fn step(&self) -> Step {
+        let st = self.fill.lock();
+        if let Phase::Failed(e) = &st.phase {
+            return Step::Fail(format!(
+                "pull-through fill of {} failed: {e}",
+                self.fill.digest
+            ));
+        }
+        let done = matches!(st.phase, Phase::Done);
+        if self.pos < st.base {
+            return match (done, st.size) {
+                (true, Some(size)) => Step::FromStore(size),
+                (true, None) => Step::Fail("filled blob has no size".into()),
+                (false, _) => Step::Wait,
+            };
+        }
+        let i = st.window.partition_point(|(start, _)| *start <= self.pos);
+        if let Some((start, chunk)) = i.checked_sub(1).and_then(|i| st.window.get(i)) {
+            let skip = (self.pos - start) as usize;
+            if skip < chunk.len() {
+                return Step::Chunk(chunk.slice(skip..));
+            }
+        }
+        if done {
+            Step::End
+        } else {
+            Step::Wait
+        }
+    }
+}
+
+/// A copy of a fill's error for each of its callers (errors are not
+/// `Clone`): kinds a client acts on are kept, the rest become an upstream
+/// fault carrying the message.
+fn replicate(e: &Error) -> Error {
+    match e {
+        Error::BlobUnknown(d) => Error::BlobUnknown(d.clone()),
+        Error::NameUnknown => Error::NameUnknown,
+        Error::NameInvalid(m) => Error::NameInvalid(m.clone()),
+        Error::Unsupported(m) => Error::Unsupported(m.clone()),
+        Error::Denied(m) => Error::Denied(m.clone()),
+        Error::RangeNotSatisfiable { size } => Error::RangeNotSatisfiable { size: *size },
+        Error::TooManyRequests { retry_after_secs } => Error::TooManyRequests {
+            retry_after_secs: *retry_after_secs,
+        },
+        other => Error::Upstream(UpstreamError::Unavailable(other.to_string())),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests;
