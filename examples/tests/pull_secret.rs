@@ -1,0 +1,165 @@
+//! The Kubernetes pull secret from the management API works for a real
+//! client: its `.dockerconfigjson` is an auth file `skopeo --authfile`
+//! pulls with, as a customer entitled to the image.
+
+mod common;
+
+use std::process::Stdio;
+
+use base64::Engine;
+use common::*;
+use serde_json::{json, Value};
+
+async fn api(reg: &Registry, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    let mut req = reqwest::Client::new()
+        .request(method.clone(), reg.url(path))
+        .header("authorization", format!("AccessToken {TEST_TOKEN}"));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("management API request");
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    assert!(status.is_success(), "{method} {path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pull_secret_works_as_a_skopeo_authfile() {
+    let skopeo = require_skopeo();
+    let server = Server::start();
+    let reg = server.registry();
+    let host = server.host_port();
+    reg.push_image("acme/app", "1.0", 11).await;
+    reg.push_image("acme/app", "2.0", 12).await;
+
+    // A customer entitled to 1.* only, with one user and a token, via the API.
+    let artifact = api(&reg, reqwest::Method::GET, "/api/v1/artifacts", None).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let customer = api(
+        &reg,
+        reqwest::Method::POST,
+        "/api/v1/customers",
+        Some(json!({ "name": "Initech" })),
+    )
+    .await;
+    let cid = customer["id"].as_str().unwrap().to_owned();
+    let user = api(
+        &reg,
+        reqwest::Method::POST,
+        &format!("/api/v1/customers/{cid}/users"),
+        Some(json!({ "email": "ops@initech.test", "role": "customer_member" })),
+    )
+    .await;
+    let uid = user["id"].as_str().unwrap().to_owned();
+    let token = api(
+        &reg,
+        reqwest::Method::POST,
+        &format!("/api/v1/users/{uid}/tokens"),
+        Some(json!({ "name": "cluster" })),
+    )
+    .await;
+    let secret = token["token"].as_str().unwrap().to_owned();
+    api(
+        &reg,
+        reqwest::Method::POST,
+        &format!("/api/v1/customers/{cid}/entitlements"),
+        Some(json!({ "name": "v1", "items": [{ "artifact_id": artifact, "tags": ["1.*"] }] })),
+    )
+    .await;
+
+    // The pull secret, as YAML.
+    let yaml = reqwest::Client::new()
+        .get(reg.url(&format!(
+            "/api/v1/customers/{cid}/pull-secret?token={secret}&registry={host}&namespace=prod"
+        )))
+        .header("authorization", format!("AccessToken {TEST_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(yaml.status(), 200);
+    let yaml = yaml.text().await.unwrap();
+    assert!(
+        yaml.contains("type: kubernetes.io/dockerconfigjson"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("namespace: prod"), "{yaml}");
+    let encoded = yaml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(".dockerconfigjson:"))
+        .map(|v| v.trim().trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no .dockerconfigjson in {yaml}"));
+    let config = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect(".dockerconfigjson is base64");
+    let parsed: Value = serde_json::from_slice(&config).expect(".dockerconfigjson is JSON");
+    assert!(
+        parsed["auths"][host.as_str()]["auth"].is_string(),
+        "{parsed}"
+    );
+
+    // skopeo pulls with it: the entitled tag, not the other one.
+    let dir = tempfile::tempdir().unwrap();
+    let authfile = dir.path().join("auth.json");
+    std::fs::write(&authfile, &config).unwrap();
+    let inspect = |tag: &str| {
+        skopeo_cmd(&skopeo)
+            .args([
+                "inspect",
+                "--raw",
+                "--retry-times",
+                "0",
+                "--tls-verify=false",
+                "--authfile",
+            ])
+            .arg(&authfile)
+            .arg(format!("docker://{host}/acme/app:{tag}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run skopeo")
+    };
+    let ok = inspect("1.0");
+    assert!(
+        ok.status.success(),
+        "skopeo with the pull secret: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let copy = skopeo_cmd(&skopeo)
+        .args([
+            "copy",
+            "--retry-times",
+            "0",
+            "--src-tls-verify=false",
+            "--authfile",
+        ])
+        .arg(&authfile)
+        .arg(format!("docker://{host}/acme/app:1.0"))
+        .arg(format!("oci:{}:1.0", dir.path().join("layout").display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run skopeo");
+    assert!(
+        copy.status.success(),
+        "skopeo copy with the pull secret: {}",
+        String::from_utf8_lossy(&copy.stderr)
+    );
+    let denied = inspect("2.0");
+    assert!(!denied.status.success(), "2.0 is not entitled");
+    // Without the auth file there are no credentials at all.
+    let anonymous = skopeo_cmd(&skopeo)
+        .args([
+            "inspect",
+            "--raw",
+            "--retry-times",
+            "0",
+            "--tls-verify=false",
+            "--no-creds",
+        ])
+        .arg(format!("docker://{host}/acme/app:1.0"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run skopeo");
+    assert!(!anonymous.status.success());
+}
