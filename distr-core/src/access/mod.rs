@@ -12,6 +12,7 @@ pub mod policy;
 pub mod session;
 mod store;
 pub mod token;
+mod version_cache;
 
 pub use authn::TokenAuthenticator;
 pub use grants::Grants;
@@ -22,3 +23,4 @@ pub use policy::{Policy, Principal, RepoAccess};
 pub use session::{GrantedScope, SessionClaims, SessionKey, SESSION_TTL_MS};
 pub use store::{AccessStore, DynAccessStore};
 pub use token::{PlainToken, TOKEN_PREFIX};
+pub use version_cache::VersionCachedAccessStore;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use distr_core::access::{Policy, TokenAuthenticator};
+use distr_core::access::{AccessStore, Policy, TokenAuthenticator, VersionCachedAccessStore};
 use distr_examples::admin::{self, AdminArgs};
 use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags};
@@ -23,6 +23,9 @@ use distr_examples::serve::{serve, shutdown_signal};
 use distr_hyper::{AccessControl, DistrService, ManagementApi};
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
+/// How stale the access version may be for changes made by other processes.
+const ACCESS_VERSION_TTL: std::time::Duration = std::time::Duration::from_millis(100);
+
 #[derive(Debug, Parser)]
 #[command(name = "distr-server", version)]
 struct Cli {
@@ -90,9 +93,16 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     // One SQLite store is the registry's metadata and the tenancy model; one
     // authenticator serves the registry and the management API, so both
     // agree on tokens (and on revocations, within its one-second cache).
-    let policy = Policy::new(stores.sqlite.clone(), stores.sqlite.clone());
-    let authn = Arc::new(TokenAuthenticator::new(stores.sqlite.clone()));
-    let api = ManagementApi::new(stores.sqlite.clone(), stores.sqlite.clone(), authn.clone());
+    // One access store for every in-process reader and writer, so entitlement
+    // changes made through the API apply on the very next request; changes
+    // made by `distr-server admin` apply within ACCESS_VERSION_TTL.
+    let access: Arc<dyn AccessStore> = Arc::new(VersionCachedAccessStore::new(
+        stores.sqlite.clone(),
+        ACCESS_VERSION_TTL,
+    ));
+    let policy = Policy::new(access.clone(), stores.sqlite.clone());
+    let authn = Arc::new(TokenAuthenticator::new(access.clone()));
+    let api = ManagementApi::new(access, stores.sqlite.clone(), authn.clone());
     let service = DistrService::new(stores.registry)
         .with_access_control(AccessControl::new(policy, authn))
         .with_management_api(api);
