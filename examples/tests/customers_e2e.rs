@@ -351,13 +351,37 @@ async fn customers_pull_list_and_browse_only_what_they_are_entitled_to() {
         .unwrap();
     expect_oci_error(resp, 403, "DENIED", "customer upload").await;
 
-    // Delete A's entitlement: A is denied on the very next request.
     let ents = server.admin_json(&["entitlement", "list", "--org", TEST_ORG, "--customer", "A"]);
     assert_eq!(ents.as_array().unwrap().len(), 1, "{ents}");
     assert_eq!(ents[0]["items"][0]["tags"], json!(["1.2.*"]));
     let id = ents[0]["id"].as_str().unwrap();
+
+    // Edit A's entitlement through the management API (the server's own
+    // writer): the change applies on the very next request.
+    let edited = reqwest::Client::new()
+        .put(server.registry().url(&format!("/api/v1/customers/{}/entitlements/{id}", ents[0]["customer_id"].as_str().unwrap())))
+        .header("authorization", format!("AccessToken {TEST_TOKEN}"))
+        .json(&json!({ "name": ents[0]["name"], "items": [{ "artifact_id": ents[0]["items"][0]["artifact_id"], "tags": ["1.1.*"] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(edited.status(), 200, "{:?}", edited.text().await);
+    assert_eq!(
+        status_of(&a_reg, &format!("/v2/{REPO}/manifests/1.1.0")).await,
+        200,
+        "A after the edit: 1.1.0"
+    );
+    assert_eq!(
+        status_of(&a_reg, &format!("/v2/{REPO}/manifests/1.2.0")).await,
+        403,
+        "A after the edit: 1.2.0"
+    );
+
+    // Delete it with the admin command line, another process: the server
+    // sees changes made behind its back within 100 ms (README).
     let out = server.admin(&["entitlement", "delete", id]);
     assert!(out.contains("deleted entitlement"), "{out}");
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let path = format!("/v2/{REPO}/manifests/1.2.0");
     let status = status_of(&a_reg, &path).await;
     assert!(
