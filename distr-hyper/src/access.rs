@@ -80,22 +80,17 @@ pub(crate) fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The credential a request presents: a token secret (Basic password or
-/// Bearer value), and whether it came as Bearer.
-fn presented(headers: &HeaderMap) -> Option<(String, bool)> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .get(..7)
-                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
-        });
-    presented_secret(headers).map(|s| (s, bearer))
+/// A token secret presented by a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Credential {
+    /// The password of HTTP Basic (any user name), as `docker login` sends it.
+    Basic(String),
+    /// `Authorization: Bearer <secret>`: an access token or a session token.
+    Bearer(String),
 }
 
-/// The token secret a request presents, if any.
-fn presented_secret(headers: &HeaderMap) -> Option<String> {
+/// The credential a request presents, if any.
+fn presented(headers: &HeaderMap) -> Option<Credential> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
@@ -105,9 +100,9 @@ fn presented_secret(headers: &HeaderMap) -> Option<String> {
             .ok()?;
         let text = String::from_utf8(decoded).ok()?;
         let (_user, password) = text.split_once(':')?;
-        (!password.is_empty()).then(|| password.to_owned())
+        (!password.is_empty()).then(|| Credential::Basic(password.to_owned()))
     } else if scheme.eq_ignore_ascii_case("bearer") {
-        (!rest.is_empty()).then(|| rest.to_owned())
+        (!rest.is_empty()).then(|| Credential::Bearer(rest.to_owned()))
     } else {
         None
     }
@@ -158,7 +153,10 @@ impl<'a> Guard<'a> {
                 secret: None,
             });
         };
-        let (secret, bearer) = presented(headers).ok_or(Error::Unauthorized)?;
+        let (secret, bearer) = match presented(headers).ok_or(Error::Unauthorized)? {
+            Credential::Basic(s) => (s, false),
+            Credential::Bearer(s) => (s, true),
+        };
         let now = now_ms();
         if bearer {
             if let Some(claims) = c.sessions.as_ref().and_then(|k| k.verify(&secret, now)) {
@@ -362,12 +360,12 @@ mod tests {
     fn secrets_from_basic_and_bearer() {
         let basic = base64::engine::general_purpose::STANDARD.encode("anyone:distr_abc");
         assert_eq!(
-            presented_secret(&headers(&format!("Basic {basic}"))).as_deref(),
-            Some("distr_abc")
+            presented(&headers(&format!("Basic {basic}"))),
+            Some(Credential::Basic("distr_abc".into()))
         );
         assert_eq!(
-            presented_secret(&headers("bearer distr_xyz")).as_deref(),
-            Some("distr_xyz")
+            presented(&headers("bearer distr_xyz")),
+            Some(Credential::Bearer("distr_xyz".into()))
         );
         let empty = base64::engine::general_purpose::STANDARD.encode("user:");
         for bad in [
@@ -377,8 +375,8 @@ mod tests {
             "Bearer ".into(),
             "Basic".into(),
         ] {
-            assert_eq!(presented_secret(&headers(&bad)), None, "{bad}");
+            assert_eq!(presented(&headers(&bad)), None, "{bad}");
         }
-        assert_eq!(presented_secret(&HeaderMap::new()), None);
+        assert_eq!(presented(&HeaderMap::new()), None);
     }
 }

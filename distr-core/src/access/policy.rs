@@ -74,7 +74,7 @@ struct ViewCache {
 
 #[derive(Debug)]
 struct CachedView {
-    view: Option<View>,
+    view: Option<Arc<View>>,
     valid_until_ms: i64,
 }
 
@@ -94,7 +94,7 @@ enum View {
 pub struct RepoAccess {
     meta: Arc<dyn MetadataStore>,
     repo: RepoName,
-    view: View,
+    view: Arc<View>,
     allowed_targets: OnceCell<HashSet<Digest>>,
 }
 
@@ -141,6 +141,8 @@ impl Policy {
             Some(v) => v,
             None => {
                 let (view, valid_until_ms) = self.evaluate_view(principal, repo, now_ms).await?;
+                // Shared, so a cache hit does not copy the customer's grants.
+                let view = view.map(Arc::new);
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.version == version {
                     if cache.views.len() >= VIEW_CACHE_CAPACITY {
@@ -293,6 +295,19 @@ impl Policy {
             return Ok(());
         }
         let targets = self.meta.list_tag_targets(repo).await?;
+        self.check_removal_among(repo, &targets, removed).await
+    }
+
+    /// The deletion rules, given every tag of `repo` with its digest.
+    async fn check_removal_among(
+        &self,
+        repo: &RepoName,
+        targets: &[(TagName, Digest)],
+        removed: &[TagName],
+    ) -> Result<()> {
+        if removed.is_empty() {
+            return Ok(());
+        }
         let remaining: Vec<&(TagName, Digest)> = targets
             .iter()
             .filter(|(t, _)| !removed.contains(t))
@@ -339,18 +354,16 @@ impl Policy {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<()> {
+        let targets = self.meta.list_tag_targets(repo).await?;
         let removed: Vec<TagName> = match reference {
             Reference::Tag(t) => vec![t.clone()],
-            Reference::Digest(d) => self
-                .meta
-                .list_tag_targets(repo)
-                .await?
-                .into_iter()
+            Reference::Digest(d) => targets
+                .iter()
                 .filter(|(_, x)| x == d)
-                .map(|(t, _)| t)
+                .map(|(t, _)| t.clone())
                 .collect(),
         };
-        self.check_tag_removal(repo, &removed).await
+        self.check_removal_among(repo, &targets, &removed).await
     }
 
     async fn own_org(&self, org: OrgId, repo: &RepoName) -> Result<()> {
@@ -393,12 +406,12 @@ impl Policy {
 impl RepoAccess {
     /// True when the principal sees all of the repository.
     pub fn is_full(&self) -> bool {
-        self.view == View::Full
+        *self.view == View::Full
     }
 
     /// True when the principal may pull `tag`.
     pub fn allows_tag(&self, tag: &TagName) -> bool {
-        match &self.view {
+        match &*self.view {
             View::Full => true,
             View::Entitled { artifact, grants } => grants.allows_tag(*artifact, tag.as_str()),
         }

@@ -18,7 +18,7 @@ use clap::Parser;
 use distr_core::access::{AccessStore, Policy, TokenAuthenticator, VersionCachedAccessStore};
 use distr_examples::admin::{self, AdminArgs};
 use distr_examples::bootstrap::{self, Outcome};
-use distr_examples::config::{Config, Flags};
+use distr_examples::config::{Config, Flags, Stores};
 use distr_examples::serve::{serve, shutdown_signal};
 use distr_hyper::{AccessControl, DistrService, ManagementApi};
 
@@ -70,42 +70,32 @@ async fn main() -> ExitCode {
 }
 
 async fn run_server(config: Config) -> anyhow::Result<()> {
-    if config.insecure_no_auth {
-        return run_open_server(config).await;
-    }
-    let bootstrap_token = bootstrap::token_from_env()?;
+    let bootstrap_token = if config.insecure_no_auth {
+        None
+    } else {
+        bootstrap::token_from_env()?
+    };
     let stores = config.open_stores().await?;
     // Bind before the bootstrap, so a busy port fails before anything (a
     // token shown once, say) is created.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    let outcome = bootstrap::run(
-        stores.sqlite.as_ref(),
-        &config.bootstrap_org,
-        bootstrap_token.as_ref(),
-        distr_examples::now_ms(),
-    )
-    .await
-    .context("bootstrapping the vendor organisation")?;
-    report(&outcome);
-
-    // One SQLite store is the registry's metadata and the tenancy model; one
-    // authenticator serves the registry and the management API, so both
-    // agree on tokens (and on revocations, within its one-second cache).
-    // One access store for every in-process reader and writer, so entitlement
-    // changes made through the API apply on the very next request; changes
-    // made by `distr-server admin` apply within ACCESS_VERSION_TTL.
-    let access: Arc<dyn AccessStore> = Arc::new(VersionCachedAccessStore::new(
-        stores.sqlite.clone(),
-        ACCESS_VERSION_TTL,
-    ));
-    let policy = Policy::new(access.clone(), stores.sqlite.clone());
-    let authn = Arc::new(TokenAuthenticator::new(access.clone()));
-    let api = ManagementApi::new(access, stores.sqlite.clone(), authn.clone());
-    let service = DistrService::new(stores.registry)
-        .with_access_control(AccessControl::new(policy, authn))
-        .with_management_api(api);
+    let service = if config.insecure_no_auth {
+        tracing::warn!("--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
+        DistrService::new(stores.registry.clone())
+    } else {
+        let outcome = bootstrap::run(
+            stores.sqlite.as_ref(),
+            &config.bootstrap_org,
+            bootstrap_token.as_ref(),
+            distr_examples::now_ms(),
+        )
+        .await
+        .context("bootstrapping the vendor organisation")?;
+        report(&outcome);
+        secured_service(&stores)
+    };
 
     // Handle SIGTERM from now on: anyone who saw the line below may send it.
     let shutdown = shutdown_signal();
@@ -122,30 +112,30 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tells the operator what the bootstrap did. A generated token goes to
-/// stderr once, never through the log.
-/// `--insecure-no-auth`: the registry alone, open to anyone.
-async fn run_open_server(config: Config) -> anyhow::Result<()> {
-    let stores = config.open_stores().await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let addr = listener.local_addr()?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "listening on {addr}")?;
-    out.flush()?;
-    drop(out);
-    tracing::warn!(%addr, "--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
-    serve(
-        listener,
-        DistrService::new(stores.registry),
-        shutdown_signal(),
-    )
-    .await;
-    stores.sqlite.close().await;
-    Ok(())
+/// The registry with token authentication, entitlement enforcement and the
+/// management API.
+///
+/// One SQLite store is the registry's metadata and the tenancy model; one
+/// authenticator serves the registry and the management API, so both agree
+/// on tokens (and on revocations, within its one-second cache). One access
+/// store serves every in-process reader and writer, so entitlement changes
+/// made through the API apply on the very next request; changes made by
+/// `distr-server admin` apply within [`ACCESS_VERSION_TTL`].
+fn secured_service(stores: &Stores) -> DistrService {
+    let access: Arc<dyn AccessStore> = Arc::new(VersionCachedAccessStore::new(
+        stores.sqlite.clone(),
+        ACCESS_VERSION_TTL,
+    ));
+    let policy = Policy::new(access.clone(), stores.sqlite.clone());
+    let authn = Arc::new(TokenAuthenticator::new(access.clone()));
+    let api = ManagementApi::new(access, stores.sqlite.clone(), authn.clone());
+    DistrService::new(stores.registry.clone())
+        .with_access_control(AccessControl::new(policy, authn))
+        .with_management_api(api)
 }
 
+/// Tells the operator what the bootstrap did. A generated token goes to
+/// stderr once, never through the log.
 fn report(outcome: &Outcome) {
     match outcome {
         Outcome::Created {
