@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod analytics;
 pub mod blob;
 pub mod digest;
 pub mod error;

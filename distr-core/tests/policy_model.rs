@@ -86,6 +86,7 @@ fn generate(seed: u64) -> Model {
                     id: ArtifactId::new(),
                     org_id: org.id,
                     name: name.into(),
+                    upstream: None,
                     created_at_ms: 0,
                 });
             }
@@ -657,6 +658,7 @@ fn cached_views_follow_changes_and_expiry() {
                 id: ArtifactId::new(),
                 org_id: org.id,
                 name: "app".into(),
+                upstream: None,
                 created_at_ms: 0,
             };
             access.create_artifact(&app).await.unwrap();

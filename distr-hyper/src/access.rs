@@ -311,6 +311,11 @@ fn denied(what: String) -> Error {
 }
 
 impl ReadScope {
+    /// True when the principal sees the whole repository.
+    pub(crate) fn is_full(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Fails with DENIED unless the tag is entitled.
     pub(crate) fn check_tag(&self, tag: &TagName) -> Result<(), Error> {
         match &self.0 {

@@ -31,3 +31,4 @@ pub use body::{BoxError, ResponseBody};
 pub use ratelimit::ClientAddr;
 pub use route::Route;
 pub use service::DistrService;
+pub use upstream::{EcrTokenSource, HyperConnector};

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use distr_core::pullthrough::PullThrough;
 use distr_core::Registry;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
@@ -25,6 +26,7 @@ pub struct DistrService {
     registry: Arc<Registry>,
     access: Option<AccessControl>,
     api: Option<Arc<ManagementApi>>,
+    pull_through: Option<PullThrough>,
 }
 
 impl DistrService {
@@ -34,7 +36,16 @@ impl DistrService {
             registry,
             access: None,
             api: None,
+            pull_through: None,
         }
+    }
+
+    /// Serves artifacts that have an upstream as a pull-through cache: tags,
+    /// manifests and blobs missing locally are fetched from the upstream
+    /// (and cached), and pushes to such artifacts are refused.
+    pub fn with_pull_through(mut self, pull_through: PullThrough) -> Self {
+        self.pull_through = Some(pull_through);
+        self
     }
 
     /// Requires a personal access token on every request and enforces
@@ -76,12 +87,19 @@ where
         let registry = self.registry.clone();
         let access = self.access.clone();
         let api = self.api.clone();
+        let pull_through = self.pull_through.clone();
         Box::pin(async move {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let mut resp = match api.filter(|_| ManagementApi::handles(&path)) {
                 Some(api) => api.handle(req).await,
-                None => crate::handlers::dispatch(&registry, access.as_ref(), req).await,
+                None => {
+                    let backend = crate::handlers::Backend {
+                        registry: &registry,
+                        pull_through: pull_through.as_ref(),
+                    };
+                    crate::handlers::dispatch(backend, access.as_ref(), req).await
+                }
             };
             resp.headers_mut()
                 .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));

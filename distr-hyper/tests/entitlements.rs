@@ -120,6 +120,7 @@ fn world() -> World {
         id: ArtifactId::new(),
         org_id: acme.id,
         name: "app".into(),
+        upstream: None,
         created_at_ms: 0,
     };
     World {
@@ -215,6 +216,7 @@ async fn customers_see_exactly_their_entitlements() {
             id: ArtifactId::new(),
             org_id: globex.id,
             name: "tool".into(),
+            upstream: None,
             created_at_ms: 1,
         })
         .await

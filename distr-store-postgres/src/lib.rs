@@ -19,7 +19,9 @@
 #![warn(missing_docs)]
 
 mod access;
+mod analytics;
 mod blobs;
+mod claims;
 mod codec;
 mod manifests;
 mod metadata;

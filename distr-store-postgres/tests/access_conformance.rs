@@ -5,20 +5,23 @@
 
 mod common;
 
+use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::TestDb;
 use distr_core::access::{
-    AccessStore, Artifact, ArtifactId, Customer, CustomerId, Entitlement, EntitlementId,
-    EntitlementItem, MemoryAccessStore, Org, OrgId, PlainToken, Role, TagSelection, TokenId,
-    TokenRecord, User, UserId,
+    AccessStore, Artifact, ArtifactId, ArtifactUpstream, Customer, CustomerId, Entitlement,
+    EntitlementId, EntitlementItem, MemoryAccessStore, Org, OrgId, PlainToken, Role, SyncStatus,
+    TagSelection, TokenId, TokenRecord, User, UserId,
 };
 use distr_core::store::Page;
 use distr_core::testkit::access::run_all;
 use distr_core::testkit::manifest;
+use distr_core::upstream::UpstreamAuth;
 use distr_core::{MetadataStore, RepoName, StoreError};
 use distr_store_postgres::PostgresStore;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 fn org(slug: &str, t: i64) -> Org {
     Org {
@@ -71,7 +74,16 @@ fn artifact(org: &Org, name: &str, t: i64) -> Artifact {
         id: ArtifactId::new(),
         org_id: org.id,
         name: name.into(),
+        upstream: None,
         created_at_ms: t,
+    }
+}
+
+fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
+    ArtifactUpstream {
+        reference: reference.parse().unwrap(),
+        auth,
+        insecure,
     }
 }
 
@@ -111,7 +123,7 @@ async fn access_store_conforms() {
         Arc::new(db.store().await) as Arc<dyn AccessStore>
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 8);
+    assert_eq!(case.load(Ordering::Relaxed), 12);
     db.cleanup().await;
 }
 
@@ -148,7 +160,15 @@ async fn reads_agree_with_the_memory_store() {
     let tokens: Vec<TokenRecord> = (0..6)
         .map(|i| token(&users[0], &format!("s{i}"), t))
         .collect();
-    let artifacts: Vec<Artifact> = (0..4).map(|i| artifact(a, &format!("app{i}"), t)).collect();
+    let mut artifacts: Vec<Artifact> = (0..4).map(|i| artifact(a, &format!("app{i}"), t)).collect();
+    // Half of them mirror an upstream; one more in another vendor.
+    for (i, x) in artifacts.iter_mut().enumerate().filter(|(i, _)| i % 2 == 0) {
+        let reference = format!("ghcr.io/acme/app{i}");
+        x.upstream = Some(upstream(&reference, UpstreamAuth::basic("u", "p"), false));
+    }
+    let mut elsewhere = artifact(&orgs[1], "app0", t);
+    elsewhere.upstream = Some(upstream("docker.io/redis", UpstreamAuth::None, true));
+    artifacts.push(elsewhere);
     let entitlements: Vec<Entitlement> = (0..6)
         .map(|i| {
             let items = vec![
@@ -218,6 +238,11 @@ async fn reads_agree_with_the_memory_store() {
         pg.list_artifacts(a.id).await.unwrap(),
         memory.list_artifacts(a.id).await.unwrap()
     );
+    assert_eq!(
+        pg.list_upstream_artifacts().await.unwrap(),
+        memory.list_upstream_artifacts().await.unwrap()
+    );
+    assert_eq!(pg.list_upstream_artifacts().await.unwrap().len(), 3);
     // Deleting an artifact leaves the entitlements that name it alone.
     for x in &artifacts {
         let listed = pg.entitlements_for_artifact(x.id).await.unwrap();
@@ -473,6 +498,172 @@ async fn one_database_holds_metadata_and_tenancy() {
         store.get_artifact_by_name(a.id, "app").await.unwrap(),
         Some(app)
     );
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// A store in a fresh schema, and a pool on that schema to reach behind its
+/// back.
+async fn store_and_pool(db: &TestDb) -> (PostgresStore, PgPool) {
+    let schema = db.schema().await;
+    let options = PgConnectOptions::from_str(&db.url)
+        .unwrap()
+        .options([("search_path", &schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    (PostgresStore::from_pool(pool.clone()).await.unwrap(), pool)
+}
+
+/// Upstream columns that do not make an upstream are corrupt records, for
+/// every read that decodes them; they never panic.
+#[tokio::test]
+async fn undecodable_upstreams_are_corrupt() {
+    let db = TestDb::new().await;
+    let (store, pool) = store_and_pool(&db).await;
+    let a = org("acme", 1);
+    store.create_org(&a).await.unwrap();
+    let mut app = artifact(&a, "app", 2);
+    app.upstream = Some(upstream(
+        "ghcr.io/acme/app",
+        UpstreamAuth::basic("u", "p"),
+        false,
+    ));
+    store.create_artifact(&app).await.unwrap();
+    for update in [
+        "UPDATE artifacts SET upstream_ref = 'not a reference'",
+        "UPDATE artifacts SET upstream_ref = 'ghcr.io/Acme/App'",
+        "UPDATE artifacts SET upstream_ref = 'ghcr.io/acme/app', upstream_secret = NULL",
+        "UPDATE artifacts SET upstream_auth_kind = 'ecr', upstream_username = NULL, \
+         upstream_secret = 'key'",
+    ] {
+        sqlx::query(update).execute(&pool).await.unwrap();
+        let corrupt = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Corrupt(_)));
+        assert!(
+            corrupt(store.get_artifact(app.id).await.map(drop)),
+            "{update}"
+        );
+        assert!(corrupt(
+            store.get_artifact_by_name(a.id, "app").await.map(drop)
+        ));
+        assert!(corrupt(store.list_artifacts(a.id).await.map(drop)));
+        assert!(corrupt(store.list_upstream_artifacts().await.map(drop)));
+    }
+    // The schema itself refuses an unknown kind of credentials.
+    let unknown = sqlx::query("UPDATE artifacts SET upstream_auth_kind = 'kerberos'")
+        .execute(&pool)
+        .await;
+    assert!(unknown.is_err());
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// Artifacts stored before upstreams existed read back without one, and can
+/// get one.
+#[tokio::test]
+async fn artifacts_from_before_upstreams_are_upgraded() {
+    let db = TestDb::new().await;
+    let schema = db.schema().await;
+    let options = PgConnectOptions::from_str(&db.url)
+        .unwrap()
+        .options([("search_path", &schema)]);
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 5)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    before.run(&pool).await.unwrap();
+    let a = org("acme", 1);
+    let app = artifact(&a, "app", 2);
+    sqlx::query("INSERT INTO orgs (id, slug, name, created_at_ms) VALUES ($1, $2, $3, $4)")
+        .bind(a.id.0)
+        .bind(&a.slug)
+        .bind(&a.name)
+        .bind(a.created_at_ms)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO artifacts (id, org_id, name, created_at_ms) VALUES ($1, $2, $3, $4)")
+        .bind(app.id.0)
+        .bind(a.id.0)
+        .bind(&app.name)
+        .bind(app.created_at_ms)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let store = PostgresStore::from_pool(pool).await.unwrap();
+    assert_eq!(store.get_artifact(app.id).await.unwrap(), Some(app.clone()));
+    assert_eq!(store.list_upstream_artifacts().await.unwrap(), vec![]);
+    assert_eq!(
+        store.get_sync_status(app.id).await.unwrap(),
+        SyncStatus::default()
+    );
+    let up = upstream("ghcr.io/acme/app", UpstreamAuth::None, false);
+    assert!(store
+        .update_artifact_upstream(app.id, Some(&up))
+        .await
+        .unwrap());
+    let mirrored = Artifact {
+        upstream: Some(up),
+        ..app
+    };
+    assert_eq!(
+        store.list_upstream_artifacts().await.unwrap(),
+        vec![mirrored]
+    );
+    store.close().await;
+    db.cleanup().await;
+}
+
+/// Sync statuses recorded while their artifact is deleted either land before
+/// the delete (and go with it) or report a missing artifact; none fails and
+/// none outlives the artifact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_statuses_racing_a_delete_leave_no_orphans() {
+    let db = TestDb::new().await;
+    let (store, pool) = store_and_pool(&db).await;
+    let store = Arc::new(store);
+    let a = org("acme", 1);
+    store.create_org(&a).await.unwrap();
+    for round in 0..5 {
+        let app = artifact(&a, &format!("app{round}"), 2);
+        store.create_artifact(&app).await.unwrap();
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let status = SyncStatus {
+                        last_sync_attempt_at_ms: Some(i),
+                        ..SyncStatus::default()
+                    };
+                    store.put_sync_status(app.id, &status).await
+                })
+            })
+            .collect();
+        assert!(store.delete_artifact(app.id).await.unwrap());
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            store.get_sync_status(app.id).await.unwrap(),
+            SyncStatus::default()
+        );
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM artifact_sync_status")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
     store.close().await;
     db.cleanup().await;
 }

@@ -9,6 +9,7 @@ use distr_core::access::*;
 use distr_core::store::BlobRecord;
 use distr_core::testkit::access::run_all;
 use distr_core::testkit::manifest;
+use distr_core::upstream::UpstreamAuth;
 use distr_core::{Digest, MetadataStore, RepoName, StoreError};
 use distr_store_sqlite::SqliteStore;
 use sqlx::migrate::Migrator;
@@ -27,7 +28,7 @@ async fn file_store_conforms() {
         async move { Arc::new(SqliteStore::open(path).await.unwrap()) as Arc<dyn AccessStore> }
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 8);
+    assert_eq!(case.load(Ordering::Relaxed), 12);
 }
 
 #[tokio::test]
@@ -85,6 +86,7 @@ impl Tenancy {
             id: ArtifactId::new(),
             org_id: org.id,
             name: "charts/app".into(),
+            upstream: None,
             created_at_ms: t,
         };
         let entitlement = Entitlement {
@@ -338,4 +340,170 @@ async fn touching_keeps_the_latest_use_and_deleting_an_artifact_keeps_grants() {
         Some(acme.entitlement.clone())
     );
     assert!(store.org_has_entitlements(acme.org.id).await.unwrap());
+}
+
+fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
+    ArtifactUpstream {
+        reference: reference.parse().unwrap(),
+        auth,
+        insecure,
+    }
+}
+
+/// A pool on the database file at `path`, to reach behind the store's back.
+async fn raw_pool(path: &std::path::Path) -> SqlitePool {
+    SqlitePool::connect_with(SqliteConnectOptions::new().filename(path))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn upstreams_and_sync_statuses_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let acme = Tenancy::new("acme", 10);
+    let mirrored = Artifact {
+        id: ArtifactId::new(),
+        name: "mirror".into(),
+        upstream: Some(upstream(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com/app",
+            UpstreamAuth::Ecr {
+                access_key_id: "AKIAEXAMPLE".into(),
+                secret_access_key: "secret/key+1".into(),
+            },
+            true,
+        )),
+        ..acme.artifact.clone()
+    };
+    let status = SyncStatus {
+        last_synced_at_ms: Some(20),
+        last_sync_attempt_at_ms: Some(30),
+        last_sync_error: Some("upstream: timeout".into()),
+    };
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        acme.create(&store).await;
+        store.create_artifact(&mirrored).await.unwrap();
+        assert!(store.put_sync_status(mirrored.id, &status).await.unwrap());
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.list_upstream_artifacts().await.unwrap(),
+        vec![mirrored.clone()]
+    );
+    assert_eq!(store.get_sync_status(mirrored.id).await.unwrap(), status);
+    assert!(store.delete_artifact(mirrored.id).await.unwrap());
+    store.close().await;
+    let pool = raw_pool(&path).await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM artifact_sync_status")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    pool.close().await;
+}
+
+/// Upstream columns that do not make an upstream are corrupt records, for
+/// every read that decodes them; they never panic.
+#[tokio::test]
+async fn undecodable_upstreams_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let acme = Tenancy::new("acme", 10);
+    acme.create(&store).await;
+    let up = upstream("ghcr.io/acme/app", UpstreamAuth::basic("u", "p"), false);
+    assert!(store
+        .update_artifact_upstream(acme.artifact.id, Some(&up))
+        .await
+        .unwrap());
+    let pool = raw_pool(&path).await;
+    for update in [
+        "UPDATE artifacts SET upstream_ref = 'not a reference'",
+        "UPDATE artifacts SET upstream_ref = 'ghcr.io/acme/app', upstream_auth_kind = 'kerberos'",
+        "UPDATE artifacts SET upstream_auth_kind = 'basic', upstream_secret = NULL",
+        "UPDATE artifacts SET upstream_auth_kind = NULL",
+        "UPDATE artifacts SET upstream_auth_kind = 'none', upstream_insecure = NULL",
+    ] {
+        sqlx::query(update).execute(&pool).await.unwrap();
+        let corrupt = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Corrupt(_)));
+        let (id, org) = (acme.artifact.id, acme.org.id);
+        assert!(corrupt(store.get_artifact(id).await.map(drop)), "{update}");
+        assert!(corrupt(
+            store
+                .get_artifact_by_name(org, &acme.artifact.name)
+                .await
+                .map(drop)
+        ));
+        assert!(corrupt(store.list_artifacts(org).await.map(drop)));
+        assert!(corrupt(store.list_upstream_artifacts().await.map(drop)));
+    }
+    pool.close().await;
+}
+
+/// Artifacts stored before upstreams existed read back without one, and can
+/// get one.
+#[tokio::test]
+async fn artifacts_from_before_upstreams_are_upgraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    for name in [
+        "0001_init.sql",
+        "0002_access.sql",
+        "0003_manifest_refs.sql",
+        "0004_access_version.sql",
+    ] {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        std::fs::copy(from.join(name), old.join(name)).unwrap();
+    }
+    let acme = Tenancy::new("acme", 10);
+    {
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true);
+        let pool = SqlitePool::connect_with(options).await.unwrap();
+        Migrator::new(old.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO artifacts (id, org_id, name, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(acme.artifact.id.to_string())
+        .bind(acme.org.id.to_string())
+        .bind(&acme.artifact.name)
+        .bind(acme.artifact.created_at_ms)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.get_artifact(acme.artifact.id).await.unwrap(),
+        Some(acme.artifact.clone())
+    );
+    assert_eq!(store.list_upstream_artifacts().await.unwrap(), vec![]);
+    assert_eq!(
+        store.get_sync_status(acme.artifact.id).await.unwrap(),
+        SyncStatus::default()
+    );
+    let up = upstream("docker.io/redis", UpstreamAuth::None, false);
+    assert!(store
+        .update_artifact_upstream(acme.artifact.id, Some(&up))
+        .await
+        .unwrap());
+    let mirrored = Artifact {
+        upstream: Some(up),
+        ..acme.artifact.clone()
+    };
+    assert_eq!(
+        store.list_upstream_artifacts().await.unwrap(),
+        vec![mirrored]
+    );
 }

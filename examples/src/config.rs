@@ -6,9 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use distr_core::{BlobStore, Registry, RegistryConfig};
+use distr_core::{Registry, RegistryConfig};
 use distr_store_sqlite::SqliteStore;
 use serde::Deserialize;
+
+use crate::schedule::{parse_cron, DEFAULT_SYNC_CRON};
+pub use crate::storage::Stores;
 
 /// Command-line flags (each also readable from a `DISTR_*` variable).
 #[derive(Debug, Default, clap::Args)]
@@ -22,9 +25,27 @@ pub struct Flags {
     /// TOML configuration file.
     #[arg(long, env = "DISTR_CONFIG", global = true)]
     pub config: Option<PathBuf>,
-    /// Where blob bytes go: `local` (files under the data dir) or `memory`.
+    /// Where blob bytes go: `local` (files under the data dir), `memory`,
+    /// `s3`, `gcs` or `azure` [default: local].
     #[arg(long, env = "DISTR_BLOB_STORE")]
     pub blob_store: Option<BlobStoreKind>,
+    /// Bucket (S3, GCS) or container (Azure) of the blob store.
+    #[arg(long, env = "DISTR_BLOB_BUCKET")]
+    pub blob_bucket: Option<String>,
+    /// Key prefix of every object distr writes in the bucket [default: none].
+    #[arg(long, env = "DISTR_BLOB_PREFIX")]
+    pub blob_prefix: Option<String>,
+    /// S3 endpoint for S3-compatible services (MinIO, Ceph, moto); requests
+    /// use path-style addressing. Credentials and region come from the AWS
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_REGION`, …).
+    #[arg(long, env = "DISTR_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// PostgreSQL URL of the metadata database (`postgres://user@host/db`);
+    /// without it, metadata is in SQLite under the data directory. Several
+    /// replicas share one database and one bucket.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<Secret>,
     /// Largest accepted manifest in bytes [default: 4194304].
     #[arg(long, env = "DISTR_MAX_MANIFEST_SIZE")]
     pub max_manifest_size: Option<u64>,
@@ -37,6 +58,15 @@ pub struct Flags {
     /// throwaway local use; never set by a config file.
     #[arg(long, env = "DISTR_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    /// When to sync artifacts from their upstreams, a cron expression (UTC);
+    /// empty disables the schedule [default: "15,45 * * * *"]. Also read
+    /// from `DISTR_UPSTREAM_SYNC_CRON`, where an empty value disables it too.
+    #[arg(long)]
+    pub upstream_sync_cron: Option<String>,
+    /// Endpoint of the Amazon ECR API (for ECR-compatible test services);
+    /// by default the region's AWS endpoint.
+    #[arg(long, env = "DISTR_ECR_ENDPOINT")]
+    pub ecr_endpoint: Option<String>,
 }
 
 /// Where blob bytes are kept.
@@ -48,6 +78,12 @@ pub enum BlobStoreKind {
     Local,
     /// Process memory (lost on exit; for demos and tests).
     Memory,
+    /// Amazon S3 or an S3-compatible service.
+    S3,
+    /// Google Cloud Storage (credentials from `GOOGLE_*` variables).
+    Gcs,
+    /// Azure Blob Storage (credentials from `AZURE_*` variables).
+    Azure,
 }
 
 /// The `--config` file.
@@ -60,12 +96,25 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     /// Same as `--blob-store`.
     pub blob_store: Option<BlobStoreKind>,
+    /// Same as `--blob-bucket`.
+    pub blob_bucket: Option<String>,
+    /// Same as `--blob-prefix`.
+    pub blob_prefix: Option<String>,
+    /// Same as `--s3-endpoint`.
+    pub s3_endpoint: Option<String>,
+    /// Same as `--database-url` (prefer the `DATABASE_URL` variable for
+    /// URLs with passwords).
+    pub database_url: Option<Secret>,
     /// Same as `--max-manifest-size`.
     pub max_manifest_size: Option<u64>,
     /// Largest page of tags or repositories returned at once [default: 1000].
     pub max_page_size: Option<usize>,
     /// Same as `--bootstrap-org`.
     pub bootstrap_org: Option<String>,
+    /// Same as `--upstream-sync-cron`.
+    pub upstream_sync_cron: Option<String>,
+    /// Same as `--ecr-endpoint`.
+    pub ecr_endpoint: Option<String>,
 }
 
 /// The effective configuration.
@@ -77,21 +126,25 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Blob storage.
     pub blob_store: BlobStoreKind,
+    /// Bucket or container of a cloud blob store.
+    pub blob_bucket: Option<String>,
+    /// Key prefix in the bucket.
+    pub blob_prefix: Option<String>,
+    /// S3-compatible endpoint.
+    pub s3_endpoint: Option<String>,
+    /// PostgreSQL metadata database; SQLite in the data directory when `None`.
+    /// May hold a password: never printed ([`Secret`]).
+    pub database_url: Option<Secret>,
     /// Registry limits.
     pub registry: RegistryConfig,
     /// Slug of the organisation created on the first start.
     pub bootstrap_org: String,
     /// No authentication at all (`--insecure-no-auth`).
     pub insecure_no_auth: bool,
-}
-
-/// The stores of a data directory and the registry over them.
-#[derive(Debug, Clone)]
-pub struct Stores {
-    /// Metadata and tenancy model, in one SQLite database.
-    pub sqlite: Arc<SqliteStore>,
-    /// The registry on that metadata and the configured blob storage.
-    pub registry: Arc<Registry>,
+    /// When to sync upstreams; `None` disables the schedule.
+    pub upstream_sync_cron: Option<croner::Cron>,
+    /// Override of the Amazon ECR API endpoint.
+    pub ecr_endpoint: Option<String>,
 }
 
 /// The SQLite database file in a data directory.
@@ -99,9 +152,43 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("distr.db")
 }
 
+/// A configuration value that must never be printed (a database URL with a
+/// password): `Debug` shows `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 impl Config {
-    /// Merges flags over the config file over defaults.
+    /// Merges flags over the environment over the config file over defaults.
     pub fn resolve(flags: &Flags) -> anyhow::Result<Config> {
+        let cron_env = std::env::var("DISTR_UPSTREAM_SYNC_CRON").ok();
+        Self::resolve_with(flags, cron_env)
+    }
+
+    /// [`resolve`](Self::resolve) with the value of `DISTR_UPSTREAM_SYNC_CRON`
+    /// given (read apart from clap, which would take an empty value for an
+    /// absent one).
+    fn resolve_with(flags: &Flags, cron_env: Option<String>) -> anyhow::Result<Config> {
         let file = match &flags.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -130,6 +217,10 @@ impl Config {
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("distr-data")),
             blob_store: flags.blob_store.or(file.blob_store).unwrap_or_default(),
+            blob_bucket: flags.blob_bucket.clone().or(file.blob_bucket),
+            blob_prefix: flags.blob_prefix.clone().or(file.blob_prefix),
+            s3_endpoint: flags.s3_endpoint.clone().or(file.s3_endpoint),
+            database_url: flags.database_url.clone().or(file.database_url),
             registry,
             bootstrap_org: flags
                 .bootstrap_org
@@ -137,6 +228,15 @@ impl Config {
                 .or(file.bootstrap_org)
                 .unwrap_or_else(|| "default".to_owned()),
             insecure_no_auth: flags.insecure_no_auth,
+            upstream_sync_cron: parse_cron(
+                flags
+                    .upstream_sync_cron
+                    .as_deref()
+                    .or(cron_env.as_deref())
+                    .or(file.upstream_sync_cron.as_deref())
+                    .unwrap_or(DEFAULT_SYNC_CRON),
+            )?,
+            ecr_endpoint: flags.ecr_endpoint.clone().or(file.ecr_endpoint),
         })
     }
 
@@ -145,20 +245,10 @@ impl Config {
         Ok(self.open_stores().await?.registry)
     }
 
-    /// Opens the SQLite database (creating the data directory if needed) and
-    /// the blob storage, and assembles the registry. The same store serves as
-    /// the registry's metadata and as the tenancy model.
+    /// Opens the metadata database and the blob storage and assembles the
+    /// registry (see [`Stores::open`]).
     pub async fn open_stores(&self) -> anyhow::Result<Stores> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("creating data directory {}", self.data_dir.display()))?;
-        let sqlite = Arc::new(self.open_database().await?);
-        let blobs = match self.blob_store {
-            // Rooted at the data dir: objects are `blobs/...` and `uploads/...`.
-            BlobStoreKind::Local => local_blobs(&self.data_dir)?,
-            BlobStoreKind::Memory => BlobStore::in_memory(),
-        };
-        let registry = Arc::new(Registry::new(sqlite.clone(), blobs, self.registry.clone()));
-        Ok(Stores { sqlite, registry })
+        Stores::open(self).await
     }
 
     /// Opens (creating if missing) the SQLite database of the data directory.
@@ -170,25 +260,26 @@ impl Config {
     }
 }
 
-fn local_blobs(dir: &Path) -> anyhow::Result<BlobStore> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
-        .with_context(|| format!("opening blob directory {}", dir.display()))?;
-    Ok(BlobStore::new(Arc::new(fs)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn defaults_file_and_flags_layer() {
-        let d = Config::resolve(&Flags::default()).unwrap();
+        let d = Config::resolve_with(&Flags::default(), None).unwrap();
         assert_eq!(d.listen.to_string(), "127.0.0.1:5000");
         assert_eq!(d.data_dir, PathBuf::from("distr-data"));
         assert_eq!(d.blob_store, BlobStoreKind::Local);
         assert_eq!(d.registry.max_manifest_size, 4 * 1024 * 1024);
         assert_eq!(d.bootstrap_org, "default");
+        let off = Config::resolve_with(&Flags::default(), Some(String::new())).unwrap();
+        assert!(off.upstream_sync_cron.is_none(), "empty env disables the schedule");
+        let def = Config::resolve_with(&Flags::default(), None).unwrap();
+        assert_eq!(
+            def.upstream_sync_cron.map(|c| c.to_string()),
+            Some(DEFAULT_SYNC_CRON.to_owned())
+        );
+        assert!(Config::resolve_with(&Flags::default(), Some("nope".into())).is_err());
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("distr.toml");

@@ -7,7 +7,9 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod config;
+pub mod schedule;
 pub mod serve;
+pub mod storage;
 
 /// Now, in ms since the Unix epoch.
 pub fn now_ms() -> i64 {

@@ -17,6 +17,7 @@ struct State {
     tokens: HashMap<TokenId, TokenRecord>,
     artifacts: HashMap<ArtifactId, Artifact>,
     entitlements: HashMap<EntitlementId, Entitlement>,
+    sync: HashMap<ArtifactId, SyncStatus>,
     version: i64,
 }
 
@@ -293,7 +294,48 @@ impl AccessStore for MemoryAccessStore {
     }
 
     async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool> {
-        self.with_change(|s| Ok(s.artifacts.remove(&id).is_some()))
+        self.with_change(|s| {
+            s.sync.remove(&id);
+            Ok(s.artifacts.remove(&id).is_some())
+        })
+    }
+
+    async fn update_artifact_upstream(
+        &self,
+        id: ArtifactId,
+        upstream: Option<&ArtifactUpstream>,
+    ) -> StoreResult<bool> {
+        self.with_change(|s| match s.artifacts.get_mut(&id) {
+            Some(a) => {
+                a.upstream = upstream.cloned();
+                Ok(true)
+            }
+            None => Ok(false),
+        })
+    }
+
+    async fn list_upstream_artifacts(&self) -> StoreResult<Vec<Artifact>> {
+        self.with(|s| {
+            Ok(sorted(
+                &s.artifacts,
+                |a| a.upstream.is_some(),
+                |a| (a.created_at_ms, a.id.to_string()),
+            ))
+        })
+    }
+
+    async fn get_sync_status(&self, id: ArtifactId) -> StoreResult<SyncStatus> {
+        self.with(|s| Ok(s.sync.get(&id).cloned().unwrap_or_default()))
+    }
+
+    async fn put_sync_status(&self, id: ArtifactId, status: &SyncStatus) -> StoreResult<bool> {
+        self.with(|s| {
+            if !s.artifacts.contains_key(&id) {
+                return Ok(false);
+            }
+            s.sync.insert(id, status.clone());
+            Ok(true)
+        })
     }
 
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()> {

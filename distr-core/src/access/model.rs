@@ -6,6 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::pattern::TagPattern;
+use crate::upstream::{UpstreamAuth, UpstreamRef};
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
@@ -191,7 +192,9 @@ impl fmt::Debug for TokenRecord {
 }
 
 /// An artifact of a vendor: one repository `<org-slug>/<name>`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` never prints upstream secrets.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Artifact {
     /// Id.
     pub id: ArtifactId,
@@ -199,8 +202,37 @@ pub struct Artifact {
     pub org_id: OrgId,
     /// Artifact name (may contain `/`); the repository is `<org-slug>/<name>`.
     pub name: String,
+    /// The upstream repository the artifact mirrors (pull-through cache);
+    /// `None` for artifacts the vendor pushes to distr directly.
+    pub upstream: Option<ArtifactUpstream>,
     /// Creation time, ms since the Unix epoch.
     pub created_at_ms: i64,
+}
+
+/// The upstream repository behind a pull-through artifact, with the
+/// credentials distr uses to read it.
+///
+/// `Debug` never prints secrets (see [`UpstreamAuth`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactUpstream {
+    /// The fully qualified upstream repository, e.g. `ghcr.io/org/repo`.
+    pub reference: UpstreamRef,
+    /// How distr authenticates to the upstream.
+    pub auth: UpstreamAuth,
+    /// Plain `http://` instead of `https://` (tests, registries on loopback).
+    pub insecure: bool,
+}
+
+/// How an artifact's upstream syncs went. All times are ms since the Unix
+/// epoch; a failed sync keeps `last_synced_at_ms` of the last success.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// End of the last successful sync.
+    pub last_synced_at_ms: Option<i64>,
+    /// Start of the last sync attempt, successful or not.
+    pub last_sync_attempt_at_ms: Option<i64>,
+    /// The error of the last attempt; `None` when it succeeded.
+    pub last_sync_error: Option<String>,
 }
 
 /// Which tags of an artifact an entitlement grants.

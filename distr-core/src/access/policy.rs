@@ -275,6 +275,7 @@ impl Policy {
             id: ArtifactId::new(),
             org_id: org.id,
             name: repo.artifact().to_owned(),
+            upstream: None,
             created_at_ms: now_ms,
         };
         match self.access.create_artifact(&artifact).await {

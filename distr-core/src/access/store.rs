@@ -75,8 +75,23 @@ pub trait AccessStore: Debug + Send + Sync + 'static {
     async fn get_artifact_by_name(&self, org: OrgId, name: &str) -> StoreResult<Option<Artifact>>;
     /// The artifacts of a vendor.
     async fn list_artifacts(&self, org: OrgId) -> StoreResult<Vec<Artifact>>;
-    /// Deletes an artifact. Returns whether it existed.
+    /// Deletes an artifact (with its sync status). Returns whether it existed.
     async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool>;
+    /// Sets or clears an artifact's upstream. Returns whether it existed.
+    async fn update_artifact_upstream(
+        &self,
+        id: ArtifactId,
+        upstream: Option<&ArtifactUpstream>,
+    ) -> StoreResult<bool>;
+    /// Every artifact with an upstream, of every vendor (for the sync job).
+    async fn list_upstream_artifacts(&self) -> StoreResult<Vec<Artifact>>;
+    /// An artifact's sync status (the default when it never synced or does
+    /// not exist).
+    async fn get_sync_status(&self, id: ArtifactId) -> StoreResult<SyncStatus>;
+    /// Records an artifact's sync status. Does not change the
+    /// [`access_version`](Self::access_version). Returns whether the
+    /// artifact exists (nothing is stored for a missing one).
+    async fn put_sync_status(&self, id: ArtifactId, status: &SyncStatus) -> StoreResult<bool>;
 
     /// Creates an entitlement.
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()>;

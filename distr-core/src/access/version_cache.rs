@@ -163,6 +163,28 @@ impl AccessStore for VersionCachedAccessStore {
         result
     }
 
+    async fn update_artifact_upstream(
+        &self,
+        id: ArtifactId,
+        upstream: Option<&ArtifactUpstream>,
+    ) -> StoreResult<bool> {
+        let result = self.inner.update_artifact_upstream(id, upstream).await;
+        self.local_writes.fetch_add(1, Ordering::SeqCst);
+        result
+    }
+
+    async fn list_upstream_artifacts(&self) -> StoreResult<Vec<Artifact>> {
+        self.inner.list_upstream_artifacts().await
+    }
+
+    async fn get_sync_status(&self, id: ArtifactId) -> StoreResult<SyncStatus> {
+        self.inner.get_sync_status(id).await
+    }
+
+    async fn put_sync_status(&self, id: ArtifactId, status: &SyncStatus) -> StoreResult<bool> {
+        self.inner.put_sync_status(id, status).await
+    }
+
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()> {
         let result = self.inner.create_entitlement(e).await;
         self.local_writes.fetch_add(1, Ordering::SeqCst);

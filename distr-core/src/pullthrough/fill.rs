@@ -158,6 +158,38 @@ impl BlobFiller {
         self.serve(upstream, digest).await
     }
 
+    /// Serves `digest` from the fill in flight for it, if there is one.
+    pub async fn join(&self, digest: &Digest) -> Option<Result<FillRead>> {
+        let in_flight = lock(&self.inner.fills).get(digest).cloned()?;
+        Some(self.attach(in_flight).await)
+    }
+
+    /// Joins the fill in flight for `digest`, or starts one from `upstream`,
+    /// and waits for it to end without reading it. Returns the size of the
+    /// committed blob, or the fill's error (nothing was cached then).
+    pub async fn fill(&self, upstream: Arc<DynUpstream>, digest: &Digest) -> Result<u64> {
+        let fill = self.join_or_start(upstream, digest);
+        let mut rx = fill.progress.subscribe();
+        loop {
+            rx.borrow_and_update();
+            {
+                let st = fill.lock();
+                match (&st.phase, st.size) {
+                    (Phase::Failed(e), _) => return Err(replicate(e)),
+                    (Phase::Done, Some(size)) => return Ok(size),
+                    (Phase::Done, None) => {
+                        return Err(Error::Upstream(UpstreamError::Protocol(
+                            "filled blob has no size".into(),
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+            // The sender lives in `fill`, which we hold: never closed.
+            let _ = rx.changed().await;
+        }
+    }
+
     fn join_or_start(&self, upstream: Arc<DynUpstream>, digest: &Digest) -> Arc<Fill> {
         let mut fills = lock(&self.inner.fills);
         if let Some(fill) = fills.get(digest) {
@@ -466,9 +498,10 @@ impl Reader {
 /// A copy of a fill's error for each of its callers (errors are not
 /// `Clone`): kinds a client acts on are kept, the rest become an upstream
 /// fault carrying the message.
-fn replicate(e: &Error) -> Error {
+pub(crate) fn replicate(e: &Error) -> Error {
     match e {
         Error::BlobUnknown(d) => Error::BlobUnknown(d.clone()),
+        Error::ManifestUnknown(m) => Error::ManifestUnknown(m.clone()),
         Error::NameUnknown => Error::NameUnknown,
         Error::NameInvalid(m) => Error::NameInvalid(m.clone()),
         Error::Unsupported(m) => Error::Unsupported(m.clone()),
@@ -477,7 +510,31 @@ fn replicate(e: &Error) -> Error {
         Error::TooManyRequests { retry_after_secs } => Error::TooManyRequests {
             retry_after_secs: *retry_after_secs,
         },
+        Error::Upstream(u) => Error::Upstream(replicate_upstream(u)),
         other => Error::Upstream(UpstreamError::Unavailable(other.to_string())),
+    }
+}
+
+/// A copy of an upstream error, of the same kind.
+fn replicate_upstream(e: &UpstreamError) -> UpstreamError {
+    match e {
+        UpstreamError::InvalidReference(m) => UpstreamError::InvalidReference(m.clone()),
+        UpstreamError::Unauthorized(m) => UpstreamError::Unauthorized(m.clone()),
+        UpstreamError::Denied(m) => UpstreamError::Denied(m.clone()),
+        UpstreamError::NotFound(what) => UpstreamError::NotFound(what.clone()),
+        UpstreamError::RateLimited { retry_after_secs } => UpstreamError::RateLimited {
+            retry_after_secs: *retry_after_secs,
+        },
+        UpstreamError::RangeNotSatisfiable { size } => {
+            UpstreamError::RangeNotSatisfiable { size: *size }
+        }
+        UpstreamError::Unavailable(m) => UpstreamError::Unavailable(m.clone()),
+        UpstreamError::Protocol(m) => UpstreamError::Protocol(m.clone()),
+        UpstreamError::DigestMismatch { expected, actual } => UpstreamError::DigestMismatch {
+            expected: expected.clone(),
+            actual: actual.clone(),
+        },
+        UpstreamError::Unsupported(m) => UpstreamError::Unsupported(m.clone()),
     }
 }
 

@@ -6,6 +6,7 @@
 mod blobs;
 mod listing;
 mod manifests;
+mod mirror;
 mod uploads;
 
 use std::sync::Arc;

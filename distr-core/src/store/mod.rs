@@ -5,6 +5,7 @@
 //! implements [`MetadataStore`] and runs the conformance suite in
 //! [`crate::testkit`].
 
+mod claims;
 mod memory;
 mod records;
 
@@ -12,6 +13,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
+pub use claims::{DynRunClaims, MemoryRunClaims, RunClaims};
 pub use memory::MemoryStore;
 pub use records::{BlobRecord, ManifestRecord, Page, UploadPart, UploadRecord};
 

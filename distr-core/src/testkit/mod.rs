@@ -6,6 +6,8 @@
 //! the `testkit` feature.
 
 pub mod access;
+pub mod analytics;
+pub mod claims;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

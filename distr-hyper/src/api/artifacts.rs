@@ -1,13 +1,14 @@
 //! `/api/v1/artifacts`: a vendor's artifacts (repositories
 //! `<org-slug>/<name>`) and their tags. Vendor admins only.
 
-use distr_core::access::{Artifact, ArtifactId, Org};
+use distr_core::access::{Artifact, ArtifactId};
 use distr_core::RepoName;
 use http::Response;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::json;
+use super::upstream::{self, SyncView, UpstreamBody, UpstreamView};
 use super::Ctx;
 use crate::body::ResponseBody;
 
@@ -18,7 +19,13 @@ type Reply = Result<Response<ResponseBody>, ApiError>;
 #[serde(deny_unknown_fields)]
 struct CreateArtifact {
     name: String,
+    /// The upstream repository to mirror (pull-through cache).
+    #[serde(default)]
+    upstream: Option<UpstreamBody>,
 }
+
+/// `PUT /artifacts/{id}/upstream` body: an upstream, or `null` to detach.
+type SetUpstream = Option<UpstreamBody>;
 
 /// An artifact as the API shows it.
 #[derive(Serialize)]
@@ -27,16 +34,31 @@ struct ArtifactView {
     name: String,
     /// `<org-slug>/<name>`: what clients pull.
     repository: String,
+    /// The mirrored upstream repository, without secrets; `null` for pushed artifacts.
+    upstream: Option<UpstreamView>,
+    /// Sync status; `null` for pushed artifacts.
+    sync: Option<SyncView>,
     created_at: i64,
 }
 
-fn view(org: &Org, a: Artifact) -> ArtifactView {
-    ArtifactView {
+/// The view of `a`, with its sync status when it has an upstream.
+async fn view(ctx: &Ctx<'_>, a: Artifact) -> Result<ArtifactView, ApiError> {
+    let org = &ctx.caller.org;
+    let sync = match &a.upstream {
+        Some(_) => {
+            let status = ctx.api.access.get_sync_status(a.id).await?;
+            Some(upstream::sync_view(status, ctx.api.is_syncing(a.id)))
+        }
+        None => None,
+    };
+    Ok(ArtifactView {
         id: a.id,
         repository: format!("{}/{}", org.slug, a.name),
+        upstream: a.upstream.as_ref().map(upstream::view),
+        sync,
         name: a.name,
         created_at: a.created_at_ms,
-    }
+    })
 }
 
 /// One tag of an artifact.
@@ -68,13 +90,18 @@ async fn load(ctx: &Ctx<'_>) -> Result<Artifact, ApiError> {
 /// `GET /artifacts`.
 pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
     ctx.caller.require_vendor_admin()?;
-    let org = &ctx.caller.org;
-    let all = ctx.api.access.list_artifacts(org.id).await?;
-    json::ok(&all.into_iter().map(|a| view(org, a)).collect::<Vec<_>>())
+    let all = ctx.api.access.list_artifacts(ctx.caller.org.id).await?;
+    let mut out = Vec::with_capacity(all.len());
+    for a in all {
+        out.push(view(ctx, a).await?);
+    }
+    json::ok(&out)
 }
 
 /// `POST /artifacts`: the name must make `<org-slug>/<name>` a valid
-/// repository name; 409 when the vendor already has it.
+/// repository name; 409 when the vendor already has it. An `upstream` is
+/// checked against the upstream registry first (400 when its credentials or
+/// repository do not work; nothing is saved).
 pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
     ctx.caller.require_vendor_admin()?;
     let body: CreateArtifact = json::parse(&ctx.body)?;
@@ -97,20 +124,53 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
             repo.artifact()
         )));
     }
+    let upstream = match body.upstream {
+        Some(u) => {
+            let config = u.into_config()?;
+            upstream::verify(ctx.api.connector(), &config).await?;
+            Some(config)
+        }
+        None => None,
+    };
     let artifact = Artifact {
         id: ArtifactId::new(),
         org_id: org.id,
         name: repo.artifact().to_owned(),
+        upstream,
         created_at_ms: ctx.now,
     };
     ctx.api.access.create_artifact(&artifact).await?;
-    json::created(&view(org, artifact))
+    json::created(&view(ctx, artifact).await?)
 }
 
 /// `GET /artifacts/{artifact_id}`.
 pub(super) async fn get(ctx: &Ctx<'_>) -> Reply {
     let a = load(ctx).await?;
-    json::ok(&view(&ctx.caller.org, a))
+    json::ok(&view(ctx, a).await?)
+}
+
+/// `PUT /artifacts/{artifact_id}/upstream`: sets (checked like on create) or,
+/// with `null`, removes the artifact's upstream. Content already cached stays.
+pub(super) async fn set_upstream(ctx: &Ctx<'_>) -> Reply {
+    let a = load(ctx).await?;
+    let body: SetUpstream = json::parse(&ctx.body)?;
+    let upstream = match body {
+        Some(u) => {
+            let config = u.into_config()?;
+            upstream::verify(ctx.api.connector(), &config).await?;
+            Some(config)
+        }
+        None => None,
+    };
+    if !ctx
+        .api
+        .access
+        .update_artifact_upstream(a.id, upstream.as_ref())
+        .await?
+    {
+        return Err(ApiError::not_found("artifact"));
+    }
+    json::ok(&view(ctx, Artifact { upstream, ..a }).await?)
 }
 
 /// `DELETE /artifacts/{artifact_id}`: refused with 400 `artifact_entitled`
@@ -140,6 +200,23 @@ pub(super) async fn delete(ctx: &Ctx<'_>) -> Reply {
     }
     ctx.api.meta.delete_repository(&repo).await?;
     json::no_content()
+}
+
+/// `POST /artifacts/{artifact_id}/sync`: 202 `{"state":"started"|"joined"}`;
+/// the sync runs in the background. 400 `no_upstream` without an upstream.
+pub(super) async fn sync(ctx: &Ctx<'_>) -> Reply {
+    let a = load(ctx).await?;
+    if a.upstream.is_none() {
+        return Err(ApiError::bad_request_code(
+            "no_upstream",
+            "the artifact has no upstream to sync from",
+        ));
+    }
+    let state = ctx.api.trigger_sync(a.id)?;
+    json::respond(
+        http::StatusCode::ACCEPTED,
+        &serde_json::json!({ "state": state }),
+    )
 }
 
 /// `GET /artifacts/{artifact_id}/tags`: every tag with the manifest it points

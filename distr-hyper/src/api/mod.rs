@@ -20,6 +20,7 @@ mod openapi;
 mod pull_secret;
 mod router;
 mod tokens;
+mod upstream;
 mod users;
 
 use std::sync::Arc;
@@ -27,6 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use distr_core::access::{AccessStore, TokenAuthenticator};
+use distr_core::access::ArtifactId;
+use distr_core::pullthrough::{PullThrough, SyncStarted, UpstreamConnector};
 use distr_core::MetadataStore;
 use http::{Request, Response};
 use http_body::Body;
@@ -50,6 +53,7 @@ pub struct ManagementApi {
     meta: Arc<dyn MetadataStore>,
     authn: Arc<TokenAuthenticator>,
     limiter: Arc<FailedAuthLimiter>,
+    pull_through: Option<PullThrough>,
 }
 
 impl ManagementApi {
@@ -67,7 +71,42 @@ impl ManagementApi {
             meta,
             authn,
             limiter: Arc::new(FailedAuthLimiter::default()),
+            pull_through: None,
         }
+    }
+
+    /// Lets artifacts have an upstream (the pull-through cache): upstream
+    /// credentials are checked with its connector before they are saved,
+    /// and `POST /artifacts/{id}/sync` starts its syncs. Without it,
+    /// creating an artifact with an upstream is refused with 400
+    /// `upstreams_disabled`.
+    pub fn with_pull_through(mut self, pull_through: PullThrough) -> Self {
+        self.pull_through = Some(pull_through);
+        self
+    }
+
+    /// The connector that checks upstream credentials, when upstreams are on.
+    fn connector(&self) -> Option<&dyn UpstreamConnector> {
+        self.pull_through.as_ref().map(|pt| pt.connector().as_ref())
+    }
+
+    /// True while a sync of the artifact runs on this server.
+    fn is_syncing(&self, artifact: ArtifactId) -> bool {
+        self.pull_through
+            .as_ref()
+            .is_some_and(|pt| pt.is_syncing(artifact))
+    }
+
+    /// Starts (or joins) a background sync of the artifact: `started` or `joined`.
+    fn trigger_sync(&self, artifact: ArtifactId) -> Result<&'static str, ApiError> {
+        let Some(pt) = &self.pull_through else {
+            return Err(upstream::disabled());
+        };
+        let (started, _outcome) = pt.trigger_sync(artifact);
+        Ok(match started {
+            SyncStarted::Started => "started",
+            SyncStarted::Joined => "joined",
+        })
     }
 
     /// Allows `max_failures` failed authentications per client address per
@@ -157,6 +196,8 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
         E::GetArtifact => artifacts::get(ctx).await,
         E::DeleteArtifact => artifacts::delete(ctx).await,
         E::ArtifactTags => artifacts::tags(ctx).await,
+        E::SetArtifactUpstream => artifacts::set_upstream(ctx).await,
+        E::SyncArtifact => artifacts::sync(ctx).await,
         E::ListCustomers => customers::list(ctx).await,
         E::CreateCustomer => customers::create(ctx).await,
         E::GetCustomer => customers::get(ctx).await,

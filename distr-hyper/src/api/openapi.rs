@@ -145,7 +145,7 @@ fn paths() -> Value {
             }.build(),
             "post": Op {
                 id: "createArtifact", tag: "artifacts", summary: "Create an artifact",
-                description: "`<org-slug>/<name>` must be a valid repository name. Vendor admins only.",
+                description: "`<org-slug>/<name>` must be a valid repository name. With `upstream`, the artifact mirrors that upstream repository (pull-through cache): its credentials and repository are checked against the upstream first, and a failure is a 400 with code `invalid_upstream`, `upstream_auth_failed`, `upstream_not_found`, `upstream_unreachable` or `upstreams_disabled`; nothing is saved then. Vendor admins only.",
                 params: vec![], body: Some("ArtifactCreate"),
                 success: Success::Json("201", "The artifact.", schema("Artifact")),
                 errors: &["400", "403", "409", "413"],
@@ -164,6 +164,24 @@ fn paths() -> Value {
                 description: "Deletes the artifact record only; registry content stays until repository cleanup exists. Refused with 400 `artifact_entitled` while an entitlement names the artifact. Vendor admins only.",
                 params: vec![path_id("artifact_id", "artifact")], body: None,
                 success: Success::NoContent("Deleted."),
+                errors: &["400", "403", "404"],
+            }.build()
+        },
+        "/api/v1/artifacts/{artifact_id}/upstream": {
+            "put": Op {
+                id: "setArtifactUpstream", tag: "artifacts", summary: "Set or remove an artifact's upstream",
+                description: "An `Upstream` object (checked against the upstream like on create; same 400 codes) or `null` to stop mirroring. Cached content stays. Vendor admins only.",
+                params: vec![path_id("artifact_id", "artifact")], body: Some("UpstreamNullable"),
+                success: Success::Json("200", "The artifact.", schema("Artifact")),
+                errors: &["400", "403", "404", "413"],
+            }.build()
+        },
+        "/api/v1/artifacts/{artifact_id}/sync": {
+            "post": Op {
+                id: "syncArtifact", tag: "artifacts", summary: "Sync an artifact from its upstream now",
+                description: "Starts a sync of the artifact's tags and manifests in the background and returns at once; while a sync runs, a second trigger joins it (`state` is `joined`). Poll the artifact's `sync` status for the outcome. 400 `no_upstream` for artifacts without an upstream. Vendor admins only.",
+                params: vec![path_id("artifact_id", "artifact")], body: None,
+                success: Success::Json("202", "The sync started or was joined.", schema("SyncStarted")),
                 errors: &["400", "403", "404"],
             }.build()
         },
@@ -391,12 +409,56 @@ fn schemas() -> Value {
             "properties": {
                 "id": uuid(), "name": { "type": "string" },
                 "repository": { "type": "string", "description": "<org-slug>/<name>, what clients pull." },
+                "upstream": { "description": "The mirrored upstream; null for artifacts pushed to distr.", "oneOf": [{ "$ref": "#/components/schemas/UpstreamView" }, { "type": "null" }] },
+                "sync": { "description": "Sync status; null for artifacts without upstream.", "oneOf": [{ "$ref": "#/components/schemas/SyncStatus" }, { "type": "null" }] },
                 "created_at": timestamp("Creation time")
             }
         },
         "ArtifactCreate": {
             "type": "object", "required": ["name"], "additionalProperties": false,
-            "properties": { "name": { "type": "string", "description": "Lower-case path segments separated by '/'; <org-slug>/<name> must be a valid OCI repository name." } }
+            "properties": {
+                "name": { "type": "string", "description": "Lower-case path segments separated by '/'; <org-slug>/<name> must be a valid OCI repository name." },
+                "upstream": { "$ref": "#/components/schemas/Upstream" }
+            }
+        },
+        "Upstream": {
+            "type": "object", "required": ["reference"], "additionalProperties": false,
+            "properties": {
+                "reference": { "type": "string", "description": "Fully qualified upstream repository: docker.io/library/redis, ghcr.io/org/repo, <account>.dkr.ecr.<region>.amazonaws.com/repo, 127.0.0.1:5001/team/app." },
+                "insecure": { "type": "boolean", "default": false, "description": "Plain http instead of https (registries on loopback, tests)." },
+                "auth": {
+                    "description": "Credentials; anonymous when absent. Secrets are write-only.",
+                    "oneOf": [
+                        { "type": "object", "required": ["kind"], "additionalProperties": false, "properties": { "kind": { "const": "none" } } },
+                        { "type": "object", "required": ["kind", "username", "password"], "additionalProperties": false, "properties": { "kind": { "const": "basic" }, "username": { "type": "string" }, "password": { "type": "string", "writeOnly": true } } },
+                        { "type": "object", "required": ["kind", "access_key_id", "secret_access_key"], "additionalProperties": false, "properties": { "kind": { "const": "ecr" }, "access_key_id": { "type": "string" }, "secret_access_key": { "type": "string", "writeOnly": true } } }
+                    ]
+                }
+            }
+        },
+        "UpstreamNullable": {
+            "oneOf": [{ "$ref": "#/components/schemas/Upstream" }, { "type": "null" }]
+        },
+        "UpstreamView": {
+            "type": "object", "required": ["reference", "insecure", "auth_kind", "username"],
+            "properties": {
+                "reference": { "type": "string" }, "insecure": { "type": "boolean" },
+                "auth_kind": { "enum": ["none", "basic", "ecr"] },
+                "username": { "type": ["string", "null"], "description": "Basic user name or AWS access key id; secrets are never shown." }
+            }
+        },
+        "SyncStatus": {
+            "type": "object", "required": ["last_synced_at", "last_sync_attempt_at", "last_sync_error", "running"],
+            "properties": {
+                "last_synced_at": { "type": ["integer", "null"], "description": "End of the last successful sync, ms since the Unix epoch; kept when later syncs fail." },
+                "last_sync_attempt_at": { "type": ["integer", "null"], "description": "Start of the last sync attempt." },
+                "last_sync_error": { "type": ["string", "null"], "description": "Why the last attempt failed; null after a success." },
+                "running": { "type": "boolean", "description": "A sync runs now on this server." }
+            }
+        },
+        "SyncStarted": {
+            "type": "object", "required": ["state"],
+            "properties": { "state": { "enum": ["started", "joined"] } }
         },
         "Tag": {
             "type": "object", "required": ["tag", "digest", "size", "media_type", "created_at", "pull_count"],

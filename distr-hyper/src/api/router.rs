@@ -19,6 +19,8 @@ pub(crate) enum Endpoint {
     GetArtifact,
     DeleteArtifact,
     ArtifactTags,
+    SetArtifactUpstream,
+    SyncArtifact,
     ListCustomers,
     CreateCustomer,
     GetCustomer,
@@ -48,6 +50,7 @@ impl Endpoint {
         matches!(
             self,
             E::CreateArtifact
+                | E::SetArtifactUpstream
                 | E::CreateCustomer
                 | E::UpdateCustomer
                 | E::CreateCustomerUser
@@ -93,6 +96,16 @@ pub(crate) const ROUTES: &[RouteDef] = {
             "GET",
             "/api/v1/artifacts/{artifact_id}/tags",
             E::ArtifactTags,
+        ),
+        r(
+            "PUT",
+            "/api/v1/artifacts/{artifact_id}/upstream",
+            E::SetArtifactUpstream,
+        ),
+        r(
+            "POST",
+            "/api/v1/artifacts/{artifact_id}/sync",
+            E::SyncArtifact,
         ),
         r("GET", "/api/v1/customers", E::ListCustomers),
         r("POST", "/api/v1/customers", E::CreateCustomer),

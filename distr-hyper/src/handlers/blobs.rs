@@ -4,13 +4,13 @@ use distr_core::range::ByteRange;
 use distr_core::{Digest, Error, Registry, RepoName};
 use http::{header, Method, Response, StatusCode};
 
-use super::Parts;
+use super::{Backend, Parts};
 use crate::access::Guard;
 use crate::body::{stream, ResponseBody};
 use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST};
 
 pub(crate) async fn get(
-    registry: &Registry,
+    backend: Backend<'_>,
     guard: &Guard<'_>,
     repo: &RepoName,
     digest: &str,
@@ -26,12 +26,18 @@ pub(crate) async fn get(
         (header::CACHE_CONTROL, "max-age=31536000".to_owned()),
     ];
     if parts.method == Method::HEAD {
-        let blob = registry.stat_blob(repo, &digest).await?;
+        let blob = match backend.pull_through {
+            Some(pt) => pt.stat_blob(repo, &digest).await?,
+            None => backend.registry.stat_blob(repo, &digest).await?,
+        };
         headers.push((header::CONTENT_LENGTH, blob.size.to_string()));
         return Ok(respond(StatusCode::OK, &headers));
     }
     let range = parts.header(header::RANGE).and_then(ByteRange::parse);
-    let read = registry.read_blob(repo, &digest, range).await?;
+    let read = match backend.pull_through {
+        Some(pt) => pt.read_blob(repo, &digest, range).await?,
+        None => backend.registry.read_blob(repo, &digest, range).await?,
+    };
     let status = match &read.range {
         Some(r) => {
             headers.push((

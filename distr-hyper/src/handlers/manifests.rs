@@ -6,13 +6,13 @@ use distr_core::{Error, Reference, Registry, RepoName};
 use http::{header, Method, Response, StatusCode};
 use http_body::Body;
 
-use super::Parts;
+use super::{Backend, Parts};
 use crate::access::Guard;
 use crate::body::{drain, empty, full, read_limited, BoxError, ResponseBody};
 use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 
 pub(crate) async fn get(
-    registry: &Registry,
+    backend: Backend<'_>,
     guard: &Guard<'_>,
     repo: &RepoName,
     reference: &str,
@@ -23,7 +23,12 @@ pub(crate) async fn get(
     if let Reference::Tag(tag) = &reference {
         scope.check_tag(tag)?;
     }
-    let manifest = registry.get_manifest(repo, &reference).await?;
+    let manifest = match backend.pull_through {
+        // Digests are fetched on demand only for callers who see the whole
+        // repository; a customer's digests come from synced, entitled tags.
+        Some(pt) => pt.get_manifest(repo, &reference, scope.is_full()).await?,
+        None => backend.registry.get_manifest(repo, &reference).await?,
+    };
     if let Reference::Digest(d) = &reference {
         scope.check_manifest(d).await?;
     }

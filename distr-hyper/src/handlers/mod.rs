@@ -6,6 +6,7 @@ mod manifests;
 mod uploads;
 
 use bytes::Bytes;
+use distr_core::pullthrough::PullThrough;
 use distr_core::{Error, Registry, RepoName};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
@@ -38,9 +39,17 @@ impl Parts {
     }
 }
 
+/// What requests are served from: the registry and, for artifacts with an
+/// upstream, the pull-through cache in front of it.
+#[derive(Clone, Copy)]
+pub(crate) struct Backend<'a> {
+    pub registry: &'a Registry,
+    pub pull_through: Option<&'a PullThrough>,
+}
+
 /// Routes a request and renders any error as an OCI error response.
 pub(crate) async fn dispatch<B>(
-    registry: &Registry,
+    backend: Backend<'_>,
     access: Option<&AccessControl>,
     req: Request<B>,
 ) -> Response<ResponseBody>
@@ -64,7 +73,7 @@ where
                 .map(|_| bearer_challenge(&parts.headers, &needs));
             let client = extensions.get::<ClientAddr>().map(|a| a.0.ip());
             let result = match Guard::authenticate_from(access, &parts.headers, client).await {
-                Ok(guard) => handle(registry, &guard, route, needs, parts, body).await,
+                Ok(guard) => handle(backend, &guard, route, needs, parts, body).await,
                 Err(e) => Err(e),
             };
             result.unwrap_or_else(|e| {
@@ -135,7 +144,7 @@ fn bearer_challenge(headers: &header::HeaderMap, needs: &Needs) -> String {
 }
 
 async fn handle<B>(
-    registry: &Registry,
+    backend: Backend<'_>,
     guard: &Guard<'_>,
     route: Route,
     needs: Needs,
@@ -160,7 +169,11 @@ where
     };
     if let Some(repo) = written {
         guard.write(repo).await?;
+        if let Some(pt) = backend.pull_through {
+            pt.check_writable(repo).await?;
+        }
     }
+    let registry = backend.registry;
     match (&parts.method, route) {
         (&M::GET, R::Token) => {
             let scopes = parts.query.get_all("scope");
@@ -190,7 +203,7 @@ where
             listing::referrers(registry, guard, &repo, &digest, &parts).await
         }
         (&M::GET | &M::HEAD, R::Manifest(repo, reference)) => {
-            manifests::get(registry, guard, &repo, &reference, &parts).await
+            manifests::get(backend, guard, &repo, &reference, &parts).await
         }
         (&M::PUT, R::Manifest(repo, reference)) => {
             let resp = manifests::put(registry, &repo, &reference, &parts, body).await?;
@@ -202,7 +215,7 @@ where
             manifests::delete(registry, &repo, &reference).await
         }
         (&M::GET | &M::HEAD, R::Blob(repo, digest)) => {
-            blobs::get(registry, guard, &repo, &digest, &parts).await
+            blobs::get(backend, guard, &repo, &digest, &parts).await
         }
         (&M::DELETE, R::Blob(repo, digest)) => blobs::delete(registry, &repo, &digest).await,
         (&M::POST, R::UploadStart(repo)) => {

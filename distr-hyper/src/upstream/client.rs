@@ -2,6 +2,7 @@
 //! hyper-util's pooled HTTP/1.1 client.
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -20,12 +21,14 @@ use http::header::{
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::{Connect, HttpConnector};
+use hyper_util::client::legacy::connect::Connect;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use super::challenge::{parse_challenges, Challenge};
+use super::ecr::{EcrToken, EcrTokenSource, DEFAULT_ECR_REFRESH_MARGIN, DEFAULT_ECR_REGION};
 use super::link::{next_last, percent_encode};
+use super::tls::{default_tls_config, https_connector, HttpsConnector};
 use super::token::{parse_token_response, CachedToken};
 use crate::body::into_stream;
 
@@ -57,6 +60,11 @@ pub struct OciUpstreamBuilder {
     response_timeout: Duration,
     body_idle_timeout: Duration,
     user_agent: String,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    ecr_endpoint: Option<String>,
+    ecr_region: Option<String>,
+    ecr_refresh_margin: Duration,
+    ecr_source: Option<Arc<EcrTokenSource>>,
 }
 
 impl OciUpstreamBuilder {
@@ -70,6 +78,11 @@ impl OciUpstreamBuilder {
             response_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
             user_agent: concat!("distr/", env!("CARGO_PKG_VERSION")).to_owned(),
+            tls: None,
+            ecr_endpoint: None,
+            ecr_region: None,
+            ecr_refresh_margin: DEFAULT_ECR_REFRESH_MARGIN,
+            ecr_source: None,
         }
     }
 
@@ -110,24 +123,65 @@ impl OciUpstreamBuilder {
         self
     }
 
-    /// An upstream over the built-in plain-TCP connector.
+    /// The client TLS configuration of [`build`](Self::build) (default:
+    /// [`default_tls_config`](super::default_tls_config), webpki roots).
+    pub fn with_tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The ECR API endpoint for [`UpstreamAuth::Ecr`], e.g. a `moto_server`
+    /// URL in tests (default: the region's public endpoint).
+    pub fn with_ecr_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.ecr_endpoint = Some(url.into());
+        self
+    }
+
+    /// The AWS region asked for ECR tokens.
     ///
-    /// distr-hyper bundles no TLS stack yet, so this requires
-    /// [`with_insecure(true)`](Self::with_insecure); for `https://` pass a TLS
-    /// connector (e.g. `hyper_rustls::HttpsConnector<HttpConnector>`) to
-    /// [`build_with_connector`](Self::build_with_connector).
-    pub fn build(self) -> UpstreamResult<OciUpstream> {
-        if !self.insecure {
-            return Err(UpstreamError::Unsupported(
-                "https upstreams need a TLS connector: use build_with_connector \
-                 (distr-hyper bundles no TLS stack yet)"
-                    .into(),
-            ));
-        }
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(self.connect_timeout));
-        http.set_nodelay(true);
-        self.build_with_connector(http)
+    /// Default: the region in the registry host
+    /// (`<account>.dkr.ecr.<region>.amazonaws.com`, see
+    /// [`UpstreamRef::ecr_region`]), else [`DEFAULT_ECR_REGION`] (`us-east-1`)
+    /// for hosts that do not name one (test doubles, proxies). An explicit
+    /// region wins over the host's.
+    pub fn with_ecr_region(mut self, region: impl Into<String>) -> Self {
+        self.ecr_region = Some(region.into());
+        self
+    }
+
+    /// How long before its expiry an ECR token is replaced (default one hour;
+    /// see [`EcrTokenSourceBuilder::with_refresh_margin`](super::EcrTokenSourceBuilder::with_refresh_margin)).
+    pub fn with_ecr_refresh_margin(mut self, margin: Duration) -> Self {
+        self.ecr_refresh_margin = margin;
+        self
+    }
+
+    /// Authenticate with tokens from `source`, shared with other upstreams of
+    /// the same AWS account and region. Overrides [`with_auth`](Self::with_auth)
+    /// and the other `with_ecr_*` settings.
+    pub fn with_ecr_token_source(mut self, source: Arc<EcrTokenSource>) -> Self {
+        self.ecr_source = Some(source);
+        self
+    }
+
+    /// The region ECR tokens are asked for (see [`with_ecr_region`](Self::with_ecr_region)).
+    pub fn ecr_region(&self) -> &str {
+        self.ecr_region
+            .as_deref()
+            .or_else(|| self.target.ecr_region())
+            .unwrap_or(DEFAULT_ECR_REGION)
+    }
+
+    /// An upstream over the bundled connector: TCP plus rustls for
+    /// `https://` (see [`HttpsConnector`](super::HttpsConnector)). Plain
+    /// `http://` is used only with [`with_insecure(true)`](Self::with_insecure).
+    pub fn build(mut self) -> UpstreamResult<OciUpstream> {
+        let tls = match self.tls.take() {
+            Some(tls) => tls,
+            None => default_tls_config()?,
+        };
+        let connector = https_connector(&tls, self.connect_timeout);
+        self.build_with_connector(connector)
     }
 
     /// An upstream over `connector`, which must handle `https://` URIs unless
@@ -136,15 +190,12 @@ impl OciUpstreamBuilder {
     where
         C: Connect + Clone + Send + Sync + 'static,
     {
-        if matches!(self.auth, UpstreamAuth::Ecr { .. }) {
-            return Err(UpstreamError::Unsupported(
-                "ECR authentication is not yet supported".into(),
-            ));
-        }
         let user_agent = HeaderValue::from_str(&self.user_agent)
             .map_err(|_| UpstreamError::InvalidReference("invalid user agent".into()))?;
-        let basic = match &self.auth {
-            UpstreamAuth::Basic { username, password } => {
+        let creds = match (&self.ecr_source, &self.auth) {
+            (Some(source), _) => Creds::Ecr(source.clone()),
+            (None, UpstreamAuth::None) => Creds::Anonymous,
+            (None, UpstreamAuth::Basic { username, password }) => {
                 let raw = format!("{username}:{password}");
                 let v = format!(
                     "Basic {}",
@@ -153,9 +204,32 @@ impl OciUpstreamBuilder {
                 let mut v = HeaderValue::from_str(&v)
                     .map_err(|_| UpstreamError::InvalidReference("invalid credentials".into()))?;
                 v.set_sensitive(true);
-                Some(v)
+                Creds::Basic(v)
             }
-            _ => None,
+            (
+                None,
+                UpstreamAuth::Ecr {
+                    access_key_id,
+                    secret_access_key,
+                },
+            ) => {
+                let mut source = EcrTokenSource::builder(
+                    access_key_id.clone(),
+                    secret_access_key.clone(),
+                    self.ecr_region(),
+                )
+                .with_refresh_margin(self.ecr_refresh_margin)
+                .with_connect_timeout(self.connect_timeout);
+                if let Some(endpoint) = &self.ecr_endpoint {
+                    source = source.with_endpoint(endpoint.clone());
+                }
+                Creds::Ecr(Arc::new(source.build()?))
+            }
+            (None, other) => {
+                return Err(UpstreamError::Unsupported(format!(
+                    "upstream authentication {other:?}"
+                )))
+            }
         };
         let scheme = if self.insecure { "http" } else { "https" };
         let base = format!(
@@ -173,7 +247,7 @@ impl OciUpstreamBuilder {
             response_timeout: self.response_timeout,
             body_idle_timeout: self.body_idle_timeout,
             user_agent,
-            basic,
+            creds,
             client,
             token: tokio::sync::Mutex::new(None),
         })
@@ -186,7 +260,12 @@ impl OciUpstreamBuilder {
 /// token flow: on `401` with `WWW-Authenticate: Bearer realm=…`, a token is
 /// fetched from the realm (with the Basic credentials when configured),
 /// cached until shortly before it expires, and the request retried once.
-pub struct OciUpstream<C = HttpConnector> {
+///
+/// With [`UpstreamAuth::Ecr`] the Basic credentials are `AWS:<password>`
+/// from an [`EcrTokenSource`]. When the registry (or its token realm)
+/// answers `401`/`403` to an ECR token, the token is invalidated, a new one
+/// fetched and the request retried once.
+pub struct OciUpstream<C = HttpsConnector> {
     target: UpstreamRef,
     /// `<scheme>://<registry>/v2/<repository>`.
     base: String,
@@ -194,7 +273,7 @@ pub struct OciUpstream<C = HttpConnector> {
     response_timeout: Duration,
     body_idle_timeout: Duration,
     user_agent: HeaderValue,
-    basic: Option<HeaderValue>,
+    creds: Creds,
     client: Client<C, Empty<Bytes>>,
     /// The current bearer token; locked across a fetch so concurrent
     /// requests fetch it once.
@@ -213,9 +292,34 @@ impl<C> std::fmt::Debug for OciUpstream<C> {
         f.debug_struct("OciUpstream")
             .field("target", &self.target)
             .field("insecure", &self.insecure)
-            .field("basic_auth", &self.basic.is_some())
+            .field("auth", &self.creds)
             .finish_non_exhaustive()
     }
+}
+
+/// Where the Basic credentials come from.
+enum Creds {
+    Anonymous,
+    /// `Basic …`, marked sensitive.
+    Basic(HeaderValue),
+    Ecr(Arc<EcrTokenSource>),
+}
+
+impl std::fmt::Debug for Creds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Creds::Anonymous => f.write_str("Anonymous"),
+            Creds::Basic(_) => f.write_str("Basic(<redacted>)"),
+            Creds::Ecr(source) => f.debug_tuple("Ecr").field(source).finish(),
+        }
+    }
+}
+
+/// The Basic credentials of one request.
+struct BasicAuth {
+    header: HeaderValue,
+    /// The ECR token behind `header`, to invalidate when it is rejected.
+    ecr: Option<Arc<EcrToken>>,
 }
 
 fn unavailable(what: &str, e: &dyn std::error::Error) -> UpstreamError {
@@ -399,18 +503,38 @@ where
         )))
     }
 
+    /// The Basic credentials for the next request (an ECR token is fetched
+    /// when there is no fresh one).
+    async fn basic(&self) -> UpstreamResult<Option<BasicAuth>> {
+        Ok(match &self.creds {
+            Creds::Anonymous => None,
+            Creds::Basic(h) => Some(BasicAuth {
+                header: h.clone(),
+                ecr: None,
+            }),
+            Creds::Ecr(source) => {
+                let token = source.token().await?;
+                Some(BasicAuth {
+                    header: token.basic.clone(),
+                    ecr: Some(token),
+                })
+            }
+        })
+    }
+
     /// The `Authorization` to send before any challenge: a fresh cached
     /// token, else Basic credentials.
-    async fn current_auth(&self) -> Option<HeaderValue> {
+    async fn current_auth(&self, basic: Option<&HeaderValue>) -> Option<HeaderValue> {
         let guard = self.token.lock().await;
         match guard.as_ref() {
             Some(t) if t.is_fresh(Instant::now()) => bearer(&t.token),
-            _ => self.basic.clone(),
+            _ => basic.cloned(),
         }
     }
 
     /// Sends a request to `<base><suffix>` with auth, answering one Bearer
-    /// challenge.
+    /// challenge; an ECR token the registry rejects is replaced and the
+    /// request retried once.
     async fn send(
         &self,
         method: Method,
@@ -420,9 +544,50 @@ where
         let uri: Uri = format!("{}{suffix}", self.base)
             .parse()
             .map_err(|e| UpstreamError::InvalidReference(format!("{}: {e}", self.base)))?;
-        let sent = self.current_auth().await;
+        let basic = self.basic().await?;
+        let result = self
+            .send_once(&method, &uri, &headers, basic.as_ref())
+            .await;
+        let (Creds::Ecr(source), Some(stale)) =
+            (&self.creds, basic.as_ref().and_then(|b| b.ecr.as_ref()))
+        else {
+            return result;
+        };
+        let rejected = match &result {
+            Ok(resp) => matches!(
+                resp.status(),
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ),
+            // The token realm refused the ECR password.
+            Err(UpstreamError::Unauthorized(_)) => true,
+            Err(_) => false,
+        };
+        if !rejected {
+            return result;
+        }
+        drop(result);
+        tracing::debug!(upstream = %self.target, "ECR token rejected; fetching a new one");
+        source.invalidate(stale).await;
+        // Bearer tokens may have been issued for the rejected password.
+        *self.token.lock().await = None;
+        let basic = self.basic().await?;
+        self.send_once(&method, &uri, &headers, basic.as_ref())
+            .await
+    }
+
+    /// [`send`](Self::send) with the given Basic credentials, answering one
+    /// Bearer challenge.
+    async fn send_once(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        basic: Option<&BasicAuth>,
+    ) -> UpstreamResult<Response<Incoming>> {
+        let basic = basic.map(|b| &b.header);
+        let sent = self.current_auth(basic).await;
         let resp = self
-            .execute(&method, uri.clone(), &headers, sent.as_ref())
+            .execute(method, uri.clone(), headers, sent.as_ref())
             .await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
@@ -433,8 +598,9 @@ where
         let Some(challenge) = challenges.into_iter().find(|c| c.scheme == "bearer") else {
             return Ok(resp);
         };
-        let token = self.refresh_token(&challenge, sent.as_ref()).await?;
-        self.execute(&method, uri, &headers, token.as_ref()).await
+        let token = self.refresh_token(&challenge, sent.as_ref(), basic).await?;
+        self.execute(method, uri.clone(), headers, token.as_ref())
+            .await
     }
 
     /// A token for `challenge`: the cached one when another request already
@@ -443,6 +609,7 @@ where
         &self,
         challenge: &Challenge,
         sent: Option<&HeaderValue>,
+        basic: Option<&HeaderValue>,
     ) -> UpstreamResult<Option<HeaderValue>> {
         let mut guard = self.token.lock().await;
         if let Some(t) = guard.as_ref().filter(|t| t.is_fresh(Instant::now())) {
@@ -451,13 +618,17 @@ where
                 return Ok(current);
             }
         }
-        let fresh = self.fetch_token(challenge).await?;
+        let fresh = self.fetch_token(challenge, basic).await?;
         let header = bearer(&fresh.token);
         *guard = Some(fresh);
         Ok(header)
     }
 
-    async fn fetch_token(&self, challenge: &Challenge) -> UpstreamResult<CachedToken> {
+    async fn fetch_token(
+        &self,
+        challenge: &Challenge,
+        basic: Option<&HeaderValue>,
+    ) -> UpstreamResult<CachedToken> {
         let realm = challenge
             .param("realm")
             .ok_or_else(|| UpstreamError::Protocol("Bearer challenge without realm".into()))?;
@@ -474,7 +645,7 @@ where
             .parse()
             .map_err(|e| UpstreamError::Protocol(format!("bad token realm {realm:?}: {e}")))?;
         let resp = self
-            .execute(&Method::GET, uri, &HeaderMap::new(), self.basic.as_ref())
+            .execute(&Method::GET, uri, &HeaderMap::new(), basic)
             .await?;
         let status = resp.status();
         if !status.is_success() {
@@ -850,22 +1021,63 @@ mod tests {
         assert!(resolve_location(&base, "relative").is_none());
     }
 
-    #[test]
-    fn https_needs_a_connector_and_ecr_is_unsupported() {
+    #[tokio::test]
+    async fn https_is_bundled() {
         let target: UpstreamRef = "ghcr.io/org/repo".parse().unwrap();
-        assert!(matches!(
-            OciUpstreamBuilder::new(target.clone()).build(),
-            Err(UpstreamError::Unsupported(_))
-        ));
-        let ecr = UpstreamAuth::Ecr {
-            access_key_id: "a".into(),
-            secret_access_key: "b".into(),
-        };
-        let e = OciUpstreamBuilder::new(target)
+        let up = OciUpstreamBuilder::new(target.clone()).build().unwrap();
+        assert_eq!(up.base, "https://ghcr.io/v2/org/repo");
+        let uri: Uri = format!("{}/tags/list", up.base).parse().unwrap();
+        assert_eq!(uri.scheme_str(), Some("https"));
+        let up = OciUpstreamBuilder::new(target.clone())
             .with_insecure(true)
-            .with_auth(ecr)
             .build()
+            .unwrap();
+        assert_eq!(up.base, "http://ghcr.io/v2/org/repo");
+        // A secure upstream never speaks plain http, not even after a redirect.
+        let up = OciUpstreamBuilder::new(target).build().unwrap();
+        let e = up
+            .execute(
+                &Method::GET,
+                "http://127.0.0.1:9/v2/".parse().unwrap(),
+                &HeaderMap::new(),
+                None,
+            )
+            .await
             .unwrap_err();
-        assert!(e.to_string().contains("not yet supported"), "{e}");
+        assert!(matches!(e, UpstreamError::Protocol(_)), "{e:?}");
+    }
+
+    #[test]
+    fn ecr_region_and_secrets() {
+        let ecr = UpstreamAuth::Ecr {
+            access_key_id: "AKIAEXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI-secret".into(),
+        };
+        let host: UpstreamRef = "123456789012.dkr.ecr.eu-central-1.amazonaws.com/app"
+            .parse()
+            .unwrap();
+        let b = OciUpstreamBuilder::new(host).with_auth(ecr.clone());
+        assert_eq!(b.ecr_region(), "eu-central-1");
+        assert_eq!(
+            b.clone().with_ecr_region("us-west-2").ecr_region(),
+            "us-west-2"
+        );
+        let up = b.build().unwrap();
+        let s = format!("{up:?}");
+        assert!(
+            s.contains("AKIAEXAMPLE") && s.contains("eu-central-1"),
+            "{s}"
+        );
+        assert!(!s.contains("wJalrXUtnFEMI"), "{s}");
+        let local: UpstreamRef = "127.0.0.1:5000/app".parse().unwrap();
+        let b = OciUpstreamBuilder::new(local).with_auth(ecr);
+        assert_eq!(b.ecr_region(), DEFAULT_ECR_REGION);
+        let up = b.with_insecure(true).build().unwrap();
+        assert!(!format!("{up:?}").contains("wJalrXUtnFEMI"));
+        let basic = OciUpstreamBuilder::new("ghcr.io/a/b".parse().unwrap())
+            .with_auth(UpstreamAuth::basic("robot", "hunter2-secret"))
+            .build()
+            .unwrap();
+        assert!(!format!("{basic:?}").contains("hunter2"));
     }
 }

@@ -1,14 +1,24 @@
 //! Upstream registries over HTTP: [`OciUpstream`] implements
-//! [`distr_core::upstream::Upstream`] for any OCI Distribution registry.
+//! [`distr_core::upstream::Upstream`] for any OCI Distribution registry, and
+//! [`HyperConnector`] builds one per pull-through artifact.
 //!
-//! Limitation: no TLS stack is bundled yet. [`OciUpstreamBuilder::build`]
-//! only does plain http (`with_insecure(true)`); for https pass a TLS
-//! connector to [`OciUpstreamBuilder::build_with_connector`].
+//! TLS is bundled (rustls with ring and webpki roots, see
+//! [`default_tls_config`]); Amazon ECR credentials are exchanged for
+//! registry passwords by [`EcrTokenSource`].
 
 mod challenge;
 mod client;
+mod connector;
+mod ecr;
 mod link;
+mod tls;
 mod token;
 
 pub use challenge::{parse_challenges, Challenge};
 pub use client::{OciUpstream, OciUpstreamBuilder, MAX_MANIFEST_BYTES};
+pub use connector::HyperConnector;
+pub use ecr::{
+    EcrTokenSource, EcrTokenSourceBuilder, DEFAULT_ECR_REFRESH_MARGIN, DEFAULT_ECR_REGION,
+    DEFAULT_ECR_TOKEN_LIFETIME,
+};
+pub use tls::{default_tls_config, HttpsConnector};

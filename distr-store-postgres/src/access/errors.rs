@@ -7,7 +7,7 @@ const UNIQUE_VIOLATION: &str = "23505";
 
 /// SQLSTATE `foreign_key_violation`: the record refers to one that does not
 /// exist (a token of an unknown user, a customer of an unknown vendor, ...).
-const FOREIGN_KEY_VIOLATION: &str = "23503";
+pub(crate) const FOREIGN_KEY_VIOLATION: &str = "23503";
 
 /// Maps the error of a statement writing a `what` (for the message):
 /// uniqueness and reference violations become [`StoreError::Conflict`]

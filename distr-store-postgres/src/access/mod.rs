@@ -9,8 +9,8 @@
 
 use async_trait::async_trait;
 use distr_core::access::{
-    AccessStore, Artifact, ArtifactId, Customer, CustomerId, Entitlement, EntitlementId, Org,
-    OrgId, TokenId, TokenRecord, User, UserId,
+    AccessStore, Artifact, ArtifactId, ArtifactUpstream, Customer, CustomerId, Entitlement,
+    EntitlementId, Org, OrgId, SyncStatus, TokenId, TokenRecord, User, UserId,
 };
 use distr_core::{StoreError, StoreResult};
 
@@ -37,6 +37,7 @@ mod errors;
 mod items;
 mod orgs;
 mod tokens;
+mod upstream;
 mod users;
 
 #[async_trait]
@@ -135,6 +136,26 @@ impl AccessStore for PostgresStore {
 
     async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool> {
         artifacts::delete(self, id).await
+    }
+
+    async fn update_artifact_upstream(
+        &self,
+        id: ArtifactId,
+        upstream: Option<&ArtifactUpstream>,
+    ) -> StoreResult<bool> {
+        artifacts::update_upstream(self, id, upstream).await
+    }
+
+    async fn list_upstream_artifacts(&self) -> StoreResult<Vec<Artifact>> {
+        artifacts::list_upstream(self).await
+    }
+
+    async fn get_sync_status(&self, id: ArtifactId) -> StoreResult<SyncStatus> {
+        artifacts::get_sync_status(self, id).await
+    }
+
+    async fn put_sync_status(&self, id: ArtifactId, status: &SyncStatus) -> StoreResult<bool> {
+        artifacts::put_sync_status(self, id, status).await
     }
 
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()> {

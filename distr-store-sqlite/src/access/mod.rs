@@ -12,8 +12,8 @@ mod users;
 
 use async_trait::async_trait;
 use distr_core::access::{
-    AccessStore, Artifact, ArtifactId, Customer, CustomerId, Entitlement, EntitlementId, Org,
-    OrgId, TokenId, TokenRecord, User, UserId,
+    AccessStore, Artifact, ArtifactId, ArtifactUpstream, Customer, CustomerId, Entitlement,
+    EntitlementId, Org, OrgId, SyncStatus, TokenId, TokenRecord, User, UserId,
 };
 use distr_core::{StoreError, StoreResult};
 
@@ -115,6 +115,26 @@ impl AccessStore for SqliteStore {
 
     async fn delete_artifact(&self, id: ArtifactId) -> StoreResult<bool> {
         artifacts::delete(self, id).await
+    }
+
+    async fn update_artifact_upstream(
+        &self,
+        id: ArtifactId,
+        upstream: Option<&ArtifactUpstream>,
+    ) -> StoreResult<bool> {
+        artifacts::update_upstream(self, id, upstream).await
+    }
+
+    async fn list_upstream_artifacts(&self) -> StoreResult<Vec<Artifact>> {
+        artifacts::list_upstream(self).await
+    }
+
+    async fn get_sync_status(&self, id: ArtifactId) -> StoreResult<SyncStatus> {
+        artifacts::get_sync_status(self, id).await
+    }
+
+    async fn put_sync_status(&self, id: ArtifactId, status: &SyncStatus) -> StoreResult<bool> {
+        artifacts::put_sync_status(self, id, status).await
     }
 
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()> {

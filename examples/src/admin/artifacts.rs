@@ -52,6 +52,7 @@ pub(super) async fn run(
                 id: ArtifactId::new(),
                 org_id: org.id,
                 name: repo.artifact().to_owned(),
+                upstream: None,
                 created_at_ms: now_ms,
             };
             match store.create_artifact(&artifact).await {

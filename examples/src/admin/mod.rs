@@ -23,6 +23,7 @@ use distr_core::access::AccessStore;
 pub use output::Output;
 
 use crate::config::{database_path, Config};
+use crate::storage::Stores;
 
 /// `distr-server admin`.
 #[derive(Debug, clap::Args)]
@@ -86,18 +87,18 @@ pub async fn execute(
 /// printing to stdout and stderr.
 pub async fn main(args: &AdminArgs, config: &Config) -> anyhow::Result<()> {
     let path = database_path(&config.data_dir);
-    if !path.exists() && !args.command.may_create_database() {
+    if config.database_url.is_none() && !path.exists() && !args.command.may_create_database() {
         bail!(
             "no database at {} (wrong --data-dir? start distr-server once, or create an \
              organisation with `distr-server admin org create`)",
             path.display()
         );
     }
-    let store = config.open_database().await?;
+    let stores = Stores::open(config).await?;
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
     let mut out = Output::new(args.json, &mut stdout, &mut stderr);
-    let result = execute(&args.command, &store, &mut out, crate::now_ms()).await;
-    store.close().await;
+    let result = execute(&args.command, stores.access.as_ref(), &mut out, crate::now_ms()).await;
+    stores.close().await;
     result
 }
 

@@ -47,6 +47,7 @@ pub async fn seed(
                 id: ArtifactId::new(),
                 org_id: org.id,
                 name: artifact_name.into(),
+                upstream: None,
                 created_at_ms: 0,
             };
             store.create_artifact(&a).await?;

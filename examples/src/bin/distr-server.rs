@@ -20,11 +20,16 @@ use distr_examples::admin::{self, AdminArgs};
 use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags, Stores};
 use distr_examples::serve::{serve, shutdown_signal};
+use distr_core::pullthrough::PullThrough;
+use distr_core::store::RunClaims;
+use distr_examples::schedule::run_on_schedule;
 use distr_hyper::{AccessControl, DistrService, ManagementApi};
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
 /// How stale the access version may be for changes made by other processes.
 const ACCESS_VERSION_TTL: std::time::Duration = std::time::Duration::from_millis(100);
+/// The run-claim name of the scheduled upstream sync.
+const UPSTREAM_SYNC_JOB: &str = "upstream-sync";
 
 #[derive(Debug, Parser)]
 #[command(name = "distr-server", version)]
@@ -81,12 +86,17 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
+    let access: Arc<dyn AccessStore> = Arc::new(VersionCachedAccessStore::new(
+        stores.access.clone(),
+        ACCESS_VERSION_TTL,
+    ));
+    let pull_through = pull_through(&config, &stores, access.clone());
     let service = if config.insecure_no_auth {
         tracing::warn!("--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
-        DistrService::new(stores.registry.clone())
+        DistrService::new(stores.registry.clone()).with_pull_through(pull_through.clone())
     } else {
         let outcome = bootstrap::run(
-            stores.sqlite.as_ref(),
+            stores.access.as_ref(),
             &config.bootstrap_org,
             bootstrap_token.as_ref(),
             distr_examples::now_ms(),
@@ -94,8 +104,18 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         .await
         .context("bootstrapping the vendor organisation")?;
         report(&outcome);
-        secured_service(&stores)
+        secured_service(&stores, access, pull_through.clone())
     };
+    let sync_schedule = config.upstream_sync_cron.clone().map(|cron| {
+        tracing::info!(schedule = %cron, "upstream sync scheduled");
+        let (pt, claims) = (pull_through.clone(), stores.claims.clone());
+        let holder = format!("{}/{}", listener_addr_or_pid(&listener), std::process::id());
+        tokio::spawn(run_on_schedule(
+            cron,
+            move |at| scheduled_sync(pt.clone(), claims.clone(), holder.clone(), at),
+            std::future::pending(),
+        ))
+    });
 
     // Handle SIGTERM from now on: anyone who saw the line below may send it.
     let shutdown = shutdown_signal();
@@ -107,7 +127,10 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     drop(out);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "distr-server started");
     serve(listener, service, shutdown).await;
-    stores.sqlite.close().await;
+    if let Some(task) = sync_schedule {
+        task.abort();
+    }
+    stores.close().await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -121,17 +144,72 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
 /// store serves every in-process reader and writer, so entitlement changes
 /// made through the API apply on the very next request; changes made by
 /// `distr-server admin` apply within [`ACCESS_VERSION_TTL`].
-fn secured_service(stores: &Stores) -> DistrService {
-    let access: Arc<dyn AccessStore> = Arc::new(VersionCachedAccessStore::new(
-        stores.sqlite.clone(),
-        ACCESS_VERSION_TTL,
-    ));
-    let policy = Policy::new(access.clone(), stores.sqlite.clone());
+fn secured_service(
+    stores: &Stores,
+    access: Arc<dyn AccessStore>,
+    pull_through: PullThrough,
+) -> DistrService {
+    let policy = Policy::new(access.clone(), stores.meta.clone());
     let authn = Arc::new(TokenAuthenticator::new(access.clone()));
-    let api = ManagementApi::new(access, stores.sqlite.clone(), authn.clone());
+    let api = ManagementApi::new(access, stores.meta.clone(), authn.clone())
+        .with_pull_through(pull_through.clone());
     DistrService::new(stores.registry.clone())
         .with_access_control(AccessControl::new(policy, authn))
         .with_management_api(api)
+        .with_pull_through(pull_through)
+}
+
+/// The pull-through cache in front of the registry: upstream clients over
+/// hyper (TLS by rustls), ECR tokens from the configured ECR endpoint.
+fn pull_through(config: &Config, stores: &Stores, access: Arc<dyn AccessStore>) -> PullThrough {
+    let _ = &config.ecr_endpoint; // TEMP until HyperConnector lands
+    PullThrough::new(stores.registry.clone(), access, Arc::new(TempConnector))
+}
+
+/// TEMP: plain-http upstreams only, replaced by distr_hyper::HyperConnector.
+#[derive(Debug)]
+struct TempConnector;
+
+impl distr_core::pullthrough::UpstreamConnector for TempConnector {
+    fn connect(
+        &self,
+        upstream: &distr_core::access::ArtifactUpstream,
+    ) -> distr_core::upstream::UpstreamResult<Arc<distr_core::upstream::DynUpstream>> {
+        let client = distr_hyper::upstream::OciUpstream::builder(upstream.reference.clone())
+            .with_auth(upstream.auth.clone())
+            .with_insecure(upstream.insecure)
+            .build()?;
+        Ok(Arc::new(client))
+    }
+}
+
+/// One scheduled upstream sync, run by the replica that claims it.
+async fn scheduled_sync(
+    pt: PullThrough,
+    claims: Arc<dyn RunClaims>,
+    holder: String,
+    at: std::time::SystemTime,
+) {
+    let at_ms = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    match claims.claim_run(UPSTREAM_SYNC_JOB, at_ms, &holder).await {
+        Ok(true) => {
+            let report = pt.sync_all().await;
+            tracing::info!(at_ms, ?report, "scheduled upstream sync done");
+        }
+        Ok(false) => tracing::debug!("scheduled upstream sync claimed by another replica"),
+        Err(e) => tracing::warn!(error = %e, "cannot claim the scheduled upstream sync; skipped"),
+    }
+}
+
+/// This replica's name in run claims.
+fn listener_addr_or_pid(listener: &tokio::net::TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unknown".to_owned())
 }
 
 /// Tells the operator what the bootstrap did. A generated token goes to

@@ -16,6 +16,8 @@
 //!   tools and fail loudly (never skip) when they are missing.
 #![allow(dead_code)]
 
+pub mod upstream;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,122 @@
+//! The aggregates over `pull_events`: pulls per tag, per customer, per
+//! reference. Each counts pulls only, leaving out follow-ups as defined in
+//! `distr_core::analytics` (see `counted!`).
+
+use distr_core::access::{ArtifactId, CustomerId, OrgId};
+use distr_core::analytics::{CustomerPulls, ReferencePulls, TagPulls, FOLLOW_UP_WINDOW_MS};
+use distr_core::reference::Reference;
+use distr_core::StoreResult;
+
+use super::codec::{backend, count};
+use crate::codec::parse;
+use crate::SqliteStore;
+
+/// The condition that the event `e` is a pull, not a follow-up: not (a GET
+/// by digest of a non-index manifest with a token that got an index of the
+/// same artifact in the `?3` ms before, or at the same ms). The lookup is a
+/// range scan of `pull_events_index_gets`.
+macro_rules! counted {
+    () => {
+        " NOT (e.tag IS NULL AND e.is_index = 0 AND e.token_id IS NOT NULL AND EXISTS ( \
+           SELECT 1 FROM pull_events p \
+           WHERE p.org_id = e.org_id AND p.artifact_id = e.artifact_id \
+             AND p.token_id = e.token_id AND p.is_index = 1 \
+             AND p.at_ms BETWEEN e.at_ms - ?3 AND e.at_ms)) "
+    };
+}
+
+/// Pulls per tag of `artifact`, by tag. GETs by tag are always pulls.
+pub(crate) async fn per_tag(
+    store: &SqliteStore,
+    org: OrgId,
+    artifact: ArtifactId,
+) -> StoreResult<Vec<TagPulls>> {
+    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT tag, COUNT(*), COUNT(DISTINCT customer_id) FROM pull_events \
+         WHERE org_id = ?1 AND artifact_id = ?2 AND tag IS NOT NULL \
+         GROUP BY tag ORDER BY tag",
+    )
+    .bind(org.to_string())
+    .bind(artifact.to_string())
+    .fetch_all(&store.pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter()
+        .map(|(tag, pulls, customers)| {
+            Ok(TagPulls {
+                tag: parse("pull event tag", &tag)?,
+                pulls: count("pulls", pulls)?,
+                customers: count("customers", customers)?,
+            })
+        })
+        .collect()
+}
+
+/// The customers that pulled `artifact` (any artifact of `org` for `None`),
+/// most pulls first, then by id.
+pub(crate) async fn per_customer(
+    store: &SqliteStore,
+    org: OrgId,
+    artifact: Option<ArtifactId>,
+) -> StoreResult<Vec<CustomerPulls>> {
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(concat!(
+        "SELECT e.customer_id, COUNT(*), MIN(e.at_ms), MAX(e.at_ms) FROM pull_events e \
+         WHERE e.org_id = ?1 AND (?2 IS NULL OR e.artifact_id = ?2) \
+           AND e.customer_id IS NOT NULL AND ",
+        counted!(),
+        "GROUP BY e.customer_id ORDER BY COUNT(*) DESC, e.customer_id"
+    ))
+    .bind(org.to_string())
+    .bind(artifact.map(|a| a.to_string()))
+    .bind(FOLLOW_UP_WINDOW_MS)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter()
+        .map(|(customer, pulls, first_ms, last_ms)| {
+            Ok(CustomerPulls {
+                customer: parse("pull event customer id", &customer)?,
+                pulls: count("pulls", pulls)?,
+                first_ms,
+                last_ms,
+            })
+        })
+        .collect()
+}
+
+/// What `customer` pulled, per artifact and reference (the tag, or the
+/// digest of pulls by digest), by artifact, then reference text.
+pub(crate) async fn of_customer(
+    store: &SqliteStore,
+    org: OrgId,
+    customer: CustomerId,
+) -> StoreResult<Vec<ReferencePulls>> {
+    let rows: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(concat!(
+        "SELECT e.artifact_id, COALESCE(e.tag, e.digest) AS r, MAX(e.tag IS NOT NULL), \
+                COUNT(*), MIN(e.at_ms), MAX(e.at_ms) FROM pull_events e \
+         WHERE e.org_id = ?1 AND e.customer_id = ?2 AND ",
+        counted!(),
+        "GROUP BY e.artifact_id, r ORDER BY e.artifact_id, r"
+    ))
+    .bind(org.to_string())
+    .bind(customer.to_string())
+    .bind(FOLLOW_UP_WINDOW_MS)
+    .fetch_all(&store.pool)
+    .await
+    .map_err(backend)?;
+    rows.into_iter()
+        .map(|(artifact, reference, by_tag, pulls, first_ms, last_ms)| {
+            Ok(ReferencePulls {
+                artifact: parse("pull event artifact id", &artifact)?,
+                reference: if by_tag != 0 {
+                    Reference::Tag(parse("pull event tag", &reference)?)
+                } else {
+                    Reference::Digest(parse("pull event digest", &reference)?)
+                },
+                pulls: count("pulls", pulls)?,
+                first_ms,
+                last_ms,
+            })
+        })
+        .collect()
+}

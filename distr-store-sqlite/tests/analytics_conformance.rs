@@ -1,0 +1,231 @@
+//! Runs the `distr-core` [`AnalyticsStore`] conformance suite and
+//! SQLite-specific checks (persistence, corrupt rows, atomic batches)
+//! against [`SqliteStore`]; measures the storage an event takes.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use distr_core::access::{ArtifactId, CustomerId, OrgId, TokenId, UserId};
+use distr_core::analytics::{
+    AnalyticsStore, BytesServed, DynAnalyticsStore, PullEvent, PullFilter, PullId, Recorder,
+    RecorderConfig,
+};
+use distr_core::testkit::analytics::run_all;
+use distr_core::{Digest, StoreError};
+use distr_store_sqlite::SqliteStore;
+
+fn event(org: OrgId, artifact: ArtifactId, customer: Option<CustomerId>, at_ms: i64) -> PullEvent {
+    PullEvent {
+        id: PullId::new(),
+        at_ms,
+        org,
+        artifact,
+        tag: Some("1.2.3".parse().unwrap()),
+        digest: Digest::sha256(b"manifest"),
+        index: false,
+        customer,
+        user: Some(UserId::new()),
+        token: Some(TokenId::new()),
+        ip: Some("203.0.113.9".parse().unwrap()),
+        user_agent: Some("docker/27.3.1 go/1.22".into()),
+    }
+}
+
+#[tokio::test]
+async fn in_memory_store_conforms() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    run_all(&store).await;
+    // The cases share nothing: a second run on the same store passes too.
+    run_all(&store).await;
+}
+
+#[tokio::test]
+async fn file_store_conforms_and_keeps_events_across_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let (org, artifact) = (OrgId::new(), ArtifactId::new());
+    let e = event(org, artifact, Some(CustomerId::new()), 5);
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        run_all(&store).await;
+        store
+            .record(
+                std::slice::from_ref(&e),
+                &[BytesServed {
+                    org,
+                    artifact,
+                    customer: None,
+                    bytes: 42,
+                    at_ms: 5,
+                }],
+            )
+            .await
+            .unwrap();
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let (events, _) = store
+        .list_pulls(&PullFilter::org(org), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events, vec![e]);
+    assert_eq!(store.bytes_served(org, None).await.unwrap()[0].bytes, 42);
+}
+
+#[tokio::test]
+async fn corrupt_rows_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let org = OrgId::new();
+    let store = SqliteStore::open(&path).await.unwrap();
+    store.close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for (column, value) in [
+        ("id", "not-a-uuid"),
+        ("digest", "md5:abc"),
+        ("tag", "-bad"),
+        ("ip", "300.1.1.1"),
+        ("customer_id", "x"),
+    ] {
+        let mut e = event(org, ArtifactId::new(), None, 1);
+        e.id = PullId::new();
+        sqlx::query(
+            "INSERT INTO pull_events (id, org_id, artifact_id, at_ms, tag, digest, is_index) \
+             VALUES (?1, ?2, ?3, 1, '1.0', ?4, 0)",
+        )
+        .bind(e.id.to_string())
+        .bind(org.to_string())
+        .bind(e.artifact.to_string())
+        .bind(e.digest.to_string())
+        .execute(&pool)
+        .await
+        .unwrap();
+        let update = format!("UPDATE pull_events SET {column} = ?1 WHERE id = ?2");
+        sqlx::query(sqlx::AssertSqlSafe(update))
+            .bind(value)
+            .bind(e.id.to_string())
+            .execute(&pool)
+            .await
+            .unwrap();
+        let store = SqliteStore::open(&path).await.unwrap();
+        let listed = store.list_pulls(&PullFilter::org(org), None, 10).await;
+        assert!(
+            matches!(listed, Err(StoreError::Corrupt(_))),
+            "{column}: {listed:?}"
+        );
+        store.close().await;
+        sqlx::query("DELETE FROM pull_events")
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO bytes_served (org_id, artifact_id, customer_id, bytes, last_at_ms) \
+         VALUES (?1, 'nope', '', 1, 1)",
+    )
+    .bind(org.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(matches!(
+        store.bytes_served(org, None).await,
+        Err(StoreError::Corrupt(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_failed_batch_records_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    // A trigger fails the insert of one event in the middle of a batch.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER fail_boom BEFORE INSERT ON pull_events WHEN NEW.user_agent = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'boom'); END",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (org, artifact) = (OrgId::new(), ArtifactId::new());
+    let good = event(org, artifact, None, 1);
+    let mut bad = event(org, artifact, None, 2);
+    bad.user_agent = Some("boom".into());
+    let bytes = BytesServed {
+        org,
+        artifact,
+        customer: None,
+        bytes: 7,
+        at_ms: 1,
+    };
+    assert!(store
+        .record(&[good.clone(), bad], std::slice::from_ref(&bytes))
+        .await
+        .is_err());
+    let (events, _) = store
+        .list_pulls(&PullFilter::org(org), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events, vec![]);
+    assert_eq!(store.bytes_served(org, None).await.unwrap(), vec![]);
+    // The same batch without the failing event goes through whole.
+    store
+        .record(std::slice::from_ref(&good), &[bytes])
+        .await
+        .unwrap();
+    let (events, _) = store
+        .list_pulls(&PullFilter::org(org), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events, vec![good]);
+    assert_eq!(store.bytes_served(org, None).await.unwrap()[0].bytes, 7);
+}
+
+/// Storage per event: 100 000 events through a [`Recorder`] into a fresh
+/// file database; prints the growth of the file per event. Run with
+/// `cargo test -p distr-store-sqlite --release --test analytics_conformance
+/// -- --ignored --nocapture storage_per_event`.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement, not a check: takes a while"]
+async fn storage_per_event() {
+    const EVENTS: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    // Closing the last connection checkpoints the WAL into the file.
+    let empty = SqliteStore::open(&path).await.unwrap();
+    empty.close().await;
+    let before = std::fs::metadata(&path).unwrap().len();
+    let store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let org = OrgId::new();
+    let artifacts: Vec<ArtifactId> = (0..10).map(|_| ArtifactId::new()).collect();
+    let customers: Vec<CustomerId> = (0..100).map(|_| CustomerId::new()).collect();
+    let started = Instant::now();
+    let recorder = Recorder::start(
+        store.clone() as Arc<DynAnalyticsStore>,
+        RecorderConfig::default().with_capacity(EVENTS),
+    );
+    for i in 0..EVENTS {
+        let e = event(
+            org,
+            artifacts[i % artifacts.len()],
+            Some(customers[i % customers.len()]),
+            1_700_000_000_000 + i as i64,
+        );
+        assert!(recorder.record_pull(e));
+    }
+    let probe = recorder.clone();
+    recorder.shutdown().await;
+    let elapsed = started.elapsed();
+    assert_eq!(probe.written(), EVENTS as u64);
+    store.close().await;
+    let after = std::fs::metadata(&path).unwrap().len();
+    println!(
+        "{EVENTS} events: {before} -> {after} bytes, {:.0} bytes per event; written in {elapsed:?}",
+        (after - before) as f64 / EVENTS as f64
+    );
+}

@@ -1,0 +1,159 @@
+//! Opening what a server stores its state in: the metadata database (SQLite
+//! in the data directory, or PostgreSQL) and the blob storage (local files,
+//! memory, S3, GCS or Azure through `object_store`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use distr_core::access::AccessStore;
+use distr_core::store::RunClaims;
+use distr_core::{BlobStore, MetadataStore, Registry};
+use distr_store_postgres::PostgresStore;
+use distr_store_sqlite::SqliteStore;
+use object_store::prefix::PrefixStore;
+use object_store::ObjectStore;
+
+use crate::config::{database_path, BlobStoreKind, Config};
+
+/// The metadata database: one store serves as the registry's metadata and
+/// as the tenancy model.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// SQLite in the data directory (the embedded default).
+    Sqlite(Arc<SqliteStore>),
+    /// PostgreSQL, shared by replicas.
+    Postgres(Arc<PostgresStore>),
+}
+
+/// The stores of a server and the registry over them.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    /// The metadata database.
+    pub database: Database,
+    /// Registry metadata (the same database).
+    pub meta: Arc<dyn MetadataStore>,
+    /// The tenancy model (the same database).
+    pub access: Arc<dyn AccessStore>,
+    /// Claims of scheduled runs (the same database), so a fleet of
+    /// replicas runs each scheduled sync once.
+    pub claims: Arc<dyn RunClaims>,
+    /// The registry on that metadata and the configured blob storage.
+    pub registry: Arc<Registry>,
+}
+
+impl Stores {
+    /// Opens the database `config` names (creating the data directory and
+    /// SQLite file if needed, or migrating the Postgres schema) and the blob
+    /// storage, and assembles the registry.
+    pub async fn open(config: &Config) -> anyhow::Result<Stores> {
+        let database = open_database(config).await?;
+        let (meta, access, claims): (
+            Arc<dyn MetadataStore>,
+            Arc<dyn AccessStore>,
+            Arc<dyn RunClaims>,
+        ) = match &database {
+            Database::Sqlite(s) => (s.clone(), s.clone(), s.clone()),
+            Database::Postgres(p) => (p.clone(), p.clone(), p.clone()),
+        };
+        let blobs = open_blobs(config)?;
+        let registry = Arc::new(Registry::new(meta.clone(), blobs, config.registry.clone()));
+        Ok(Stores {
+            database,
+            meta,
+            access,
+            claims,
+            registry,
+        })
+    }
+
+    /// Closes the database connections, waiting for operations in flight.
+    pub async fn close(&self) {
+        match &self.database {
+            Database::Sqlite(s) => s.close().await,
+            Database::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+async fn open_database(config: &Config) -> anyhow::Result<Database> {
+    if let Some(url) = &config.database_url {
+        let pg = PostgresStore::connect(url.expose())
+            .await
+            .context("connecting to the PostgreSQL metadata database (DATABASE_URL)")?;
+        return Ok(Database::Postgres(Arc::new(pg)));
+    }
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "creating data directory {}",
+            config.data_dir.display()
+        )
+    })?;
+    let path = database_path(&config.data_dir);
+    let sqlite = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening the SQLite database {}", path.display()))?;
+    Ok(Database::Sqlite(Arc::new(sqlite)))
+}
+
+/// The blob storage `config` names.
+pub fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
+    let store: Arc<dyn ObjectStore> = match config.blob_store {
+        // Rooted at the data dir: objects are `blobs/...` and `uploads/...`.
+        BlobStoreKind::Local => return local_blobs(&config.data_dir),
+        BlobStoreKind::Memory => return Ok(BlobStore::in_memory()),
+        BlobStoreKind::S3 => Arc::new(s3(config)?),
+        BlobStoreKind::Gcs => {
+            let bucket = bucket(config, "gcs")?;
+            Arc::new(
+                object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(bucket)
+                    .build()
+                    .context("configuring the GCS blob store")?,
+            )
+        }
+        BlobStoreKind::Azure => {
+            let container = bucket(config, "azure")?;
+            Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(container)
+                    .build()
+                    .context("configuring the Azure blob store")?,
+            )
+        }
+    };
+    let store = match config.blob_prefix.as_deref().map(|p| p.trim_matches('/')) {
+        Some(prefix) if !prefix.is_empty() => Arc::new(PrefixStore::new(store, prefix)),
+        _ => store,
+    };
+    Ok(BlobStore::new(store))
+}
+
+fn bucket<'a>(config: &'a Config, kind: &str) -> anyhow::Result<&'a str> {
+    match config.blob_bucket.as_deref() {
+        Some(b) if !b.is_empty() => Ok(b),
+        _ => bail!("--blob-store {kind} needs --blob-bucket (DISTR_BLOB_BUCKET)"),
+    }
+}
+
+/// S3 from the AWS environment, with the configured bucket and endpoint.
+/// A custom endpoint gets path-style requests (what S3-compatible services
+/// expect) and may be plain `http://`.
+fn s3(config: &Config) -> anyhow::Result<object_store::aws::AmazonS3> {
+    let mut builder =
+        object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket(config, "s3")?);
+    if let Some(endpoint) = &config.s3_endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false)
+            .with_allow_http(endpoint.starts_with("http://"));
+    }
+    builder.build().context("configuring the S3 blob store")
+}
+
+fn local_blobs(dir: &Path) -> anyhow::Result<BlobStore> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+        .with_context(|| format!("opening blob directory {}", dir.display()))?;
+    Ok(BlobStore::new(Arc::new(fs)))
+}
