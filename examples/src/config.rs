@@ -46,6 +46,19 @@ pub struct Flags {
     /// replicas share one database and one bucket.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
+    /// Master key sealing upstream credentials at rest: 32 bytes as base64
+    /// or hex [default: `<data-dir>/master.key`, generated on the first
+    /// start; required with DATABASE_URL]. Prefer the environment variable.
+    #[arg(long, env = "DISTR_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+    /// File holding the master key (instead of `--secret-key`).
+    #[arg(long, env = "DISTR_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<PathBuf>,
+    /// Previous master keys, comma-separated, still accepted for reading
+    /// during a key rotation; values sealed with them are re-sealed with
+    /// the current key at start-up.
+    #[arg(long, env = "DISTR_PREVIOUS_SECRET_KEYS", hide_env_values = true)]
+    pub previous_secret_keys: Option<Secret>,
     /// Largest accepted manifest in bytes [default: 4194304].
     #[arg(long, env = "DISTR_MAX_MANIFEST_SIZE")]
     pub max_manifest_size: Option<u64>,
@@ -105,6 +118,9 @@ pub struct FileConfig {
     /// Same as `--database-url` (prefer the `DATABASE_URL` variable for
     /// URLs with passwords).
     pub database_url: Option<Secret>,
+    /// Same as `--secret-key-file` (keys themselves are not read from the
+    /// config file).
+    pub secret_key_file: Option<PathBuf>,
     /// Same as `--max-manifest-size`.
     pub max_manifest_size: Option<u64>,
     /// Largest page of tags or repositories returned at once [default: 1000].
@@ -135,6 +151,12 @@ pub struct Config {
     /// PostgreSQL metadata database; SQLite in the data directory when `None`.
     /// May hold a password: never printed ([`Secret`]).
     pub database_url: Option<Secret>,
+    /// The master key, when given directly.
+    pub secret_key: Option<Secret>,
+    /// The master key's file, when given.
+    pub secret_key_file: Option<PathBuf>,
+    /// Previous master keys (comma-separated).
+    pub previous_secret_keys: Option<Secret>,
     /// Registry limits.
     pub registry: RegistryConfig,
     /// Slug of the organisation created on the first start.
@@ -221,6 +243,9 @@ impl Config {
             blob_prefix: flags.blob_prefix.clone().or(file.blob_prefix),
             s3_endpoint: flags.s3_endpoint.clone().or(file.s3_endpoint),
             database_url: flags.database_url.clone().or(file.database_url),
+            secret_key: flags.secret_key.clone(),
+            secret_key_file: flags.secret_key_file.clone().or(file.secret_key_file),
+            previous_secret_keys: flags.previous_secret_keys.clone(),
             registry,
             bootstrap_org: flags
                 .bootstrap_org

@@ -8,6 +8,7 @@ pub mod admin;
 pub mod bootstrap;
 pub mod config;
 pub mod schedule;
+pub mod secrets;
 pub mod serve;
 pub mod storage;
 

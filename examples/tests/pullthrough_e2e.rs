@@ -114,11 +114,58 @@ fn pull_fails(
     stderr(&out)
 }
 
+/// `n` skopeo clients pull `layout.tag` through distr at the same time;
+/// each gets it all, byte for byte.
+fn pull_concurrently(
+    skopeo: &Path,
+    host: &str,
+    layout: &GeneratedLayout,
+    work: &Path,
+    n: usize,
+    what: &str,
+) {
+    let dirs: Vec<tempfile::TempDir> = (0..n)
+        .map(|_| tempfile::tempdir_in(work).unwrap())
+        .collect();
+    let children: Vec<std::process::Child> = dirs
+        .iter()
+        .map(|d| {
+            skopeo_cmd(skopeo)
+                .args([
+                    "copy",
+                    "--all",
+                    "--preserve-digests",
+                    "--retry-times",
+                    "0",
+                    "--src-tls-verify=false",
+                    "--src-creds",
+                    &creds(TEST_TOKEN),
+                    &format!("docker://{host}/{REPO}:{}", layout.tag),
+                    &format!("oci:{}:{}", d.path().display(), layout.tag),
+                ])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn skopeo")
+        })
+        .collect();
+    for (i, (child, dir)) in children.into_iter().zip(&dirs).enumerate() {
+        let out = child.wait_with_output().expect("wait for skopeo");
+        assert!(
+            out.status.success(),
+            "{what}: concurrent pull #{i} failed:\n{}",
+            stderr(&out)
+        );
+        verify_pulled_layout(dir.path(), layout, &format!("{what} #{i}"));
+    }
+}
+
 // ---------------------------------------------------------------------------
 // the management API
 // ---------------------------------------------------------------------------
 
-/// `/api/v1` as the vendor admin (or another token).
+/// `/api/v1` as the vendor admin.
 struct Api {
     base: String,
     client: reqwest::Client,
@@ -126,19 +173,16 @@ struct Api {
 }
 
 impl Api {
-    fn new(server: &Server) -> Api {
-        Self::with_token(server, TEST_TOKEN)
-    }
-
-    fn with_token(server: &Server, token: &str) -> Api {
+    /// The API of the server at `base_url`, as the vendor admin.
+    fn new(base_url: String) -> Api {
         Api {
-            base: server.base_url(),
+            base: base_url,
             client: reqwest::Client::builder()
                 .no_proxy()
                 .timeout(Duration::from_secs(120))
                 .build()
                 .unwrap(),
-            token: token.to_owned(),
+            token: TEST_TOKEN.to_owned(),
         }
     }
 
@@ -396,22 +440,16 @@ async fn pull_through_plain_upstream() {
 
     let server = Server::start();
     let host = server.host_port();
-    let api = Api::new(&server);
+    let api = Api::new(server.base_url());
     let reference = upstream.reference(UPSTREAM_REPO);
     let view = api.create_mirror("app", upstream_none(&reference)).await;
     check_mirror_view(&view, &reference, "none", None);
     let id = view["id"].as_str().unwrap().to_owned();
     assert_eq!(api.artifact(&id).await["upstream"], view["upstream"]);
 
-    // First pulls: resolved on demand from the upstream.
-    pull_and_verify(
-        &skopeo,
-        &host,
-        TEST_TOKEN,
-        &multi,
-        work.path(),
-        "first pull of 1.0",
-    );
+    // First pulls, resolved on demand from the upstream: two clients at
+    // once share the fetches and both get everything.
+    pull_concurrently(&skopeo, &host, &multi, work.path(), 2, "first pull of 1.0");
     pull_and_verify(
         &skopeo,
         &host,
@@ -452,6 +490,29 @@ async fn pull_through_plain_upstream() {
             "manifest {reference}"
         );
     }
+
+    // A range of a blob not cached yet (a 2.0 layer): forwarded or served
+    // from the fill, exactly those bytes; then the whole blob.
+    let layer = &partial.platforms[1].layer_digests[1];
+    let bytes = &partial.blobs[layer];
+    let resp = reg
+        .client
+        .get(reg.url(&format!("/v2/{REPO}/blobs/{layer}")))
+        .header("range", "bytes=100-4195")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 206, "Range GET of an uncached blob");
+    assert_eq!(
+        header(&resp, "content-range").as_deref(),
+        Some(format!("bytes 100-4195/{}", bytes.len()).as_str())
+    );
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), &bytes[100..4196]);
+    assert_eq!(
+        &reg.get_blob(REPO, layer).await,
+        bytes,
+        "whole blob after a range"
+    );
 
     // Upstream outage: what was pulled comes from the cache.
     upstream.kill();
@@ -548,7 +609,7 @@ async fn pull_through_basic_auth_upstream() {
 
     let server = Server::start();
     let host = server.host_port();
-    let api = Api::new(&server);
+    let api = Api::new(server.base_url());
     let reference = upstream.reference(UPSTREAM_REPO);
 
     let refused: Vec<(&str, Value, &str)> = vec![
@@ -696,6 +757,19 @@ async fn pull_through_basic_auth_upstream() {
         .await;
     assert_eq!(again["upstream"]["auth_kind"], "basic", "{again}");
     assert_eq!(again["upstream"]["username"], UPSTREAM_USER, "{again}");
+    assert_no_secret_in_log(&server, &[UPSTREAM_PASS, "not-the-password", "wrong-again"]);
+}
+
+/// No upstream password, right or wrong, ever reaches the server's log.
+#[track_caller]
+fn assert_no_secret_in_log(server: &Server, secrets: &[&str]) {
+    let log = server.log();
+    for secret in secrets {
+        assert!(
+            !log.contains(secret),
+            "the server log contains the upstream password {secret:?}"
+        );
+    }
 }
 
 /// An upstream behind a Bearer token realm (the real registry behind an
@@ -747,7 +821,7 @@ async fn pull_through_bearer_upstream() {
 
     let server = Server::start();
     let host = server.host_port();
-    let api = Api::new(&server);
+    let api = Api::new(server.base_url());
     let reference = proxy.reference(UPSTREAM_REPO);
 
     let refusals = ProxyStats::get(&proxy.stats.token_refusals);
@@ -812,6 +886,7 @@ async fn pull_through_bearer_upstream() {
         "distr's requests reached the registry with a valid token: {:?}",
         proxy.stats
     );
+    assert_no_secret_in_log(&server, &[UPSTREAM_PASS, "bad-password"]);
 }
 
 /// `POST .../sync` mirrors the upstream's tags: additions, moves and
@@ -830,7 +905,7 @@ async fn sync_job_tracks_upstream_tags() {
 
     let server = Server::start();
     let host = server.host_port();
-    let api = Api::new(&server);
+    let api = Api::new(server.base_url());
     let view = api
         .create_mirror("app", upstream_none(&upstream.reference(UPSTREAM_REPO)))
         .await;
@@ -968,7 +1043,7 @@ async fn push_to_mirrored_artifact_is_denied() {
 
     let server = Server::start();
     let host = server.host_port();
-    let api = Api::new(&server);
+    let api = Api::new(server.base_url());
     let view = api
         .create_mirror("app", upstream_none(&upstream.reference(UPSTREAM_REPO)))
         .await;
@@ -1082,7 +1157,7 @@ async fn customer_sees_only_entitled_mirrored_tags() {
 
     let server = Server::start();
     let host = server.host_port();
-    let api = Api::new(&server);
+    let api = Api::new(server.base_url());
     let view = api
         .create_mirror("app", upstream_none(&upstream.reference(UPSTREAM_REPO)))
         .await;
@@ -1192,5 +1267,62 @@ async fn customer_sees_only_entitled_mirrored_tags() {
         resp.status().as_u16(),
         403,
         "customer GET of a cached layer only 1.0 has"
+    );
+}
+
+/// `DISTR_UPSTREAM_SYNC_CRON` drives scheduled syncs: with a schedule of
+/// every 2 seconds (six fields: seconds first), a mirrored artifact gets its
+/// tags without any `POST .../sync`, and a tag pushed upstream later shows
+/// up by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_sync_follows_cron() {
+    init();
+    let skopeo = require_skopeo();
+    let work = tempfile::tempdir().unwrap();
+    let upstream = UpstreamRegistry::start().await;
+    let v10 = generate_single_layout(&work.path().join("src-1.0"), "1.0", 71);
+    upstream.push_layout(&skopeo, &v10, UPSTREAM_REPO);
+
+    let server = DistrProcess::start(&[("DISTR_UPSTREAM_SYNC_CRON", "*/2 * * * * *")]);
+    let api = Api::new(server.base_url());
+    let view = api
+        .create_mirror("app", upstream_none(&upstream.reference(UPSTREAM_REPO)))
+        .await;
+    let id = view["id"].as_str().unwrap().to_owned();
+
+    let a = api.wait_sync(&id, None).await;
+    assert!(
+        a["sync"]["last_sync_error"].is_null(),
+        "scheduled sync: {a}"
+    );
+    assert!(a["sync"]["last_synced_at"].is_i64(), "scheduled sync: {a}");
+    let tags = api.tags(&id).await;
+    assert_eq!(
+        tags.get("1.0").map(|(d, _)| d.as_str()),
+        Some(v10.index_digest.as_str()),
+        "the scheduled sync brought 1.0: {tags:?}"
+    );
+
+    let v11 = generate_single_layout(&work.path().join("src-1.1"), "1.1", 72);
+    upstream.push_layout(&skopeo, &v11, UPSTREAM_REPO);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tags = api.tags(&id).await;
+        if tags.get("1.1").map(|(d, _)| d.as_str()) == Some(v11.index_digest.as_str()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "1.1, pushed upstream, did not appear within 30 s of 2-second scheduled syncs: {tags:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pull_and_verify(
+        &skopeo,
+        &server.host_port(),
+        TEST_TOKEN,
+        &v11,
+        work.path(),
+        "1.1 after a scheduled sync",
     );
 }

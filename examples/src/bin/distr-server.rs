@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
-use distr_core::access::{AccessStore, Policy, TokenAuthenticator, VersionCachedAccessStore};
+use distr_core::access::{
+    AccessStore, Policy, SealingAccessStore, TokenAuthenticator, VersionCachedAccessStore,
+};
+use distr_examples::secrets::load_key_ring;
 use distr_examples::admin::{self, AdminArgs};
 use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags, Stores};
@@ -23,7 +26,7 @@ use distr_examples::serve::{serve, shutdown_signal};
 use distr_core::pullthrough::PullThrough;
 use distr_core::store::RunClaims;
 use distr_examples::schedule::run_on_schedule;
-use distr_hyper::{AccessControl, DistrService, ManagementApi};
+use distr_hyper::{AccessControl, DistrService, HyperConnector, ManagementApi};
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
 /// How stale the access version may be for changes made by other processes.
@@ -86,11 +89,16 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
-    let access: Arc<dyn AccessStore> = Arc::new(VersionCachedAccessStore::new(
-        stores.access.clone(),
-        ACCESS_VERSION_TTL,
+    let keys = load_key_ring(&config)?;
+    let sealing = Arc::new(SealingAccessStore::new(
+        Arc::new(VersionCachedAccessStore::new(
+            stores.access.clone(),
+            ACCESS_VERSION_TTL,
+        )),
+        keys,
     ));
-    let pull_through = pull_through(&config, &stores, access.clone());
+    let access: Arc<dyn AccessStore> = sealing.clone();
+    let pull_through = pull_through(&config, &stores, access.clone())?;
     let service = if config.insecure_no_auth {
         tracing::warn!("--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
         DistrService::new(stores.registry.clone()).with_pull_through(pull_through.clone())
@@ -115,6 +123,15 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
             move |at| scheduled_sync(pt.clone(), claims.clone(), holder.clone(), at),
             std::future::pending(),
         ))
+    });
+
+    // Seal credentials stored before encryption or under a previous key.
+    tokio::spawn(async move {
+        match sealing.reseal_all().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(artifacts = n, "re-sealed upstream credentials with the current master key"),
+            Err(e) => tracing::warn!(error = %e, "could not re-seal upstream credentials"),
+        }
     });
 
     // Handle SIGTERM from now on: anyone who saw the line below may send it.
@@ -161,26 +178,20 @@ fn secured_service(
 
 /// The pull-through cache in front of the registry: upstream clients over
 /// hyper (TLS by rustls), ECR tokens from the configured ECR endpoint.
-fn pull_through(config: &Config, stores: &Stores, access: Arc<dyn AccessStore>) -> PullThrough {
-    let _ = &config.ecr_endpoint; // TEMP until HyperConnector lands
-    PullThrough::new(stores.registry.clone(), access, Arc::new(TempConnector))
-}
-
-/// TEMP: plain-http upstreams only, replaced by distr_hyper::HyperConnector.
-#[derive(Debug)]
-struct TempConnector;
-
-impl distr_core::pullthrough::UpstreamConnector for TempConnector {
-    fn connect(
-        &self,
-        upstream: &distr_core::access::ArtifactUpstream,
-    ) -> distr_core::upstream::UpstreamResult<Arc<distr_core::upstream::DynUpstream>> {
-        let client = distr_hyper::upstream::OciUpstream::builder(upstream.reference.clone())
-            .with_auth(upstream.auth.clone())
-            .with_insecure(upstream.insecure)
-            .build()?;
-        Ok(Arc::new(client))
+fn pull_through(
+    config: &Config,
+    stores: &Stores,
+    access: Arc<dyn AccessStore>,
+) -> anyhow::Result<PullThrough> {
+    let mut connector = HyperConnector::new().context("setting up the upstream TLS client")?;
+    if let Some(endpoint) = &config.ecr_endpoint {
+        connector = connector.with_ecr_endpoint(endpoint.clone());
     }
+    Ok(PullThrough::new(
+        stores.registry.clone(),
+        access,
+        Arc::new(connector),
+    ))
 }
 
 /// One scheduled upstream sync, run by the replica that claims it.

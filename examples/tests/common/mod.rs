@@ -16,6 +16,7 @@
 //!   tools and fail loudly (never skip) when they are missing.
 #![allow(dead_code)]
 
+pub mod fleet;
 pub mod upstream;
 
 use std::collections::BTreeMap;

@@ -757,3 +757,129 @@ pub fn verify_pulled_layout(out: &Path, generated: &GeneratedLayout, what: &str)
     let want: BTreeSet<String> = generated.blobs.keys().cloned().collect();
     assert_eq!(on_disk, want, "{what}: the set of pulled blobs");
 }
+
+// ---------------------------------------------------------------------------
+// a distr-server with extra environment
+// ---------------------------------------------------------------------------
+
+/// A `distr-server` (fresh data dir, [`super::TEST_ORG`] bootstrapped with
+/// [`super::TEST_TOKEN`]) started with extra environment variables, which
+/// [`super::Server`] does not take: e.g. `DISTR_UPSTREAM_SYNC_CRON`.
+/// SIGTERM on drop (SIGKILL after 30 s); the log is printed if the test
+/// panicked.
+pub struct DistrProcess {
+    child: Option<Child>,
+    addr: String,
+    log_path: PathBuf,
+    _data: tempfile::TempDir,
+    _logs: tempfile::TempDir,
+}
+
+impl DistrProcess {
+    pub fn start(env: &[(&str, &str)]) -> DistrProcess {
+        let data = tempfile::Builder::new()
+            .prefix("distr-e2e-data-")
+            .tempdir()
+            .unwrap();
+        let logs = tempfile::Builder::new()
+            .prefix("distr-e2e-log-")
+            .tempdir()
+            .unwrap();
+        let log_path = logs.path().join("server.log");
+        let log = fs::File::create(&log_path).unwrap();
+        let mut cmd = super::server_command();
+        cmd.arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("DISTR_BOOTSTRAP_ORG", super::TEST_ORG)
+            .env("DISTR_BOOTSTRAP_TOKEN", super::TEST_TOKEN);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn distr-server");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, Read};
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            let _ = tx.send(first);
+            let mut sink = Vec::new();
+            let _ = reader.read_to_end(&mut sink);
+        });
+        let mut proc = DistrProcess {
+            child: Some(child),
+            addr: String::new(),
+            log_path,
+            _data: data,
+            _logs: logs,
+        };
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        match line.trim().strip_prefix("listening on ") {
+            Some(addr) => proc.addr = addr.to_owned(),
+            None => panic!(
+                "distr-server (env {env:?}) did not announce `listening on <addr>` (got {line:?})\n\
+                 --- log ---\n{}",
+                proc.log()
+            ),
+        }
+        proc
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host_port(&self) -> String {
+        self.addr.clone()
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Raw registry client with the vendor admin token.
+    pub fn registry(&self) -> super::Registry {
+        super::Registry::with_token(&self.base_url(), super::TEST_TOKEN)
+    }
+
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.log_path).unwrap_or_default()).into_owned()
+    }
+}
+
+impl Drop for DistrProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: String = log
+                .chars()
+                .rev()
+                .take(8192)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            eprintln!("--- distr-server log ({}) ---\n{tail}", self.addr);
+        }
+    }
+}
