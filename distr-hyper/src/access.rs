@@ -82,7 +82,7 @@ pub(crate) fn now_ms() -> i64 {
 
 /// A token secret presented by a request.
 #[derive(Debug, PartialEq, Eq)]
-enum Credential {
+pub(crate) enum Credential {
     /// The password of HTTP Basic (any user name), as `docker login` sends it.
     Basic(String),
     /// `Authorization: Bearer <secret>`: an access token or a session token.
@@ -90,7 +90,7 @@ enum Credential {
 }
 
 /// The credential a request presents, if any.
-fn presented(headers: &HeaderMap) -> Option<Credential> {
+pub(crate) fn presented(headers: &HeaderMap) -> Option<Credential> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();

@@ -78,7 +78,16 @@ fn classify(e: &Error) -> (StatusCode, &'static str, serde_json::Value) {
 /// "internal server error".
 pub(crate) fn error_response(e: &Error) -> Response<ResponseBody> {
     let (status, code, detail) = classify(e);
-    let message = if e.is_internal() || status.is_server_error() {
+    let message = if let Error::Upstream(cause) = e {
+        // The upstream's fault, not ours: a warning, and a message that says
+        // so without naming the upstream (customers never see it).
+        tracing::warn!(error = %cause, "upstream registry failed");
+        if cause.is_transient() {
+            "the upstream registry is unavailable; try again later".to_owned()
+        } else {
+            "the upstream registry failed to serve this content".to_owned()
+        }
+    } else if e.is_internal() || status.is_server_error() {
         tracing::error!(error = %e, source = ?std::error::Error::source(e), "internal error");
         "internal server error".to_owned()
     } else {

@@ -17,6 +17,8 @@ mod access;
 mod api;
 mod body;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handlers;
 mod headers;
 mod query;

@@ -27,8 +27,8 @@ CREATE TABLE pull_events (
 CREATE INDEX pull_events_by_time ON pull_events (org_id, at_ms DESC, id DESC);
 -- Pulls per tag of an artifact.
 CREATE INDEX pull_events_by_tag ON pull_events (org_id, artifact_id, tag);
--- A customer's pulls.
-CREATE INDEX pull_events_by_customer ON pull_events (org_id, customer_id);
+-- A customer's pulls, and the customers of an artifact or vendor.
+CREATE INDEX pull_events_by_customer ON pull_events (org_id, customer_id, artifact_id);
 -- The follow-up rule looks for index GETs of an artifact with a token.
 CREATE INDEX pull_events_index_gets ON pull_events (org_id, artifact_id, token_id, at_ms)
     WHERE is_index AND token_id IS NOT NULL;

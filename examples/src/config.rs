@@ -298,7 +298,10 @@ mod tests {
         assert_eq!(d.registry.max_manifest_size, 4 * 1024 * 1024);
         assert_eq!(d.bootstrap_org, "default");
         let off = Config::resolve_with(&Flags::default(), Some(String::new())).unwrap();
-        assert!(off.upstream_sync_cron.is_none(), "empty env disables the schedule");
+        assert!(
+            off.upstream_sync_cron.is_none(),
+            "empty env disables the schedule"
+        );
         let def = Config::resolve_with(&Flags::default(), None).unwrap();
         assert_eq!(
             def.upstream_sync_cron.map(|c| c.to_string()),

@@ -102,7 +102,9 @@ mod tests {
             cron,
             |at| {
                 assert_eq!(
-                    at.duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos(),
+                    at.duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap()
+                        .subsec_nanos(),
                     0,
                     "scheduled times are whole seconds"
                 );

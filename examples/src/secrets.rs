@@ -112,14 +112,21 @@ mod tests {
     fn explicit_key_and_previous_keys() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
-        c.secret_key = Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".parse().unwrap());
+        c.secret_key = Some(
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+                .parse()
+                .unwrap(),
+        );
         c.previous_secret_keys = Some(hex::encode([1u8; 32]).parse().unwrap());
         let ring = load_key_ring(&c).unwrap();
         let sealed = KeyRing::new(SecretKey::from_bytes(&[1u8; 32]), vec![])
             .seal("pw", b"ctx")
             .unwrap();
         assert_eq!(ring.unseal(&sealed, b"ctx").unwrap(), "pw");
-        assert!(!dir.path().join(KEY_FILE).exists(), "no file when a key is given");
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "no file when a key is given"
+        );
         c.secret_key = Some("not a key".parse().unwrap());
         assert!(load_key_ring(&c).is_err());
     }

@@ -83,12 +83,8 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
             .context("connecting to the PostgreSQL metadata database (DATABASE_URL)")?;
         return Ok(Database::Postgres(Arc::new(pg)));
     }
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "creating data directory {}",
-            config.data_dir.display()
-        )
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let path = database_path(&config.data_dir);
     let sqlite = SqliteStore::open(&path)
         .await

@@ -5,7 +5,7 @@
 //! front, and skopeo (plus raw HTTP) as the customer.
 //!
 //! Every test starts its own upstream on a free loopback port and its own
-//! distr-server with `DISTR_UPSTREAM_SYNC_CRON=""` (no scheduled syncs), and
+//! distr-server (the harness turns scheduled syncs off), and
 //! compares what it pulls through distr with what it generated, digest for
 //! digest and byte for byte.
 //!
@@ -26,14 +26,6 @@ use serde_json::{json, Value};
 
 const REPO: &str = "acme/app";
 const SYNC_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Every test calls this first: scheduled syncs off for every distr-server
-/// these tests start (the server inherits the variable; the harness does not
-/// clear it). Set once, before any test thread spawns anything.
-fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| std::env::set_var("DISTR_UPSTREAM_SYNC_CRON", ""));
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -420,7 +412,6 @@ fn oci_error_body(text: &str, what: &str) -> Value {
 /// (404 BLOB_UNKNOWN, by design).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_through_plain_upstream() {
-    init();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
     let mut upstream = UpstreamRegistry::start().await;
@@ -598,7 +589,6 @@ async fn pull_through_plain_upstream() {
 /// password pulls. `PUT .../upstream` validates the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_through_basic_auth_upstream() {
-    init();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
     let upstream = UpstreamRegistry::start_with_htpasswd(UPSTREAM_USER, UPSTREAM_PASS).await;
@@ -777,7 +767,6 @@ fn assert_no_secret_in_log(server: &Server, secrets: &[&str]) {
 /// pulls.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_through_bearer_upstream() {
-    init();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
     let upstream = UpstreamRegistry::start().await;
@@ -893,7 +882,6 @@ async fn pull_through_bearer_upstream() {
 /// deletions; status fields; a failed sync keeps `last_synced_at`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_job_tracks_upstream_tags() {
-    init();
     let started = now_ms();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
@@ -1034,7 +1022,6 @@ async fn sync_job_tracks_upstream_tags() {
 /// blob uploads answer 403 DENIED; a plain artifact still takes pushes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_to_mirrored_artifact_is_denied() {
-    init();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
     let upstream = UpstreamRegistry::start().await;
@@ -1144,7 +1131,6 @@ async fn push_to_mirrored_artifact_is_denied() {
 /// on demand) and is denied 1.0, whose content distr must not hand out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn customer_sees_only_entitled_mirrored_tags() {
-    init();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
     let upstream = UpstreamRegistry::start().await;
@@ -1276,7 +1262,6 @@ async fn customer_sees_only_entitled_mirrored_tags() {
 /// up by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_sync_follows_cron() {
-    init();
     let skopeo = require_skopeo();
     let work = tempfile::tempdir().unwrap();
     let upstream = UpstreamRegistry::start().await;

@@ -461,8 +461,7 @@ async fn scheduled_sync_runs_once_across_replicas() {
         .unwrap()
         .as_millis() as i64;
     let mut a = shared.replica("A", "* * * * * *");
-    let shared2 = Shared::start();
-    let mut b = shared2.replica("B", "* * * * * *");
+    let mut b = shared.replica("B", "* * * * * *");
     tokio::time::sleep(Duration::from_secs(4)).await;
     // Stop both, so their logs are complete.
     a.stop();

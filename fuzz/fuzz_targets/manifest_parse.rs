@@ -10,12 +10,25 @@ fuzz_target!(|data: &[u8]| {
         None,
         Some(OCI_MANIFEST),
         Some(OCI_INDEX),
+        Some("application/vnd.docker.distribution.manifest.v2+json"),
+        Some("application/vnd.docker.distribution.manifest.list.v2+json"),
         Some("application/json; charset=utf-8"),
     ] {
         if let Ok(m) = parse_manifest(data, content_type) {
             match m.kind {
                 ManifestKind::Image => assert!(m.config.is_some() && m.manifests.is_empty()),
                 ManifestKind::Index => assert!(m.config.is_none() && m.layers.is_empty()),
+            }
+            // Whatever was accepted is UTF-8 JSON.
+            assert!(std::str::from_utf8(data).is_ok());
+            // The effective media type is the one the kind was derived from.
+            let image = [OCI_MANIFEST, "application/vnd.docker.distribution.manifest.v2+json"];
+            assert_eq!(image.contains(&m.media_type.as_str()), m.kind == ManifestKind::Image);
+            if let Some(a) = &m.artifact_type {
+                assert!(!a.chars().any(char::is_control));
+            }
+            for d in m.config.iter().chain(&m.layers).chain(&m.manifests) {
+                assert_eq!(d.digest.to_string().parse::<distr_core::Digest>().unwrap(), d.digest);
             }
         }
     }

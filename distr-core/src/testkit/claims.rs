@@ -14,7 +14,10 @@ pub async fn run_all(store: Arc<dyn RunClaims>) {
 pub async fn one_claim_per_run(store: &dyn RunClaims) {
     assert!(store.claim_run("sync", 1_000, "a").await.unwrap());
     assert!(!store.claim_run("sync", 1_000, "b").await.unwrap());
-    assert!(!store.claim_run("sync", 1_000, "a").await.unwrap(), "not twice by the same holder either");
+    assert!(
+        !store.claim_run("sync", 1_000, "a").await.unwrap(),
+        "not twice by the same holder either"
+    );
     assert!(store.claim_run("sync", 2_000, "b").await.unwrap());
     assert!(store.claim_run("gc", 1_000, "b").await.unwrap());
 }
@@ -25,7 +28,10 @@ pub async fn concurrent_claims_elect_one(store: Arc<dyn RunClaims>) {
     for i in 0..16 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            store.claim_run("race", 42, &format!("replica-{i}")).await.unwrap()
+            store
+                .claim_run("race", 42, &format!("replica-{i}"))
+                .await
+                .unwrap()
         }));
     }
     let mut won = 0;

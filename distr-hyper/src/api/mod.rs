@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use distr_core::access::{AccessStore, TokenAuthenticator};
 use distr_core::access::ArtifactId;
+use distr_core::access::{AccessStore, TokenAuthenticator};
 use distr_core::pullthrough::{PullThrough, SyncStarted, UpstreamConnector};
 use distr_core::MetadataStore;
 use http::{Request, Response};

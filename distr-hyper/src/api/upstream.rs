@@ -54,6 +54,14 @@ impl UpstreamBody {
     /// The configuration the body describes; 400 `invalid_upstream` when the
     /// reference does not parse or a credential is empty.
     pub(super) fn into_config(self) -> Result<ArtifactUpstream, ApiError> {
+        let last = self.reference.rsplit('/').next().unwrap_or_default();
+        if self.reference.contains('@') || (self.reference.contains('/') && last.contains(':')) {
+            return Err(ApiError::bad_request_code(
+                INVALID,
+                "the upstream reference names a repository (e.g. ghcr.io/org/repo), \
+                 without a tag or digest",
+            ));
+        }
         let reference: UpstreamRef = self
             .reference
             .parse()
@@ -207,6 +215,9 @@ mod tests {
     #[test]
     fn rejects_bad_references_and_empty_credentials() {
         assert!(parse(r#"{"reference":"not a ref"}"#).is_err());
+        let e = parse(r#"{"reference":"127.0.0.1:5000/team/app:1.0"}"#).unwrap_err();
+        assert!(format!("{e:?}").contains("without a tag"), "{e:?}");
+        assert!(parse(r#"{"reference":"127.0.0.1:5000/team/app"}"#).is_ok());
         assert!(parse(
             r#"{"reference":"ghcr.io/a","auth":{"kind":"basic","username":"u","password":""}}"#
         )
@@ -221,6 +232,9 @@ mod tests {
         )
         .unwrap();
         let json = serde_json::to_string(&view(&u)).unwrap();
-        assert!(json.contains("robot") && !json.contains("hunter2"), "{json}");
+        assert!(
+            json.contains("robot") && !json.contains("hunter2"),
+            "{json}"
+        );
     }
 }

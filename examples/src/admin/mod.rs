@@ -97,7 +97,13 @@ pub async fn main(args: &AdminArgs, config: &Config) -> anyhow::Result<()> {
     let stores = Stores::open(config).await?;
     let (mut stdout, mut stderr) = (std::io::stdout().lock(), std::io::stderr().lock());
     let mut out = Output::new(args.json, &mut stdout, &mut stderr);
-    let result = execute(&args.command, stores.access.as_ref(), &mut out, crate::now_ms()).await;
+    let result = execute(
+        &args.command,
+        stores.access.as_ref(),
+        &mut out,
+        crate::now_ms(),
+    )
+    .await;
     stores.close().await;
     result
 }

@@ -5,6 +5,8 @@
 //! distr-bench setup    --registry http://127.0.0.1:5000 --repo bench/app --blob-mib 256
 //! distr-bench blob     --registry http://127.0.0.1:5000 --repo bench/app --digest sha256:… --concurrency 8 --duration 20s
 //! distr-bench manifest --registry http://127.0.0.1:5000 --repo bench/app --tag bench --connections 64 --duration 20s
+//! distr-bench first-pull --registry http://127.0.0.1:5000 --repo acme/mirror \
+//!     --direct-registry http://127.0.0.1:5001 --direct-repo team/app --digests sha256:…,sha256:…
 //! ```
 //!
 //! `setup` pushes a deterministic pseudo-random blob and a manifest tagged
@@ -68,6 +70,10 @@ enum Command {
     /// Load many customers and entitlements into a distr SQLite database;
     /// print a token of a customer entitled to `--tag`.
     SeedAccess(SeedArgs),
+    /// First pulls through the pull-through cache: one blob directly from
+    /// the upstream and through distr (total time and time to first byte),
+    /// then several uncached blobs at once through distr.
+    FirstPull(FirstPullArgs),
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +177,31 @@ struct SetupArgs {
     /// Tag of the pushed manifest.
     #[arg(long, default_value = "bench", value_parser = parse_tag)]
     tag: String,
+    /// Number of distinct blobs (seeds `seed`, `seed+1`, …), all layers of
+    /// the manifest; their digests are printed one per line.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
+    blobs: u64,
+}
+
+#[derive(Debug, Args)]
+struct FirstPullArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// The upstream registry the mirrored repository reads from, for the
+    /// direct comparison (no token is sent to it).
+    #[arg(long)]
+    direct_registry: String,
+    /// The repository on the upstream.
+    #[arg(long, value_parser = parse_repo)]
+    direct_repo: String,
+    /// Blob digests, none of them cached by distr yet: the first is pulled
+    /// alone (directly, then through distr); the others all at once
+    /// through distr.
+    #[arg(long, value_delimiter = ',', value_parser = parse_digest, required = true)]
+    digests: Vec<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +248,7 @@ async fn main() -> ExitCode {
         Command::Setup(a) => a.target.token.clone(),
         Command::Blob(a) => a.target.token.clone(),
         Command::Manifest(a) => a.target.token.clone(),
+        Command::FirstPull(a) => a.target.token.clone(),
         Command::SeedAccess(_) => None,
     };
     if let Some(t) = token {
@@ -230,6 +262,7 @@ async fn main() -> ExitCode {
         Command::Blob(a) => blob(a).await,
         Command::Manifest(a) => manifest(a).await,
         Command::SeedAccess(a) => seed_access(a).await,
+        Command::FirstPull(a) => first_pull(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -248,29 +281,31 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
     ping(&client, &registry).await?;
 
     let len = args.blob_mib * MIB;
-    let t0 = Instant::now();
-    let seed = args.seed;
-    let digest = tokio::task::spawn_blocking(move || blobgen::digest(seed, len))
-        .await
-        .context("hashing the blob")?;
-    eprintln!(
-        "blob: {} MiB, {digest} (generated and hashed in {})",
-        args.blob_mib,
-        load::human(t0.elapsed())
-    );
-
-    if blob_exists(&client, &registry, repo, &digest).await? {
-        eprintln!("blob: already in {repo}, not uploading it again");
-    } else {
+    let mut digests = Vec::new();
+    for seed in args.seed..args.seed + args.blobs {
         let t0 = Instant::now();
-        let body = blobgen::stream(args.seed, len);
-        upload(&client, &registry, repo, &digest, len, body.boxed()).await?;
-        let dt = t0.elapsed();
+        let digest = tokio::task::spawn_blocking(move || blobgen::digest(seed, len))
+            .await
+            .context("hashing the blob")?;
         eprintln!(
-            "blob: uploaded in {} ({:.3} GB/s)",
-            load::human(dt),
-            len as f64 / dt.as_secs_f64() / 1e9
+            "blob: {} MiB, {digest} (generated and hashed in {})",
+            args.blob_mib,
+            load::human(t0.elapsed())
         );
+        if blob_exists(&client, &registry, repo, &digest).await? {
+            eprintln!("blob: already in {repo}, not uploading it again");
+        } else {
+            let t0 = Instant::now();
+            let body = blobgen::stream(seed, len);
+            upload(&client, &registry, repo, &digest, len, body.boxed()).await?;
+            let dt = t0.elapsed();
+            eprintln!(
+                "blob: uploaded in {} ({:.3} GB/s)",
+                load::human(dt),
+                len as f64 / dt.as_secs_f64() / 1e9
+            );
+        }
+        digests.push(digest);
     }
 
     let config = image_config();
@@ -286,20 +321,22 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
     )
     .await?;
 
+    let layers: Vec<String> = digests
+        .iter()
+        .map(|d| format!(r#"{{"mediaType":"{LAYER_V1}","digest":"{d}","size":{len}}}"#))
+        .collect();
     let manifest = format!(
         concat!(
             r#"{{"schemaVersion":2,"mediaType":"{mt}","#,
             r#""config":{{"mediaType":"{ct}","digest":"{cd}","size":{cs}}},"#,
-            r#""layers":[{{"mediaType":"{lt}","digest":"{ld}","size":{ls}}}],"#,
+            r#""layers":[{layers}],"#,
             r#""annotations":{{"org.opencontainers.image.title":"distr-bench"}}}}"#
         ),
         mt = MANIFEST_V1,
         ct = CONFIG_V1,
         cd = config_digest,
         cs = config_len,
-        lt = LAYER_V1,
-        ld = digest,
-        ls = len,
+        layers = layers.join(","),
     );
     let req = Request::put(registry.uri(&format!("/v2/{repo}/manifests/{}", args.tag))?)
         .header(CONTENT_TYPE, MANIFEST_V1)
@@ -316,7 +353,132 @@ async fn setup(args: SetupArgs) -> anyhow::Result<()> {
         .unwrap_or("?")
         .to_owned();
     eprintln!("manifest: {repo}:{} = {manifest_digest}", args.tag);
-    println!("{digest}");
+    for d in digests {
+        println!("{d}");
+    }
+    Ok(())
+}
+
+/// What one timed blob download took.
+struct Timed {
+    /// Until the response headers and the first body bytes arrived.
+    first_byte: Duration,
+    /// Until the last byte arrived.
+    total: Duration,
+    bytes: u64,
+}
+
+/// GETs a blob once, checks its sha256, and times it.
+async fn timed_get(
+    client: &HttpClient,
+    registry: &Registry,
+    repo: &str,
+    digest: &str,
+    timeout: Duration,
+) -> anyhow::Result<Timed> {
+    let req =
+        Request::get(registry.uri(&format!("/v2/{repo}/blobs/{digest}"))?).body(bhttp::empty())?;
+    let t0 = Instant::now();
+    let fetch = async {
+        let resp = bhttp::send(client, req).await.map_err(anyhow::Error::msg)?;
+        let resp = bhttp::expect_status("GET blob", resp, StatusCode::OK).await?;
+        let mut hasher = Sha256::new();
+        let mut first_byte = None;
+        let n = bhttp::drain(resp.into_body(), |c| {
+            first_byte.get_or_insert_with(|| t0.elapsed());
+            hasher.update(c);
+        })
+        .await
+        .map_err(anyhow::Error::msg)?;
+        let total = t0.elapsed();
+        let got = format!("sha256:{}", hex::encode(hasher.finalize()));
+        ensure!(
+            got == digest,
+            "GET {digest} returned content with digest {got}"
+        );
+        Ok(Timed {
+            first_byte: first_byte.unwrap_or(total),
+            total,
+            bytes: n,
+        })
+    };
+    tokio::time::timeout(timeout, fetch)
+        .await
+        .with_context(|| format!("GET {digest}: timed out"))?
+}
+
+/// `first-pull`: first pulls through the pull-through cache.
+async fn first_pull(args: FirstPullArgs) -> anyhow::Result<()> {
+    let distr = Registry::resolve(&args.target.registry).await?;
+    let direct = Registry::resolve(&args.direct_registry).await?;
+    let repo = &args.target.repo;
+    let timeout = Duration::from_secs(args.request_timeout);
+    let (first, rest) = args
+        .digests
+        .split_first()
+        .context("--digests needs at least one digest")?;
+
+    // The upstream serves from its page cache in both timed pulls. (The
+    // token header also goes to the upstream, which has no authentication
+    // and ignores it.)
+    let plain = bhttp::client(1, Default::default());
+    timed_get(&plain, &direct, &args.direct_repo, first, timeout).await?;
+    let d = timed_get(&plain, &direct, &args.direct_repo, first, timeout).await?;
+    let client = bhttp::client(1, Default::default());
+    let t = timed_get(&client, &distr, repo, first, timeout).await?;
+    ensure!(
+        t.bytes == d.bytes,
+        "distr sent {} bytes, upstream {}",
+        t.bytes,
+        d.bytes
+    );
+    let ratio = t.total.as_secs_f64() / d.total.as_secs_f64();
+    println!(
+        "scenario        first pull of one uncached blob ({} bytes)",
+        d.bytes
+    );
+    println!(
+        "direct          {} (first byte after {})",
+        load::human(d.total),
+        load::human(d.first_byte)
+    );
+    println!(
+        "through distr   {} (first byte after {}), {ratio:.3}x direct",
+        load::human(t.total),
+        load::human(t.first_byte)
+    );
+
+    let mut concurrent = Duration::ZERO;
+    if !rest.is_empty() {
+        let t0 = Instant::now();
+        let mut tasks = Vec::new();
+        for digest in rest {
+            let (distr, repo, digest) = (distr.clone(), repo.clone(), digest.clone());
+            tasks.push(tokio::spawn(async move {
+                let c = bhttp::client(1, Default::default());
+                timed_get(&c, &distr, &repo, &digest, timeout).await
+            }));
+        }
+        for task in tasks {
+            task.await.context("a download task failed")??;
+        }
+        concurrent = t0.elapsed();
+        println!(
+            "concurrent      {} uncached blobs at once through distr: {}",
+            rest.len(),
+            load::human(concurrent)
+        );
+    }
+    println!(
+        "RESULT scenario=first_pull bytes={} direct_s={:.3} distr_s={:.3} ratio={ratio:.3} direct_ttfb_ms={:.1} distr_ttfb_ms={:.1} concurrent={} concurrent_s={:.3}",
+        d.bytes,
+        d.total.as_secs_f64(),
+        t.total.as_secs_f64(),
+        d.first_byte.as_secs_f64() * 1e3,
+        t.first_byte.as_secs_f64() * 1e3,
+        rest.len(),
+        concurrent.as_secs_f64(),
+    );
     Ok(())
 }
 

@@ -18,14 +18,14 @@ use clap::Parser;
 use distr_core::access::{
     AccessStore, Policy, SealingAccessStore, TokenAuthenticator, VersionCachedAccessStore,
 };
-use distr_examples::secrets::load_key_ring;
+use distr_core::pullthrough::PullThrough;
+use distr_core::store::RunClaims;
 use distr_examples::admin::{self, AdminArgs};
 use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags, Stores};
-use distr_examples::serve::{serve, shutdown_signal};
-use distr_core::pullthrough::PullThrough;
-use distr_core::store::RunClaims;
 use distr_examples::schedule::run_on_schedule;
+use distr_examples::secrets::load_key_ring;
+use distr_examples::serve::{serve, shutdown_signal};
 use distr_hyper::{AccessControl, DistrService, HyperConnector, ManagementApi};
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
@@ -129,7 +129,10 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         match sealing.reseal_all().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(artifacts = n, "re-sealed upstream credentials with the current master key"),
+            Ok(n) => tracing::info!(
+                artifacts = n,
+                "re-sealed upstream credentials with the current master key"
+            ),
             Err(e) => tracing::warn!(error = %e, "could not re-seal upstream credentials"),
         }
     });

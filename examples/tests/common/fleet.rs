@@ -12,8 +12,9 @@
 //! * [`Shared`] is both, plus one bucket and key prefix; [`Shared::replica`]
 //!   starts a [`Replica`]: a `distr-server` with its own port, data dir and
 //!   stderr log file, configured only by what is set here (inherited
-//!   `DISTR_*`, `AWS_*` and `DATABASE_URL` variables are dropped). It is
-//!   stopped with SIGTERM on [`Replica::stop`] or `Drop`.
+//!   `DISTR_*`, `AWS_*` and `DATABASE_URL` variables are dropped; all
+//!   replicas share the master key [`FLEET_SECRET_KEY`]). It is stopped with
+//!   SIGTERM on [`Replica::stop`] or `Drop`.
 //!
 //! Declare the [`Shared`] before the replicas, so the replicas stop before
 //! the schema is dropped and moto is killed.
@@ -34,6 +35,10 @@ const POSTGRES_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(45);
 const MOTO_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The master key every replica of a fleet shares (`DISTR_SECRET_KEY`, 32
+/// bytes in hex): it seals upstream credentials in the shared database.
+pub const FLEET_SECRET_KEY: &str =
+    "6469737472206532652072657069636173206d6173746572206b657920303031";
 
 /// A name unique across processes and within this one: `<prefix>_<pid>_<nanos>_<n>`.
 fn unique_name(prefix: &str, sep: char) -> String {
@@ -503,6 +508,7 @@ impl Replica {
             .env("DISTR_UPSTREAM_SYNC_CRON", sync_cron)
             .env("DISTR_BOOTSTRAP_ORG", TEST_ORG)
             .env("DISTR_BOOTSTRAP_TOKEN", TEST_TOKEN)
+            .env("DISTR_SECRET_KEY", FLEET_SECRET_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log));

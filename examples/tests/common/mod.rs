@@ -123,6 +123,15 @@ const DISTR_ENV: &[&str] = &[
     "DISTR_MAX_MANIFEST_SIZE",
     "DISTR_BOOTSTRAP_ORG",
     "DISTR_BOOTSTRAP_TOKEN",
+    "DISTR_BLOB_BUCKET",
+    "DISTR_BLOB_PREFIX",
+    "DISTR_S3_ENDPOINT",
+    "DISTR_ECR_ENDPOINT",
+    "DISTR_SECRET_KEY",
+    "DISTR_SECRET_KEY_FILE",
+    "DISTR_PREVIOUS_SECRET_KEYS",
+    "DISTR_INSECURE_NO_AUTH",
+    "DATABASE_URL",
 ];
 
 /// A `distr-server` command with no configuration inherited from the
@@ -132,6 +141,8 @@ pub fn server_command() -> Command {
     for var in DISTR_ENV {
         cmd.env_remove(var);
     }
+    // No scheduled syncs unless a test asks for them.
+    cmd.env("DISTR_UPSTREAM_SYNC_CRON", "");
     cmd.env(
         "DISTR_LOG",
         std::env::var("DISTR_LOG").unwrap_or_else(|_| "info".into()),

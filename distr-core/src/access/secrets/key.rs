@@ -191,13 +191,20 @@ mod tests {
         let sealed = ring.seal("hunter2", b"artifact-a").unwrap();
         assert!(KeyRing::is_sealed(&sealed) && ring.is_current(&sealed));
         assert!(!sealed.contains("hunter2"));
-        assert_ne!(sealed, ring.seal("hunter2", b"artifact-a").unwrap(), "fresh nonce");
+        assert_ne!(
+            sealed,
+            ring.seal("hunter2", b"artifact-a").unwrap(),
+            "fresh nonce"
+        );
         assert_eq!(ring.unseal(&sealed, b"artifact-a").unwrap(), "hunter2");
         assert_eq!(ring.unseal(&sealed, b"artifact-b"), Err(SealError::Corrupt));
         let mut tampered = sealed.clone();
         let last = tampered.pop().unwrap();
         tampered.push(if last == 'A' { 'B' } else { 'A' });
-        assert_eq!(ring.unseal(&tampered, b"artifact-a"), Err(SealError::Corrupt));
+        assert_eq!(
+            ring.unseal(&tampered, b"artifact-a"),
+            Err(SealError::Corrupt)
+        );
         assert_eq!(ring.unseal("legacy", b"x").unwrap(), "legacy");
     }
 

@@ -82,10 +82,7 @@ impl SealingAccessStore {
             },
             other => other.clone(),
         };
-        Ok(ArtifactUpstream {
-            auth,
-            ..u.clone()
-        })
+        Ok(ArtifactUpstream { auth, ..u.clone() })
     }
 
     /// The artifact with its upstream secret unsealed.
@@ -147,7 +144,9 @@ impl AccessStore for SealingAccessStore {
         upstream: Option<&ArtifactUpstream>,
     ) -> StoreResult<bool> {
         let sealed = upstream.map(|u| self.seal_upstream(id, u)).transpose()?;
-        self.inner.update_artifact_upstream(id, sealed.as_ref()).await
+        self.inner
+            .update_artifact_upstream(id, sealed.as_ref())
+            .await
     }
 
     async fn get_artifact(&self, id: ArtifactId) -> StoreResult<Option<Artifact>> {
@@ -282,7 +281,10 @@ impl AccessStore for SealingAccessStore {
         self.inner.org_has_entitlements(org).await
     }
 
-    async fn entitlements_for_artifact(&self, artifact: ArtifactId,) -> StoreResult<Vec<Entitlement>> {
+    async fn entitlements_for_artifact(
+        &self,
+        artifact: ArtifactId,
+    ) -> StoreResult<Vec<Entitlement>> {
         self.inner.entitlements_for_artifact(artifact).await
     }
 
@@ -292,5 +294,154 @@ impl AccessStore for SealingAccessStore {
 
     async fn access_version(&self) -> StoreResult<i64> {
         self.inner.access_version().await
+    }
+}
+
+#[cfg(all(test, feature = "testkit"))]
+mod conformance {
+    use super::*;
+    use crate::access::secrets::SecretKey;
+    use crate::access::MemoryAccessStore;
+
+    #[tokio::test]
+    async fn sealing_store_conforms() {
+        crate::testkit::access::run_all(|| async {
+            let keys = KeyRing::new(SecretKey::from_bytes(&[3; 32]), vec![]);
+            Arc::new(SealingAccessStore::new(
+                Arc::new(MemoryAccessStore::new()),
+                keys,
+            )) as Arc<dyn AccessStore>
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::secrets::SecretKey;
+    use crate::access::MemoryAccessStore;
+
+    fn artifact(auth: UpstreamAuth) -> Artifact {
+        Artifact {
+            id: ArtifactId::new(),
+            org_id: OrgId::new(),
+            name: "app".into(),
+            upstream: Some(ArtifactUpstream {
+                reference: "ghcr.io/acme/app".parse().unwrap(),
+                auth,
+                insecure: false,
+            }),
+            created_at_ms: 1,
+        }
+    }
+
+    fn ring(b: u8, previous: &[u8]) -> KeyRing {
+        KeyRing::new(
+            SecretKey::from_bytes(&[b; 32]),
+            previous
+                .iter()
+                .map(|p| SecretKey::from_bytes(&[*p; 32]))
+                .collect(),
+        )
+    }
+
+    /// The secret as the wrapped store holds it.
+    async fn raw_secret(inner: &MemoryAccessStore, id: ArtifactId) -> String {
+        let a = inner.get_artifact(id).await.unwrap().unwrap();
+        match a.upstream.unwrap().auth {
+            UpstreamAuth::Basic { password, .. } => password,
+            UpstreamAuth::Ecr {
+                secret_access_key, ..
+            } => secret_access_key,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn inner_store_never_holds_the_secret() {
+        let inner = Arc::new(MemoryAccessStore::new());
+        let store = SealingAccessStore::new(inner.clone(), ring(1, &[]));
+        let basic = artifact(UpstreamAuth::basic("robot", "hunter2-pass"));
+        let ecr = artifact(UpstreamAuth::Ecr {
+            access_key_id: "AKIA1".into(),
+            secret_access_key: "wJalrXUtnFEMI".into(),
+        });
+        for a in [&basic, &ecr] {
+            store.create_artifact(a).await.unwrap();
+            assert_eq!(store.get_artifact(a.id).await.unwrap().as_ref(), Some(a));
+            let raw = raw_secret(&inner, a.id).await;
+            assert!(raw.starts_with("distr-sealed:v1:"), "{raw}");
+            assert!(!raw.contains("hunter2") && !raw.contains("wJalr"), "{raw}");
+        }
+        match inner
+            .get_artifact(basic.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .upstream
+            .unwrap()
+            .auth
+        {
+            UpstreamAuth::Basic { username, .. } => assert_eq!(username, "robot"),
+            other => panic!("{other:?}"),
+        }
+        let listed = store.list_upstream_artifacts().await.unwrap();
+        assert!(listed.contains(&basic) && listed.contains(&ecr));
+        // Updates are sealed too.
+        let u = artifact(UpstreamAuth::basic("robot", "second-pass")).upstream;
+        store
+            .update_artifact_upstream(basic.id, u.as_ref())
+            .await
+            .unwrap();
+        let raw = raw_secret(&inner, basic.id).await;
+        assert!(raw.starts_with("distr-sealed:v1:") && !raw.contains("second-pass"));
+        assert_eq!(
+            store
+                .get_artifact(basic.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .upstream,
+            u
+        );
+    }
+
+    #[tokio::test]
+    async fn rotation_reseals_plaintext_and_old_keys() {
+        let inner: Arc<dyn AccessStore> = Arc::new(MemoryAccessStore::new());
+        // Stored before encryption: plaintext.
+        let legacy = artifact(UpstreamAuth::basic("u", "legacy-pass"));
+        inner.create_artifact(&legacy).await.unwrap();
+        // Stored under key 1.
+        let old = SealingAccessStore::new(inner.clone(), ring(1, &[]));
+        let sealed_old = artifact(UpstreamAuth::basic("u", "old-pass"));
+        old.create_artifact(&sealed_old).await.unwrap();
+
+        // Key 2 current, key 1 previous: both read, reseal rewrites both.
+        let rotated = SealingAccessStore::new(inner.clone(), ring(2, &[1]));
+        assert_eq!(
+            rotated.get_artifact(legacy.id).await.unwrap(),
+            Some(legacy.clone())
+        );
+        assert_eq!(rotated.reseal_all().await.unwrap(), 2);
+        assert_eq!(rotated.reseal_all().await.unwrap(), 0, "idempotent");
+        // Key 1 can be dropped now.
+        let new_only = SealingAccessStore::new(inner.clone(), ring(2, &[]));
+        assert_eq!(
+            new_only.get_artifact(sealed_old.id).await.unwrap(),
+            Some(sealed_old)
+        );
+        assert_eq!(
+            new_only.get_artifact(legacy.id).await.unwrap(),
+            Some(legacy.clone())
+        );
+        // A store without the right key reports a clear error.
+        let wrong = SealingAccessStore::new(inner, ring(9, &[]));
+        let e = wrong.get_artifact(legacy.id).await.unwrap_err().to_string();
+        assert!(
+            e.contains("not configured") && !e.contains("legacy-pass"),
+            "{e}"
+        );
     }
 }

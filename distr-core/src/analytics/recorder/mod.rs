@@ -1,17 +1,5 @@
 //! [`Recorder`]: records pulls and bytes served without ever slowing or
 //! failing the request that caused them.
-//!
-//! Handles put items on a bounded queue with `try_send`: a full queue drops
-//! the item and counts it ([`Recorder::dropped`]), it never waits. One writer
-//! task takes items off the queue in batches (up to
-//! [`RecorderConfig::max_batch`] items, or what arrived within
-//! [`RecorderConfig::max_delay`] of the first) and writes each batch with one
-//! [`AnalyticsStore::record`](super::AnalyticsStore::record) call. A failed
-//! write is retried with exponential backoff, then its items are logged and
-//! counted as lost ([`Recorder::lost`]). [`Recorder::shutdown`] stops
-//! accepting items, writes everything accepted before, and waits for the
-//! writer: nothing accepted is lost on a graceful shutdown (short of the
-//! store failing every attempt).
 
 mod config;
 #[cfg(test)]
@@ -65,8 +53,19 @@ pub struct RecorderStats {
     pub lost: u64,
 }
 
-/// A cheap-to-clone handle on the analytics queue and its writer task; see
-/// the [module docs](self).
+/// A cheap-to-clone handle on the analytics queue and its writer task.
+///
+/// Handles put items on a bounded queue with `try_send`: a full queue drops
+/// the item and counts it ([`Recorder::dropped`]), it never waits. One writer
+/// task takes items off the queue in batches (up to
+/// [`RecorderConfig::max_batch`] items, or what arrived within
+/// [`RecorderConfig::max_delay`] of the first) and writes each batch with one
+/// [`AnalyticsStore::record`](super::AnalyticsStore::record) call. A failed
+/// write is retried with exponential backoff, then its items are logged and
+/// counted as lost ([`Recorder::lost`]). [`Recorder::shutdown`] stops
+/// accepting items, writes everything accepted before, and waits for the
+/// writer: nothing accepted is lost on a graceful shutdown (short of the
+/// store failing every attempt).
 ///
 /// The writer stops after [`shutdown`](Self::shutdown), or once every handle
 /// is dropped (having written what was queued).
