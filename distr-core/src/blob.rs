@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 /// A stream of body bytes, as produced by a transport or read from storage.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
 
-/// Chunk size of multipart writes: large enough for S3's 5 MiB minimum.
-const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Default part size of multipart writes: large enough for S3's 5 MiB minimum.
+pub const DEFAULT_PART_SIZE: usize = 8 * 1024 * 1024;
 /// Multipart parts in flight per write.
 const PART_CONCURRENCY: usize = 2;
 
@@ -32,6 +32,7 @@ const PART_CONCURRENCY: usize = 2;
 #[derive(Clone)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    part_size: usize,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -52,7 +53,19 @@ pub struct Written {
 impl BlobStore {
     /// Wraps an object store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner }
+        Self {
+            inner,
+            part_size: DEFAULT_PART_SIZE,
+        }
+    }
+
+    /// Writes blobs in parts of `bytes` (default [`DEFAULT_PART_SIZE`]).
+    /// Each write buffers up to about three parts, so smaller parts bound
+    /// the memory of concurrent writes; S3 needs at least 5 MiB, local
+    /// files accept any size.
+    pub fn with_part_size(mut self, bytes: usize) -> Self {
+        self.part_size = bytes.max(64 * 1024);
+        self
     }
 
     /// A blob store in memory (tests, ephemeral registries).
@@ -109,7 +122,7 @@ impl BlobStore {
             .put_multipart(&path)
             .await
             .map_err(Error::Storage)?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, self.part_size);
         let mut size = 0u64;
         let mut body = body;
         while let Some(chunk) = body.next().await {
@@ -173,7 +186,7 @@ impl BlobStore {
                 .put_multipart(&Self::blob_path(expected))
                 .await
                 .map_err(Error::Storage)?;
-            Some(WriteMultipart::new_with_chunk_size(upload, PART_SIZE))
+            Some(WriteMultipart::new_with_chunk_size(upload, self.part_size))
         };
         let outcome: Result<()> = async {
             for mut source in sources {
@@ -227,6 +240,78 @@ impl BlobStore {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(Error::Storage(e)),
         }
+    }
+}
+
+/// A committed blob found by [`BlobStore::list_blobs`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its digest (from its location).
+    pub digest: Digest,
+    /// Bytes stored.
+    pub size: u64,
+    /// When the object was last written, in ms since the Unix epoch.
+    pub last_modified_ms: i64,
+}
+
+/// An upload chunk found by [`BlobStore::list_upload_parts`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPart {
+    /// The upload session it belongs to.
+    pub upload_id: String,
+    /// Its key within the session.
+    pub key: String,
+    /// When the object was last written, in ms since the Unix epoch.
+    pub last_modified_ms: i64,
+}
+
+impl BlobStore {
+    /// Every committed blob, in no particular order. Objects under `blobs/`
+    /// whose location is not a digest are skipped (and logged).
+    pub async fn list_blobs(&self) -> Result<Vec<StoredBlob>> {
+        let mut listed = self.inner.list(Some(&Path::from("blobs")));
+        let mut found = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(Error::Storage)?;
+            let parts: Vec<&str> = meta.location.as_ref().split('/').collect();
+            let digest = match parts.as_slice() {
+                ["blobs", alg, _, hex] => format!("{alg}:{hex}").parse::<Digest>().ok(),
+                _ => None,
+            };
+            match digest {
+                Some(digest) => found.push(StoredBlob {
+                    digest,
+                    size: meta.size,
+                    last_modified_ms: meta.last_modified.timestamp_millis(),
+                }),
+                None => {
+                    tracing::warn!(location = %meta.location, "skipping a stray object in blob storage")
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every stored upload chunk, in no particular order.
+    pub async fn list_upload_parts(&self) -> Result<Vec<StoredPart>> {
+        let mut listed = self.inner.list(Some(&Path::from("uploads")));
+        let mut found = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta.map_err(Error::Storage)?;
+            let location = meta.location.as_ref();
+            let Some((upload_id, key)) = location
+                .strip_prefix("uploads/")
+                .and_then(|rest| rest.split_once('/'))
+            else {
+                continue;
+            };
+            found.push(StoredPart {
+                upload_id: upload_id.to_owned(),
+                key: key.to_owned(),
+                last_modified_ms: meta.last_modified.timestamp_millis(),
+            });
+        }
+        Ok(found)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod analytics;
 pub mod blob;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod manifest;
 pub mod name;
 pub mod pullthrough;

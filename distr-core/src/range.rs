@@ -78,7 +78,8 @@ pub fn parse_content_range(header: &str) -> Result<std::ops::Range<u64>, Error> 
     if a > b {
         return Err(invalid());
     }
-    Ok(a..b + 1)
+    // `b` is inclusive: `…-18446744073709551615` has no half-open end.
+    Ok(a..b.checked_add(1).ok_or_else(invalid)?)
 }
 
 #[cfg(test)]
@@ -122,7 +123,7 @@ mod tests {
         assert_eq!(parse_content_range("0-99").unwrap(), 0..100);
         assert_eq!(parse_content_range("bytes 100-199/*").unwrap(), 100..200);
         assert_eq!(parse_content_range("bytes=100-199").unwrap(), 100..200);
-        for bad in ["", "-", "5-1", "a-b", "1-", "-1"] {
+        for bad in ["", "-", "5-1", "a-b", "1-", "-1", "0-18446744073709551615"] {
             assert!(parse_content_range(bad).is_err(), "{bad}");
         }
     }

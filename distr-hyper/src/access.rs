@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine;
 use distr_core::access::{
     GrantedScope, Policy, Principal, RepoAccess, SessionClaims, SessionKey, TokenAuthenticator,
-    SESSION_TTL_MS,
+    TokenId, SESSION_TTL_MS,
 };
 use distr_core::{Digest, Error, Reference, RepoName, TagName};
 use http::{header, HeaderMap};
@@ -250,6 +250,22 @@ impl<'a> Guard<'a> {
             })
             .cloned()
             .collect()
+    }
+
+    /// Who makes the request.
+    pub(crate) fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The access token the request authenticated with: the one a session
+    /// was issued for, or the one presented (as cached by the
+    /// authenticator). `None` without access control.
+    pub(crate) fn token_id(&self) -> Option<TokenId> {
+        if let Some(claims) = &self.session {
+            return Some(claims.token_id);
+        }
+        let (c, secret) = (self.control?, self.secret.as_deref()?);
+        c.authn.token_id(secret)
     }
 
     /// The principal's read access to `repo` ([`Error::NameUnknown`] when it

@@ -14,13 +14,16 @@
 #![warn(missing_docs)]
 
 mod access;
+mod analytics;
 mod api;
 mod body;
+mod client_ip;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handlers;
 mod headers;
+pub mod metrics;
 mod query;
 mod ratelimit;
 mod route;
@@ -28,8 +31,11 @@ mod service;
 pub mod upstream;
 
 pub use access::AccessControl;
+pub use analytics::PullAnalytics;
 pub use api::ManagementApi;
 pub use body::{BoxError, ResponseBody};
+pub use client_ip::{InvalidProxy, TrustedProxies};
+pub use metrics::{Metered, MeteredConnector, Metrics, MetricsEndpoint, MetricsLayer};
 pub use ratelimit::ClientAddr;
 pub use route::Route;
 pub use service::DistrService;

@@ -13,6 +13,7 @@ use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
 use crate::access::AccessControl;
+use crate::analytics::PullAnalytics;
 use crate::api::ManagementApi;
 use crate::body::{BoxError, ResponseBody};
 use crate::headers::API_VERSION;
@@ -27,6 +28,7 @@ pub struct DistrService {
     access: Option<AccessControl>,
     api: Option<Arc<ManagementApi>>,
     pull_through: Option<PullThrough>,
+    analytics: Option<Arc<PullAnalytics>>,
 }
 
 impl DistrService {
@@ -37,7 +39,17 @@ impl DistrService {
             access: None,
             api: None,
             pull_through: None,
+            analytics: None,
         }
+    }
+
+    /// Records download analytics (see [`PullAnalytics`]): every manifest
+    /// GET and the bytes of every blob GET. Without it nothing is recorded.
+    /// It also lets `tags/list` answer an empty list, rather than
+    /// NAME_UNKNOWN, for an artifact that exists but has no tags yet.
+    pub fn with_analytics(mut self, analytics: PullAnalytics) -> Self {
+        self.analytics = Some(Arc::new(analytics));
+        self
     }
 
     /// Serves artifacts that have an upstream as a pull-through cache: tags,
@@ -88,15 +100,21 @@ where
         let access = self.access.clone();
         let api = self.api.clone();
         let pull_through = self.pull_through.clone();
+        let analytics = self.analytics.clone();
         Box::pin(async move {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let mut resp = match api.filter(|_| ManagementApi::handles(&path)) {
+            let mut resp = match api.as_deref().filter(|_| ManagementApi::handles(&path)) {
                 Some(api) => api.handle(req).await,
                 None => {
                     let backend = crate::handlers::Backend {
                         registry: &registry,
                         pull_through: pull_through.as_ref(),
+                        analytics: analytics.as_deref(),
+                        artifacts: analytics
+                            .as_ref()
+                            .map(|a| a.artifacts().as_ref())
+                            .or_else(|| api.as_deref().map(ManagementApi::artifacts)),
                     };
                     crate::handlers::dispatch(backend, access.as_ref(), req).await
                 }

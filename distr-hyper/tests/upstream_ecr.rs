@@ -40,7 +40,21 @@ use distr_hyper::upstream::{EcrTokenSource, OciUpstream};
 use distr_hyper::HyperConnector;
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-const MOTO_BIN: &str = "moto_server";
+/// `moto_server`: `DISTR_TEST_MOTO_SERVER` (set by scripts/test to the one in
+/// its venv), else the workspace venv's, else from `PATH`.
+fn moto_bin() -> String {
+    if let Ok(bin) = std::env::var("DISTR_TEST_MOTO_SERVER") {
+        return bin;
+    }
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/e2e-venv/bin/moto_server"
+    );
+    if std::path::Path::new(venv).exists() {
+        return venv.to_owned();
+    }
+    "moto_server".to_owned()
+}
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const REPO: &str = "team/app";
 /// The password moto's `GetAuthorizationToken` hands out (default account).
@@ -96,7 +110,8 @@ impl Drop for Proc {
 /// AWS signatures against its IAM (no users exist: every key is unknown).
 async fn start_moto(validate_credentials: bool) -> Proc {
     let port = free_port();
-    let mut cmd = Command::new(MOTO_BIN);
+    let moto = moto_bin();
+    let mut cmd = Command::new(&moto);
     cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -104,7 +119,7 @@ async fn start_moto(validate_credentials: bool) -> Proc {
         cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
     }
     let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!("{MOTO_BIN} not runnable ({e}): install it with `pip install 'moto[server]'`")
+        panic!("{moto} not runnable ({e}): install it with `pip install 'moto[server]'`")
     });
     let url = format!("http://127.0.0.1:{port}");
     wait_until_up(&format!("{url}/moto-api/"), "moto_server", &mut child).await;

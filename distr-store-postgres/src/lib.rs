@@ -23,6 +23,7 @@ mod analytics;
 mod blobs;
 mod claims;
 mod codec;
+mod gc;
 mod manifests;
 mod metadata;
 mod repos;

@@ -1,10 +1,10 @@
 //! The [`MetadataStore`] implementation, delegating to one module per table.
 
 use async_trait::async_trait;
-use distr_core::store::{BlobRecord, ManifestRecord, Page, UploadRecord};
+use distr_core::store::{BlobHolder, BlobRecord, ManifestRecord, Page, UploadRecord};
 use distr_core::{Digest, MetadataStore, RepoName, StoreResult, TagName};
 
-use crate::{blobs, manifests, repos, tags, uploads, PostgresStore};
+use crate::{blobs, gc, manifests, repos, tags, uploads, PostgresStore};
 
 #[async_trait]
 impl MetadataStore for PostgresStore {
@@ -103,5 +103,37 @@ impl MetadataStore for PostgresStore {
 
     async fn delete_upload(&self, repo: &RepoName, id: &str) -> StoreResult<bool> {
         uploads::delete(self, repo, id).await
+    }
+
+    async fn blob_holders(&self, digests: &[Digest]) -> StoreResult<Vec<BlobHolder>> {
+        gc::holders(self, digests).await
+    }
+
+    async fn mark_gc_candidates(&self, digests: &[Digest], at_ms: i64) -> StoreResult<()> {
+        gc::mark(self, digests, at_ms).await
+    }
+
+    async fn gc_candidates(&self, marked_before_ms: i64) -> StoreResult<Vec<Digest>> {
+        gc::candidates(self, marked_before_ms).await
+    }
+
+    async fn clear_gc_candidates(&self, digests: &[Digest]) -> StoreResult<()> {
+        gc::clear(self, digests).await
+    }
+
+    async fn forget_blobs(&self, digests: &[Digest]) -> StoreResult<()> {
+        gc::forget(self, digests).await
+    }
+
+    async fn list_stale_uploads(&self, created_before_ms: i64) -> StoreResult<Vec<UploadRecord>> {
+        gc::stale_uploads(self, created_before_ms).await
+    }
+
+    async fn touch_blob(&self, digest: &Digest, at_ms: i64) -> StoreResult<()> {
+        gc::touch(self, digest, at_ms).await
+    }
+
+    async fn blob_pulls(&self, digests: &[Digest]) -> StoreResult<Vec<(Digest, i64)>> {
+        gc::pulls(self, digests).await
     }
 }

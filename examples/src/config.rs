@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use distr_core::analytics::RecorderConfig;
 use distr_core::{Registry, RegistryConfig};
+use distr_hyper::TrustedProxies;
 use distr_store_sqlite::SqliteStore;
 use serde::Deserialize;
 
@@ -80,6 +82,31 @@ pub struct Flags {
     /// by default the region's AWS endpoint.
     #[arg(long, env = "DISTR_ECR_ENDPOINT")]
     pub ecr_endpoint: Option<String>,
+    /// Longest wait for an upstream registry's response headers, in
+    /// seconds, per attempt (requests are tried up to 3 times) [default: 30].
+    #[arg(long, env = "DISTR_UPSTREAM_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub upstream_timeout_secs: Option<u64>,
+    /// Download analytics: `on` records every manifest pull and the blob
+    /// bytes served (queried through `/api/v1/analytics`), `off` records
+    /// nothing [default: on].
+    #[arg(long, env = "DISTR_ANALYTICS")]
+    pub analytics: Option<Toggle>,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client address of
+    /// recorded pulls: comma-separated IP addresses and CIDRs
+    /// (`10.0.0.0/8,192.168.1.7`) [default: none, the peer address is the
+    /// client].
+    #[arg(long, env = "DISTR_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+}
+
+/// A feature switch: `on` or `off`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Toggle {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
 }
 
 /// Where blob bytes are kept.
@@ -131,6 +158,12 @@ pub struct FileConfig {
     pub upstream_sync_cron: Option<String>,
     /// Same as `--ecr-endpoint`.
     pub ecr_endpoint: Option<String>,
+    /// Same as `--upstream-timeout-secs`.
+    pub upstream_timeout_secs: Option<u64>,
+    /// Same as `--analytics`.
+    pub analytics: Option<Toggle>,
+    /// Same as `--trusted-proxies`.
+    pub trusted_proxies: Option<String>,
 }
 
 /// The effective configuration.
@@ -167,6 +200,12 @@ pub struct Config {
     pub upstream_sync_cron: Option<croner::Cron>,
     /// Override of the Amazon ECR API endpoint.
     pub ecr_endpoint: Option<String>,
+    /// Upstream response-header timeout, per attempt.
+    pub upstream_timeout: std::time::Duration,
+    /// Record download analytics.
+    pub analytics: bool,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The SQLite database file in a data directory.
@@ -262,7 +301,34 @@ impl Config {
                     .unwrap_or(DEFAULT_SYNC_CRON),
             )?,
             ecr_endpoint: flags.ecr_endpoint.clone().or(file.ecr_endpoint),
+            upstream_timeout: std::time::Duration::from_secs(
+                flags
+                    .upstream_timeout_secs
+                    .or(file.upstream_timeout_secs)
+                    .unwrap_or(30)
+                    .clamp(1, 600),
+            ),
+            analytics: flags.analytics.or(file.analytics).unwrap_or(Toggle::On) == Toggle::On,
+            trusted_proxies: match flags
+                .trusted_proxies
+                .as_deref()
+                .or(file.trusted_proxies.as_deref())
+            {
+                Some(list) => list
+                    .parse()
+                    .context("parsing the trusted proxies (DISTR_TRUSTED_PROXIES)")?,
+                None => TrustedProxies::none(),
+            },
         })
+    }
+
+    /// How the download analytics recorder queues and batches: room for
+    /// 100 000 events (several seconds of peak load), batches of up to 2 000
+    /// written at least every 100 ms.
+    pub fn recorder_config(&self) -> RecorderConfig {
+        RecorderConfig::default()
+            .with_capacity(100_000)
+            .with_max_batch(2_000)
     }
 
     /// Opens the stores and assembles the registry.
@@ -297,6 +363,7 @@ mod tests {
         assert_eq!(d.blob_store, BlobStoreKind::Local);
         assert_eq!(d.registry.max_manifest_size, 4 * 1024 * 1024);
         assert_eq!(d.bootstrap_org, "default");
+        assert!(d.analytics && d.trusted_proxies.is_empty());
         let off = Config::resolve_with(&Flags::default(), Some(String::new())).unwrap();
         assert!(
             off.upstream_sync_cron.is_none(),
@@ -327,6 +394,27 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/srv/distr"));
         assert_eq!(c.registry.max_page_size, 50);
         assert_eq!(c.bootstrap_org, "acme");
+
+        let flags = Flags {
+            analytics: Some(Toggle::Off),
+            trusted_proxies: Some("10.0.0.0/8, 192.168.1.7".into()),
+            ..Flags::default()
+        };
+        let c = Config::resolve_with(&flags, None).unwrap();
+        assert!(!c.analytics);
+        assert!(c.trusted_proxies.contains("10.9.8.7".parse().unwrap()));
+        let flags = Flags {
+            trusted_proxies: Some("10.0.0.0/40".into()),
+            ..Flags::default()
+        };
+        assert!(Config::resolve_with(&flags, None).is_err());
+        std::fs::write(&path, "analytics = \"off\"\ntrusted_proxies = \"::1\"\n").unwrap();
+        let c = Config::resolve(&Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .unwrap();
+        assert!(!c.analytics && c.trusted_proxies.contains("::1".parse().unwrap()));
 
         std::fs::write(&path, "listen = 5\n").unwrap();
         assert!(Config::resolve(&Flags {

@@ -7,6 +7,8 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod config;
+pub mod gc_job;
+pub mod metrics_config;
 pub mod schedule;
 pub mod secrets;
 pub mod serve;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use distr_core::access::AccessStore;
+use distr_core::analytics::AnalyticsStore;
 use distr_core::store::RunClaims;
 use distr_core::{BlobStore, MetadataStore, Registry};
 use distr_store_postgres::PostgresStore;
@@ -35,6 +36,8 @@ pub struct Stores {
     pub meta: Arc<dyn MetadataStore>,
     /// The tenancy model (the same database).
     pub access: Arc<dyn AccessStore>,
+    /// Download analytics: pull events and bytes served (the same database).
+    pub analytics: Arc<dyn AnalyticsStore>,
     /// Claims of scheduled runs (the same database), so a fleet of
     /// replicas runs each scheduled sync once.
     pub claims: Arc<dyn RunClaims>,
@@ -48,13 +51,9 @@ impl Stores {
     /// storage, and assembles the registry.
     pub async fn open(config: &Config) -> anyhow::Result<Stores> {
         let database = open_database(config).await?;
-        let (meta, access, claims): (
-            Arc<dyn MetadataStore>,
-            Arc<dyn AccessStore>,
-            Arc<dyn RunClaims>,
-        ) = match &database {
-            Database::Sqlite(s) => (s.clone(), s.clone(), s.clone()),
-            Database::Postgres(p) => (p.clone(), p.clone(), p.clone()),
+        let (meta, access, analytics, claims) = match &database {
+            Database::Sqlite(s) => roles(s),
+            Database::Postgres(p) => roles(p),
         };
         let blobs = open_blobs(config)?;
         let registry = Arc::new(Registry::new(meta.clone(), blobs, config.registry.clone()));
@@ -62,6 +61,7 @@ impl Stores {
             database,
             meta,
             access,
+            analytics,
             claims,
             registry,
         })
@@ -74,6 +74,18 @@ impl Stores {
             Database::Postgres(p) => p.close().await,
         }
     }
+}
+
+/// The roles one database plays: metadata, tenancy, analytics, run claims.
+type Roles = (
+    Arc<dyn MetadataStore>,
+    Arc<dyn AccessStore>,
+    Arc<dyn AnalyticsStore>,
+    Arc<dyn RunClaims>,
+);
+
+fn roles<S: MetadataStore + AccessStore + AnalyticsStore + RunClaims>(s: &Arc<S>) -> Roles {
+    (s.clone(), s.clone(), s.clone(), s.clone())
 }
 
 async fn open_database(config: &Config) -> anyhow::Result<Database> {
@@ -151,5 +163,10 @@ fn local_blobs(dir: &Path) -> anyhow::Result<BlobStore> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
         .with_context(|| format!("opening blob directory {}", dir.display()))?;
-    Ok(BlobStore::new(Arc::new(fs)))
+    // Local files take parts of any size: small parts keep the memory of
+    // concurrent uploads and pull-through fills low.
+    Ok(BlobStore::new(Arc::new(fs)).with_part_size(LOCAL_PART_SIZE))
 }
+
+/// Multipart part size for local blob files.
+const LOCAL_PART_SIZE: usize = 1024 * 1024;

@@ -36,12 +36,13 @@ fn glob_match(p: &[u8], t: &[u8]) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
+        // The star first: a '*' in the text must not consume the pattern's.
+        if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
+        } else if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some((sp, st)) = star {
             pi = sp + 1;
             ti = st + 1;
@@ -118,6 +119,8 @@ mod tests {
         assert!(p("*-rc*").matches("2.0-rc1") && !p("*-rc*").matches("2.0"));
         assert!(p("a*b*c").matches("aXXbYYc") && !p("a*b*c").matches("aXXbYY"));
         assert!(p("latest").is_exact() && !p("1.*").is_exact());
+        // A '*' in the text is not the pattern's star.
+        assert!(p("*").matches("*z") && p("a*").matches("a*b") && !p("a?").matches("a*b"));
     }
 
     #[test]

@@ -57,9 +57,30 @@ impl PullThrough {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<BlobRead> {
+        let read = self.read_blob_inner(repo, digest, range).await;
+        if read.is_ok() {
+            // Eviction orders cached blobs by their last pull.
+            self.inner
+                .touches
+                .touch_later(digest, crate::registry::now_ms());
+        }
+        read
+    }
+
+    async fn read_blob_inner(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead> {
         match self.inner.registry.read_blob(repo, digest, range).await {
             Err(Error::BlobUnknown(_)) => {}
-            other => return other,
+            other => {
+                if other.is_ok() {
+                    self.inner.stats.blob(true);
+                }
+                return other;
+            }
         }
         let Some(mirror) = self.upstream_for(repo).await? else {
             return Err(Error::BlobUnknown(digest.clone()));
@@ -115,6 +136,7 @@ impl PullThrough {
         upstream: Arc<DynUpstream>,
     ) -> Result<BlobRead> {
         let read = self.inner.filler.read_or_fill(upstream, digest).await?;
+        self.inner.stats.blob(read.from_cache);
         if read.from_cache {
             self.link(repo, digest, size).await?;
             return Ok(BlobRead {
@@ -153,6 +175,7 @@ impl PullThrough {
         let filler = &self.inner.filler;
         if let Some(read) = filler.join(digest).await {
             let read = read?;
+            self.inner.stats.blob(false);
             return Ok(BlobRead {
                 size,
                 range: Some(range.clone()),
@@ -162,6 +185,7 @@ impl PullThrough {
         if filler.store().exists(digest).await? {
             self.link(repo, digest, size).await?;
             let body = filler.store().read(digest, Some(range.clone())).await?;
+            self.inner.stats.blob(true);
             return Ok(BlobRead {
                 size,
                 range: Some(range),
@@ -174,6 +198,7 @@ impl PullThrough {
             .get_blob(digest, Some(range.clone()))
             .await
             .map_err(from_upstream)?;
+        self.inner.stats.blob(false);
         let body = match blob.size {
             None => slice(blob.body, 0..len),
             Some(n) if n == len => slice(blob.body, 0..len),

@@ -18,18 +18,19 @@
 //!
 //! # Memory bound
 //!
-//! The window keeps only the most recent bytes of the fill, at most the
-//! configured window size ([`DEFAULT_FILL_WINDOW`], 64 MiB, by default) per
-//! in-flight digest, however many readers there are (readers share the
-//! chunks, each only holds a reference to the chunk it is returning). The
-//! fill never waits for readers. A reader whose next byte has left the
-//! window (a slow client, or one that attached late to a blob larger than
-//! the window) waits for the fill to complete and continues from the
-//! committed blob in the store at its offset. Blobs no larger than the window
-//! are therefore streamed live to every reader; larger blobs are streamed
-//! live to readers that keep up.
+//! The window keeps only bytes some attached reader has yet to return, and
+//! never more than the most recent configured window size
+//! ([`DEFAULT_FILL_WINDOW`], 64 MiB, by default) per in-flight digest,
+//! however many readers there are (readers share the chunks, each only
+//! holds a reference to the chunk it is returning). Readers that keep up
+//! therefore cost almost nothing; the window only grows behind a lagging
+//! reader. The fill never waits for readers. A reader whose next byte has
+//! left the window (a slow client, or one that attached after bytes it
+//! needs were dropped) waits for the fill to complete and continues from
+//! the committed blob in the store at its offset. Readers that keep up are
+//! streamed live; the others get every byte too, later.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -114,6 +115,11 @@ impl BlobFiller {
     /// The blob store being filled.
     pub fn store(&self) -> &BlobStore {
         &self.inner.store
+    }
+
+    /// True while a fill of `digest` is in flight.
+    pub fn is_filling(&self, digest: &Digest) -> bool {
+        lock(&self.inner.fills).contains_key(digest)
     }
 
     /// Number of fills in flight.
@@ -211,6 +217,12 @@ impl BlobFiller {
     /// reader of it.
     async fn attach(&self, fill: Arc<Fill>) -> Result<FillRead> {
         let mut rx = fill.progress.subscribe();
+        // Registered before waiting, so the fill keeps this reader's bytes
+        // from the first chunk on; unregistered when the reader is dropped.
+        let registration = Registration {
+            fill: Arc::clone(&fill),
+            id: fill.add_reader(),
+        };
         let size = loop {
             rx.borrow_and_update();
             {
@@ -231,6 +243,8 @@ impl BlobFiller {
             pos: 0,
             cached: None,
             done: false,
+            window: self.inner.window,
+            registration,
         };
         let body = futures::stream::unfold(reader, |mut r| async move {
             let item = r.next().await?;
@@ -267,6 +281,31 @@ struct FillState {
     base: u64,
     /// Bytes received so far.
     received: u64,
+    /// Offset of the next byte of each attached reader, by reader id.
+    readers: BTreeMap<u64, u64>,
+    /// Id of the next reader to attach.
+    next_reader: u64,
+}
+
+impl FillState {
+    /// Drops chunks no attached reader still needs, and chunks older than
+    /// the most recent `window` bytes.
+    fn trim(&mut self, window: u64) {
+        let needed_from = self
+            .readers
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(self.received);
+        let floor = needed_from.max(self.received.saturating_sub(window));
+        while let Some((start, chunk)) = self.window.front() {
+            if start + chunk.len() as u64 > floor {
+                break;
+            }
+            self.base = start + chunk.len() as u64;
+            self.window.pop_front();
+        }
+    }
 }
 
 /// One in-flight upstream fetch, shared by its readers.
@@ -287,6 +326,8 @@ impl Fill {
                 window: VecDeque::new(),
                 base: 0,
                 received: 0,
+                readers: BTreeMap::new(),
+                next_reader: 0,
             }),
             progress: watch::Sender::new(0),
         }
@@ -301,7 +342,8 @@ impl Fill {
         self.progress.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Appends a received chunk, evicting the oldest to stay within `window`.
+    /// Appends a received chunk, dropping what no reader needs any more
+    /// (see [`FillState::trim`]).
     fn push(&self, chunk: Bytes, window: u64) {
         if chunk.is_empty() {
             return;
@@ -310,13 +352,17 @@ impl Fill {
             let start = st.received;
             st.received += chunk.len() as u64;
             st.window.push_back((start, chunk));
-            while st.received - st.base > window {
-                let Some((_, old)) = st.window.pop_front() else {
-                    break;
-                };
-                st.base += old.len() as u64;
-            }
+            st.trim(window);
         });
+    }
+
+    /// Registers a reader starting at offset 0; returns its id.
+    fn add_reader(&self) -> u64 {
+        let mut st = self.lock();
+        let id = st.next_reader;
+        st.next_reader += 1;
+        st.readers.insert(id, 0);
+        id
     }
 }
 
@@ -411,6 +457,23 @@ struct Reader {
     /// The rest of the blob from the store, once the window has moved on.
     cached: Option<ByteStream>,
     done: bool,
+    /// The fill's window size.
+    window: u64,
+    /// This reader's entry in the fill's reader positions.
+    registration: Registration,
+}
+
+/// A reader's entry in [`FillState::readers`], removed on drop (a client
+/// that disconnects stops holding the window back).
+struct Registration {
+    fill: Arc<Fill>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.fill.lock().readers.remove(&self.id);
+    }
 }
 
 impl Reader {
@@ -465,7 +528,13 @@ impl Reader {
     }
 
     fn step(&self) -> Step {
-        let st = self.fill.lock();
+        let mut st = self.fill.lock();
+        // Record how far this reader got (bytes before `pos` were returned)
+        // and drop what no reader needs any more.
+        if st.readers.get(&self.registration.id) != Some(&self.pos) {
+            st.readers.insert(self.registration.id, self.pos);
+            st.trim(self.window);
+        }
         if let Phase::Failed(e) = &st.phase {
             return Step::Fail(format!(
                 "pull-through fill of {} failed: {e}",
@@ -480,11 +549,20 @@ impl Reader {
                 (false, _) => Step::Wait,
             };
         }
+        // Until the blob is verified and committed, the last byte received
+        // is held back: a client never gets a complete-looking body of bytes
+        // that turn out not to match the digest.
+        let limit = if done {
+            st.received
+        } else {
+            st.received.saturating_sub(1)
+        };
         let i = st.window.partition_point(|(start, _)| *start <= self.pos);
         if let Some((start, chunk)) = i.checked_sub(1).and_then(|i| st.window.get(i)) {
             let skip = (self.pos - start) as usize;
-            if skip < chunk.len() {
-                return Step::Chunk(chunk.slice(skip..));
+            let available = (limit.saturating_sub(*start) as usize).min(chunk.len());
+            if skip < available {
+                return Step::Chunk(chunk.slice(skip..available));
             }
         }
         if done {

@@ -8,8 +8,10 @@ use super::connect::UpstreamConnector;
 use super::fill::{BlobFiller, DEFAULT_FILL_WINDOW};
 use super::flight::Flights;
 use super::resolve::Resolver;
+use super::stats::Counters;
 use super::sync::SyncReport;
 use crate::access::{ArtifactId, DynAccessStore};
+use crate::gc::PullTouches;
 use crate::name::RepoName;
 use crate::reference::Reference;
 use crate::registry::Registry;
@@ -51,6 +53,10 @@ pub(super) struct Inner {
     pub(super) manifest_flights: Flights<(RepoName, Reference), ManifestRecord>,
     /// Running syncs, one per artifact.
     pub(super) sync_flights: Flights<ArtifactId, SyncReport>,
+    /// Hits, misses and syncs, for [`PullThrough::stats`].
+    pub(super) stats: Counters,
+    /// Last-pull times of blobs (for the cache's eviction order).
+    pub(super) touches: PullTouches,
 }
 
 impl PullThrough {
@@ -123,6 +129,7 @@ impl PullThrough {
         config: Config,
     ) -> Self {
         let filler = BlobFiller::with_window(registry.blobs().clone(), config.fill_window);
+        let registry_store = &Arc::clone(registry.store());
         let resolver = Resolver::new(
             Arc::clone(&access),
             Arc::clone(&connector),
@@ -138,6 +145,8 @@ impl PullThrough {
                 filler,
                 manifest_flights: Flights::new(),
                 sync_flights: Flights::new(),
+                stats: Counters::default(),
+                touches: PullTouches::new(Arc::clone(registry_store)),
             }),
         }
     }

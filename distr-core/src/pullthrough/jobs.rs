@@ -96,7 +96,14 @@ impl PullThrough {
     pub fn trigger_sync(&self, artifact_id: ArtifactId) -> (SyncStarted, SyncHandle) {
         let this = self.clone();
         let (joined, outcome) = self.inner.sync_flights.run(artifact_id, move || {
-            async move { this.recorded_sync(artifact_id).await }.boxed()
+            async move {
+                this.inner.stats.sync_started();
+                let outcome = this.recorded_sync(artifact_id).await;
+                let complete = matches!(&outcome, Ok(r) if r.is_complete());
+                this.inner.stats.sync_ended(complete);
+                outcome
+            }
+            .boxed()
         });
         let started = if joined {
             SyncStarted::Joined

@@ -40,7 +40,10 @@ impl PullThrough {
         allow_digest: bool,
     ) -> Result<ManifestRecord> {
         let miss = match self.inner.registry.get_manifest(repo, reference).await {
-            Ok(m) => return Ok(m),
+            Ok(m) => {
+                self.inner.stats.manifest(true);
+                return Ok(m);
+            }
             Err(e @ (Error::ManifestUnknown(_) | Error::NameUnknown)) => e,
             Err(e) => return Err(e),
         };
@@ -50,6 +53,7 @@ impl PullThrough {
         let Some(mirror) = self.upstream_for(repo).await? else {
             return Err(miss);
         };
+        self.inner.stats.manifest(false);
         let this = self.clone();
         let (key_repo, key_ref) = (repo.clone(), reference.clone());
         let (_, outcome) =

@@ -39,6 +39,7 @@ mod handle;
 mod jobs;
 mod manifests;
 mod resolve;
+mod stats;
 mod sync;
 
 pub use connect::UpstreamConnector;
@@ -47,6 +48,7 @@ pub use handle::{PullThrough, DEFAULT_LOOKUP_TTL, DEFAULT_SYNC_CONCURRENCY};
 pub use jobs::{SyncAllReport, SyncHandle, SyncOutcome, SyncStarted, SYNC_ALL_CONCURRENCY};
 pub use manifests::MAX_INDEX_DEPTH;
 pub use resolve::Mirror;
+pub use stats::PullThroughStats;
 pub use sync::SyncReport;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{BlobRecord, ManifestRecord, MetadataStore, Page, UploadRecord};
+use super::{BlobHolder, BlobRecord, ManifestRecord, MetadataStore, Page, UploadRecord};
 use crate::digest::Digest;
 use crate::error::{StoreError, StoreResult};
 use crate::name::RepoName;
@@ -23,6 +23,10 @@ struct Repo {
 struct State {
     repos: BTreeMap<String, Repo>,
     uploads: HashMap<String, UploadRecord>,
+    /// Garbage-collection candidates and when they were marked.
+    gc_candidates: BTreeMap<Digest, i64>,
+    /// Last pull time of blobs.
+    pulls: BTreeMap<Digest, i64>,
 }
 
 /// A [`MetadataStore`] held in memory; everything is lost on drop.
@@ -303,6 +307,112 @@ impl MetadataStore for MemoryStore {
             } else {
                 Ok(false)
             }
+        })
+    }
+
+    async fn blob_holders(&self, digests: &[Digest]) -> StoreResult<Vec<BlobHolder>> {
+        let wanted: BTreeSet<&Digest> = digests.iter().collect();
+        self.with(|s| {
+            let mut held: BTreeMap<(Digest, String), (bool, bool)> = BTreeMap::new();
+            for (name, r) in &s.repos {
+                let mut hold = |d: &Digest, linked: bool| {
+                    if wanted.contains(d) {
+                        let e = held.entry((d.clone(), name.clone())).or_default();
+                        if linked {
+                            e.0 = true;
+                        } else {
+                            e.1 = true;
+                        }
+                    }
+                };
+                r.blobs.keys().for_each(|d| hold(d, true));
+                for (digest, m) in &r.manifests {
+                    hold(digest, false);
+                    m.blobs.iter().for_each(|d| hold(d, false));
+                }
+            }
+            held.into_iter()
+                .map(|((digest, name), (linked, referenced))| {
+                    let repo = name
+                        .parse()
+                        .map_err(|e| StoreError::Corrupt(format!("{e}")))?;
+                    Ok(BlobHolder {
+                        digest,
+                        repo,
+                        linked,
+                        referenced,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    async fn mark_gc_candidates(&self, digests: &[Digest], at_ms: i64) -> StoreResult<()> {
+        self.with(|s| {
+            for d in digests {
+                s.gc_candidates.entry(d.clone()).or_insert(at_ms);
+            }
+            Ok(())
+        })
+    }
+
+    async fn gc_candidates(&self, marked_before_ms: i64) -> StoreResult<Vec<Digest>> {
+        self.with(|s| {
+            Ok(s.gc_candidates
+                .iter()
+                .filter(|(_, &at)| at <= marked_before_ms)
+                .map(|(d, _)| d.clone())
+                .collect())
+        })
+    }
+
+    async fn clear_gc_candidates(&self, digests: &[Digest]) -> StoreResult<()> {
+        self.with(|s| {
+            for d in digests {
+                s.gc_candidates.remove(d);
+            }
+            Ok(())
+        })
+    }
+
+    async fn forget_blobs(&self, digests: &[Digest]) -> StoreResult<()> {
+        self.with(|s| {
+            for d in digests {
+                s.gc_candidates.remove(d);
+                s.pulls.remove(d);
+            }
+            Ok(())
+        })
+    }
+
+    async fn list_stale_uploads(&self, created_before_ms: i64) -> StoreResult<Vec<UploadRecord>> {
+        self.with(|s| {
+            let mut stale: Vec<UploadRecord> = s
+                .uploads
+                .values()
+                .filter(|u| u.created_at_ms < created_before_ms)
+                .cloned()
+                .collect();
+            stale.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(stale)
+        })
+    }
+
+    async fn touch_blob(&self, digest: &Digest, at_ms: i64) -> StoreResult<()> {
+        self.with(|s| {
+            let at = s.pulls.entry(digest.clone()).or_insert(at_ms);
+            *at = (*at).max(at_ms);
+            Ok(())
+        })
+    }
+
+    async fn blob_pulls(&self, digests: &[Digest]) -> StoreResult<Vec<(Digest, i64)>> {
+        let wanted: BTreeSet<&Digest> = digests.iter().collect();
+        self.with(|s| {
+            Ok(wanted
+                .into_iter()
+                .filter_map(|d| s.pulls.get(d).map(|&at| (d.clone(), at)))
+                .collect())
         })
     }
 }

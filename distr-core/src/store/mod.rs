@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 pub use claims::{DynRunClaims, MemoryRunClaims, RunClaims};
 pub use memory::MemoryStore;
-pub use records::{BlobRecord, ManifestRecord, Page, UploadPart, UploadRecord};
+pub use records::{BlobHolder, BlobRecord, ManifestRecord, Page, UploadPart, UploadRecord};
 
 use crate::digest::Digest;
 use crate::error::StoreResult;
@@ -114,4 +114,38 @@ pub trait MetadataStore: Debug + Send + Sync + 'static {
 
     /// Removes an upload session. Returns whether it existed.
     async fn delete_upload(&self, repo: &RepoName, id: &str) -> StoreResult<bool>;
+
+    // Garbage collection and cache eviction (see `crate::gc`).
+
+    /// Who holds each of `digests`: one [`BlobHolder`] per repository that
+    /// links the blob, stores a manifest listing it (as config or layer),
+    /// or stores a manifest with that digest. Ordered by digest then
+    /// repository; digests nobody holds are absent.
+    async fn blob_holders(&self, digests: &[Digest]) -> StoreResult<Vec<BlobHolder>>;
+
+    /// Records `digests` as garbage-collection candidates marked at
+    /// `at_ms`. A digest already marked keeps its earlier mark.
+    async fn mark_gc_candidates(&self, digests: &[Digest], at_ms: i64) -> StoreResult<()>;
+
+    /// The candidates marked at or before `marked_before_ms`, ordered by digest.
+    async fn gc_candidates(&self, marked_before_ms: i64) -> StoreResult<Vec<Digest>>;
+
+    /// Removes the candidate marks of `digests` (they are referenced again).
+    async fn clear_gc_candidates(&self, digests: &[Digest]) -> StoreResult<()>;
+
+    /// Forgets everything kept about `digests` for collection and eviction
+    /// (candidate marks and pull times): their bytes were deleted.
+    async fn forget_blobs(&self, digests: &[Digest]) -> StoreResult<()>;
+
+    /// Upload sessions (of any repository) created before `created_before_ms`,
+    /// ordered by id.
+    async fn list_stale_uploads(&self, created_before_ms: i64) -> StoreResult<Vec<UploadRecord>>;
+
+    /// Records that the blob was pulled at `at_ms` (a later time than the
+    /// one recorded wins; an earlier one changes nothing).
+    async fn touch_blob(&self, digest: &Digest, at_ms: i64) -> StoreResult<()>;
+
+    /// The last recorded pull time of each of `digests` that has one,
+    /// ordered by digest.
+    async fn blob_pulls(&self, digests: &[Digest]) -> StoreResult<Vec<(Digest, i64)>>;
 }

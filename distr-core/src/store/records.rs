@@ -76,6 +76,21 @@ impl UploadRecord {
     }
 }
 
+/// A repository holding a blob, as found by
+/// [`MetadataStore::blob_holders`](super::MetadataStore::blob_holders).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobHolder {
+    /// The blob.
+    pub digest: Digest,
+    /// The repository.
+    pub repo: crate::RepoName,
+    /// The repository links the blob.
+    pub linked: bool,
+    /// A manifest stored in the repository lists the blob (as config or
+    /// layer) or has its digest.
+    pub referenced: bool,
+}
+
 /// A page request: items strictly after `last`, at most `limit`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Page {

@@ -8,6 +8,7 @@
 pub mod access;
 pub mod analytics;
 pub mod claims;
+pub mod gc;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,6 +2,7 @@
 //! `<org-slug>/<name>`) and their tags. Vendor admins only.
 
 use distr_core::access::{Artifact, ArtifactId};
+use distr_core::analytics::AnalyticsStoreExt;
 use distr_core::RepoName;
 use http::Response;
 use serde::{Deserialize, Serialize};
@@ -71,12 +72,12 @@ struct TagView {
     media_type: String,
     /// When the manifest was first stored.
     created_at: i64,
-    /// Always 0 until pull analytics exist.
+    /// GETs by this tag recorded by download analytics (0 without them).
     pull_count: u64,
 }
 
 /// The artifact named by the path, of the caller's vendor (404 otherwise).
-async fn load(ctx: &Ctx<'_>) -> Result<Artifact, ApiError> {
+pub(super) async fn load(ctx: &Ctx<'_>) -> Result<Artifact, ApiError> {
     ctx.caller.require_vendor_admin()?;
     let id: ArtifactId = ctx.params.id("artifact_id")?;
     ctx.api
@@ -220,9 +221,13 @@ pub(super) async fn sync(ctx: &Ctx<'_>) -> Reply {
 }
 
 /// `GET /artifacts/{artifact_id}/tags`: every tag with the manifest it points
-/// at, ordered by tag. `pull_count` is 0 until pull analytics exist.
+/// at, ordered by tag, and its `pull_count` (0 without download analytics).
 pub(super) async fn tags(ctx: &Ctx<'_>) -> Reply {
     let a = load(ctx).await?;
+    let pulls = match &ctx.api.analytics {
+        Some(store) => store.pull_counts_by_tag(ctx.caller.org.id, a.id).await?,
+        None => Default::default(),
+    };
     let repo: RepoName = format!("{}/{}", ctx.caller.org.slug, a.name)
         .parse()
         .map_err(|e: distr_core::Error| ApiError::internal(format!("artifact {}: {e}", a.id)))?;
@@ -237,7 +242,7 @@ pub(super) async fn tags(ctx: &Ctx<'_>) -> Reply {
                 size: m.size(),
                 media_type: m.media_type,
                 created_at: m.created_at_ms,
-                pull_count: 0,
+                pull_count: pulls.get(&tag).copied().unwrap_or(0),
             });
         }
     }

@@ -5,9 +5,12 @@
 //! |----------------------|--------|
 //! | `bad_request`        | 400    |
 //! | `artifact_entitled`  | 400    |
+//! | `invalid_filter`     | 400    |
+//! | `invalid_cursor`     | 400    |
 //! | `unauthorized`       | 401    |
 //! | `forbidden`          | 403    |
 //! | `not_found`          | 404    |
+//! | `analytics_disabled` | 404    |
 //! | `method_not_allowed` | 405    |
 //! | `conflict`           | 409    |
 //! | `payload_too_large`  | 413    |
@@ -79,6 +82,15 @@ impl ApiError {
             StatusCode::NOT_FOUND,
             "not_found",
             format!("{what} not found"),
+        )
+    }
+
+    /// 404 `analytics_disabled`: the server records no download analytics.
+    pub(crate) fn analytics_disabled() -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "analytics_disabled",
+            "download analytics are not enabled on this server",
         )
     }
 

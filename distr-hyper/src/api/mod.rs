@@ -1,5 +1,6 @@
 //! The management REST API under `/api/v1`: artifacts, customers, customer
-//! users, access tokens, entitlements and Kubernetes pull secrets, as JSON.
+//! users, access tokens, entitlements, Kubernetes pull secrets and download
+//! analytics, as JSON (and CSV for the pull log export).
 //!
 //! Conventions, also stated in the OpenAPI document (`GET /api/v1/openapi.json`):
 //! - authentication: `Authorization: AccessToken <token>` (or `Bearer <token>`)
@@ -10,6 +11,7 @@
 //!   [`error`]; objects of another vendor (or, for customer users, of another
 //!   customer) are reported as not found, never as forbidden.
 
+mod analytics;
 mod artifacts;
 mod auth;
 mod customers;
@@ -17,6 +19,7 @@ mod entitlements;
 mod error;
 mod json;
 mod openapi;
+mod openapi_analytics;
 mod pull_secret;
 mod router;
 mod tokens;
@@ -29,6 +32,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use distr_core::access::ArtifactId;
 use distr_core::access::{AccessStore, TokenAuthenticator};
+use distr_core::analytics::DynAnalyticsStore;
 use distr_core::pullthrough::{PullThrough, SyncStarted, UpstreamConnector};
 use distr_core::MetadataStore;
 use http::{Request, Response};
@@ -36,6 +40,7 @@ use http_body::Body;
 
 use self::error::ApiError;
 use self::router::{Endpoint, Match, Params};
+use crate::analytics::ArtifactIndex;
 use crate::body::{BoxError, ResponseBody};
 use crate::query::Query;
 use crate::ratelimit::{ClientAddr, FailedAuthLimiter};
@@ -54,6 +59,8 @@ pub struct ManagementApi {
     authn: Arc<TokenAuthenticator>,
     limiter: Arc<FailedAuthLimiter>,
     pull_through: Option<PullThrough>,
+    artifacts: Arc<ArtifactIndex>,
+    analytics: Option<Arc<DynAnalyticsStore>>,
 }
 
 impl ManagementApi {
@@ -67,12 +74,28 @@ impl ManagementApi {
         authn: Arc<TokenAuthenticator>,
     ) -> Self {
         Self {
+            artifacts: Arc::new(ArtifactIndex::new(access.clone())),
             access,
             meta,
             authn,
             limiter: Arc::new(FailedAuthLimiter::default()),
             pull_through: None,
+            analytics: None,
         }
+    }
+
+    /// Serves download analytics from `store` (`/api/v1/analytics/...`,
+    /// `/artifacts/{id}/analytics`, `/customers/{id}/analytics`, and the
+    /// `pull_count` of tag listings). Without it those endpoints answer 404
+    /// `analytics_disabled` and every `pull_count` is 0.
+    pub fn with_analytics(mut self, store: Arc<DynAnalyticsStore>) -> Self {
+        self.analytics = Some(store);
+        self
+    }
+
+    /// The artifact index over the API's access store.
+    pub(crate) fn artifacts(&self) -> &ArtifactIndex {
+        &self.artifacts
     }
 
     /// Lets artifacts have an upstream (the pull-through cache): upstream
@@ -164,6 +187,7 @@ impl ManagementApi {
                 caller,
                 params,
                 query: Query::parse(head.uri.query()),
+                raw_query: head.uri.query().unwrap_or("").to_owned(),
                 body,
                 now,
             };
@@ -180,6 +204,8 @@ struct Ctx<'a> {
     caller: auth::Caller,
     params: Params,
     query: Query,
+    /// The raw query string (empty when absent).
+    raw_query: String,
     /// The request body (empty for endpoints without one).
     body: Bytes,
     /// The request time, ms since the Unix epoch.
@@ -218,6 +244,11 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
         E::ReplaceEntitlement => entitlements::replace(ctx).await,
         E::DeleteEntitlement => entitlements::delete(ctx).await,
         E::PullSecret => pull_secret::get(ctx).await,
+        E::ListPulls => analytics::list(ctx).await,
+        E::ExportPulls => analytics::export_csv(ctx).await,
+        E::ArtifactAnalytics => analytics::artifact(ctx).await,
+        E::CustomerAnalytics => analytics::customer(ctx).await,
+        E::UnpulledCustomers => analytics::unpulled(ctx).await,
     }
 }
 

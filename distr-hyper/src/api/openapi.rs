@@ -19,15 +19,15 @@ pub(crate) fn response() -> Result<Response<ResponseBody>, ApiError> {
     Ok(resp)
 }
 
-fn schema(name: &str) -> Value {
+pub(super) fn schema(name: &str) -> Value {
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-fn array_of(name: &str) -> Value {
+pub(super) fn array_of(name: &str) -> Value {
     json!({ "type": "array", "items": schema(name) })
 }
 
-fn path_id(name: &str, what: &str) -> Value {
+pub(super) fn path_id(name: &str, what: &str) -> Value {
     json!({
         "name": name, "in": "path", "required": true,
         "description": format!("Id of the {what}."),
@@ -35,7 +35,7 @@ fn path_id(name: &str, what: &str) -> Value {
     })
 }
 
-fn query(name: &str, required: bool, description: &str) -> Value {
+pub(super) fn query(name: &str, required: bool, description: &str) -> Value {
     json!({
         "name": name, "in": "query", "required": required,
         "description": description, "schema": { "type": "string" }
@@ -47,30 +47,32 @@ fn json_body(name: &str) -> Value {
 }
 
 /// What an operation returns when it succeeds.
-enum Success {
+pub(super) enum Success {
     /// A status with a JSON body of this schema.
     Json(&'static str, &'static str, Value),
     /// 204 without a body.
     NoContent(&'static str),
     /// 200 with a YAML body.
     Yaml(&'static str),
+    /// 200 with a CSV body.
+    Csv(&'static str),
 }
 
 /// An operation: the success response plus the error responses it may give
 /// beyond 401, 429 and 500 (which every authenticated operation may give).
-struct Op {
-    id: &'static str,
-    tag: &'static str,
-    summary: &'static str,
-    description: &'static str,
-    params: Vec<Value>,
-    body: Option<&'static str>,
-    success: Success,
-    errors: &'static [&'static str],
+pub(super) struct Op {
+    pub(super) id: &'static str,
+    pub(super) tag: &'static str,
+    pub(super) summary: &'static str,
+    pub(super) description: &'static str,
+    pub(super) params: Vec<Value>,
+    pub(super) body: Option<&'static str>,
+    pub(super) success: Success,
+    pub(super) errors: &'static [&'static str],
 }
 
 impl Op {
-    fn build(self) -> Value {
+    pub(super) fn build(self) -> Value {
         let mut responses = Map::new();
         match self.success {
             Success::Json(status, description, s) => {
@@ -81,6 +83,12 @@ impl Op {
             }
             Success::NoContent(description) => {
                 responses.insert("204".into(), json!({ "description": description }));
+            }
+            Success::Csv(description) => {
+                responses.insert(
+                    "200".into(),
+                    json!({ "description": description, "content": { "text/csv": { "schema": { "type": "string" } } } }),
+                );
             }
             Success::Yaml(description) => {
                 responses.insert(
@@ -188,7 +196,7 @@ fn paths() -> Value {
         "/api/v1/artifacts/{artifact_id}/tags": {
             "get": Op {
                 id: "listArtifactTags", tag: "artifacts", summary: "List an artifact's tags",
-                description: "Every tag with the manifest it points at, ordered by tag. `pull_count` is 0 until pull analytics exist. Vendor admins only.",
+                description: "Every tag with the manifest it points at, ordered by tag, with `pull_count`: its pulls recorded by download analytics (0 when analytics are off). Vendor admins only.",
                 params: vec![path_id("artifact_id", "artifact")], body: None,
                 success: Success::Json("200", "The tags.", array_of("Tag")),
                 errors: &["400", "403", "404"],
@@ -366,7 +374,7 @@ fn paths() -> Value {
     })
 }
 
-fn timestamp(description: &str) -> Value {
+pub(super) fn timestamp(description: &str) -> Value {
     json!({ "type": "integer", "format": "int64", "description": format!("{description} (ms since the Unix epoch).") })
 }
 
@@ -374,7 +382,7 @@ fn nullable_timestamp(description: &str) -> Value {
     json!({ "type": ["integer", "null"], "format": "int64", "description": format!("{description} (ms since the Unix epoch), or null.") })
 }
 
-fn uuid() -> Value {
+pub(super) fn uuid() -> Value {
     json!({ "type": "string", "format": "uuid" })
 }
 
@@ -388,7 +396,8 @@ fn schemas() -> Value {
                 "type": "object", "required": ["code", "message"],
                 "properties": {
                     "code": { "type": "string", "enum": [
-                        "bad_request", "artifact_entitled", "unauthorized", "forbidden", "not_found",
+                        "bad_request", "artifact_entitled", "invalid_filter", "invalid_cursor",
+                        "unauthorized", "forbidden", "not_found", "analytics_disabled",
                         "method_not_allowed", "conflict", "payload_too_large", "too_many_requests", "internal"
                     ] },
                     "message": { "type": "string" }
@@ -467,7 +476,7 @@ fn schemas() -> Value {
                 "size": { "type": "integer", "description": "Manifest size in bytes." },
                 "media_type": { "type": "string" },
                 "created_at": timestamp("When the manifest was first stored"),
-                "pull_count": { "type": "integer", "description": "Always 0 until pull analytics exist." }
+                "pull_count": { "type": "integer", "description": "GETs of the manifest by this tag recorded by download analytics (0 when analytics are off)." }
             }
         },
         "Customer": {
@@ -555,10 +564,10 @@ fn schemas() -> Value {
 fn error_responses() -> Value {
     let mut out = Map::new();
     for (status, description) in [
-        ("400", "Malformed request (`bad_request`), or an artifact still entitled (`artifact_entitled`)."),
+        ("400", "Malformed request (`bad_request`), an artifact still entitled (`artifact_entitled`), or a bad analytics filter or cursor (`invalid_filter`, `invalid_cursor`)."),
         ("401", "Missing, unknown, revoked or expired token (`unauthorized`)."),
         ("403", "The caller's role does not allow this (`forbidden`)."),
-        ("404", "No such object, or one of another vendor or customer (`not_found`)."),
+        ("404", "No such object, or one of another vendor or customer (`not_found`); download analytics not enabled on the server (`analytics_disabled`)."),
         ("409", "A name is taken, or the object's state forbids this (`conflict`)."),
         ("413", "The request body exceeds 1 MiB (`payload_too_large`)."),
         ("429", "Too many failed authentications from this address (`too_many_requests`, with Retry-After)."),
@@ -572,6 +581,14 @@ fn error_responses() -> Value {
     Value::Object(out)
 }
 
+/// `a` with the members of `b` added (both objects).
+fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
 /// The whole document.
 pub(crate) fn document() -> Value {
     json!({
@@ -579,15 +596,16 @@ pub(crate) fn document() -> Value {
         "info": {
             "title": "distr management API",
             "version": "1",
-            "description": "Manage artifacts, customers, users, access tokens and entitlements of a vendor organisation.\n\nAuthenticate with `Authorization: AccessToken <token>` (or `Bearer <token>`). Ids are UUID strings. Timestamps are integers: milliseconds since the Unix epoch. Request bodies are JSON of at most 1 MiB; unknown fields are refused. Errors are `{\"error\":{\"code\",\"message\"}}` with the codes of the Error schema; objects of another vendor, or of another customer for customer users, are reported as 404."
+            "description": "Manage artifacts, customers, users, access tokens and entitlements of a vendor organisation, and see who pulled what (download analytics).\n\nAuthenticate with `Authorization: AccessToken <token>` (or `Bearer <token>`). Ids are UUID strings. Timestamps are integers: milliseconds since the Unix epoch. Request bodies are JSON of at most 1 MiB; unknown fields are refused. Errors are `{\"error\":{\"code\",\"message\"}}` with the codes of the Error schema; objects of another vendor, or of another customer for customer users, are reported as 404."
         },
         "servers": [{ "url": "/" }],
         "security": [{ "accessToken": [] }],
         "tags": [
             { "name": "meta" }, { "name": "artifacts" }, { "name": "customers" },
-            { "name": "users" }, { "name": "tokens" }, { "name": "entitlements" }
+            { "name": "users" }, { "name": "tokens" }, { "name": "entitlements" },
+            { "name": "analytics" }
         ],
-        "paths": paths(),
+        "paths": merged(paths(), super::openapi_analytics::paths()),
         "components": {
             "securitySchemes": {
                 "accessToken": {
@@ -595,7 +613,7 @@ pub(crate) fn document() -> Value {
                     "description": "`AccessToken <token>` or `Bearer <token>` with a personal access token."
                 }
             },
-            "schemas": schemas(),
+            "schemas": merged(schemas(), super::openapi_analytics::schemas()),
             "responses": error_responses()
         }
     })

@@ -41,6 +41,11 @@ pub(crate) enum Endpoint {
     ReplaceEntitlement,
     DeleteEntitlement,
     PullSecret,
+    ListPulls,
+    ExportPulls,
+    ArtifactAnalytics,
+    CustomerAnalytics,
+    UnpulledCustomers,
 }
 
 impl Endpoint {
@@ -170,6 +175,19 @@ pub(crate) const ROUTES: &[RouteDef] = {
             "GET",
             "/api/v1/customers/{customer_id}/pull-secret",
             E::PullSecret,
+        ),
+        r("GET", "/api/v1/analytics/pulls", E::ListPulls),
+        r("GET", "/api/v1/analytics/pulls.csv", E::ExportPulls),
+        r("GET", "/api/v1/analytics/unpulled", E::UnpulledCustomers),
+        r(
+            "GET",
+            "/api/v1/artifacts/{artifact_id}/analytics",
+            E::ArtifactAnalytics,
+        ),
+        r(
+            "GET",
+            "/api/v1/customers/{customer_id}/analytics",
+            E::CustomerAnalytics,
         ),
     ]
 };

@@ -52,11 +52,11 @@ pub(crate) async fn get(
             StatusCode::OK
         }
     };
-    Ok(with_headers(
-        Response::new(stream(read.body)),
-        status,
-        &headers,
-    ))
+    let body = match backend.analytics {
+        Some(analytics) => analytics.count_blob(guard, repo, read.body).await,
+        None => read.body,
+    };
+    Ok(with_headers(Response::new(stream(body)), status, &headers))
 }
 
 pub(crate) async fn delete(

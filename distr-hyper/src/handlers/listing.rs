@@ -6,7 +6,7 @@ use distr_core::{Digest, Error, Registry, RepoName};
 use http::{header, HeaderName, Response, StatusCode};
 use serde_json::json;
 
-use super::Parts;
+use super::{Backend, Parts};
 use crate::access::Guard;
 use crate::body::{full, ResponseBody};
 use crate::headers::{with_headers, OCI_FILTERS_APPLIED};
@@ -52,15 +52,22 @@ fn json_page<T: std::fmt::Display>(
 }
 
 pub(crate) async fn tags(
-    registry: &Registry,
+    backend: Backend<'_>,
     guard: &Guard<'_>,
     repo: &RepoName,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
+    let registry = backend.registry;
     let (n, last) = page_params(parts)?;
     let limit = registry.page_limit(n);
     let listing = match guard.read(repo).await?.visible_tags().await? {
-        None => registry.list_tags(repo, last, n).await?,
+        None => match registry.list_tags(repo, last, n).await {
+            Err(Error::NameUnknown) if artifact_exists(backend, repo).await? => Listing {
+                items: Vec::new(),
+                more: false,
+            },
+            listing => listing?,
+        },
         Some(visible) => Listing::paginate(visible, last.as_deref(), limit),
     };
     let tags: Vec<&str> = listing.items.iter().map(|t| t.as_str()).collect();
@@ -71,6 +78,16 @@ pub(crate) async fn tags(
         &format!("/v2/{repo}/tags/list"),
         limit,
     ))
+}
+
+/// True when the tenancy model has the artifact `repo` names (created
+/// through the API, say, before anything was pushed): its tag list is then
+/// empty rather than unknown. The caller already passed the read check.
+async fn artifact_exists(backend: Backend<'_>, repo: &RepoName) -> Result<bool, Error> {
+    match backend.artifacts {
+        Some(index) => Ok(index.resolve(repo).await?.is_some()),
+        None => Ok(false),
+    }
 }
 
 pub(crate) async fn catalog(

@@ -53,6 +53,15 @@ pub(crate) async fn get(
     let body = if parts.method == Method::HEAD {
         empty()
     } else {
+        if let Some(analytics) = backend.analytics {
+            let tag = match &reference {
+                Reference::Tag(t) => Some(t),
+                Reference::Digest(_) => None,
+            };
+            analytics
+                .record_pull(guard, repo, tag, &manifest, &parts.client())
+                .await;
+        }
         full(manifest.content)
     };
     Ok(with_headers(Response::new(body), StatusCode::OK, &headers))

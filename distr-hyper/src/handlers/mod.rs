@@ -12,6 +12,7 @@ use http::{header, HeaderMap, Method, Request, Response, StatusCode};
 use http_body::Body;
 
 use crate::access::{AccessControl, Guard};
+use crate::analytics::{ArtifactIndex, Client, PullAnalytics};
 use crate::body::{full, BoxError, ResponseBody};
 use crate::error::{error_response, unknown_endpoint};
 use crate::headers::with_headers;
@@ -24,12 +25,23 @@ pub(crate) struct Parts {
     pub method: Method,
     pub headers: HeaderMap,
     pub query: Query,
+    /// The connection's peer address, when the server supplies it
+    /// ([`ClientAddr`]).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl Parts {
     /// A header as text, if present and valid.
     pub(crate) fn header(&self, name: header::HeaderName) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Who asks, for analytics.
+    pub(crate) fn client(&self) -> Client<'_> {
+        Client {
+            peer: self.peer,
+            headers: &self.headers,
+        }
     }
 
     /// The declared `Content-Length`.
@@ -40,11 +52,16 @@ impl Parts {
 }
 
 /// What requests are served from: the registry and, for artifacts with an
-/// upstream, the pull-through cache in front of it.
+/// upstream, the pull-through cache in front of it; where pulls are recorded.
 #[derive(Clone, Copy)]
 pub(crate) struct Backend<'a> {
     pub registry: &'a Registry,
     pub pull_through: Option<&'a PullThrough>,
+    /// Download analytics, when on.
+    pub analytics: Option<&'a PullAnalytics>,
+    /// The artifacts of the tenancy model, when known (for `tags/list` of
+    /// an artifact without tags).
+    pub artifacts: Option<&'a ArtifactIndex>,
 }
 
 /// Routes a request and renders any error as an OCI error response.
@@ -58,11 +75,12 @@ where
     B::Error: Into<BoxError>,
 {
     let (head, body) = req.into_parts();
-    let extensions = head.extensions;
+    let peer = head.extensions.get::<ClientAddr>().map(|a| a.0.ip());
     let parts = Parts {
         method: head.method,
         headers: head.headers,
         query: Query::parse(head.uri.query()),
+        peer,
     };
     match Route::parse(head.uri.path()) {
         Ok(Some(Route::Token)) if access.is_none() => unknown_endpoint(head.uri.path()),
@@ -71,8 +89,7 @@ where
             let challenge = access
                 .filter(|a| a.issues_sessions())
                 .map(|_| bearer_challenge(&parts.headers, &needs));
-            let client = extensions.get::<ClientAddr>().map(|a| a.0.ip());
-            let result = match Guard::authenticate_from(access, &parts.headers, client).await {
+            let result = match Guard::authenticate_from(access, &parts.headers, peer).await {
                 Ok(guard) => handle(backend, &guard, route, needs, parts, body).await,
                 Err(e) => Err(e),
             };
@@ -198,7 +215,7 @@ where
             ))
         }
         (&M::GET, R::Catalog) => listing::catalog(registry, guard, &parts).await,
-        (&M::GET, R::Tags(repo)) => listing::tags(registry, guard, &repo, &parts).await,
+        (&M::GET, R::Tags(repo)) => listing::tags(backend, guard, &repo, &parts).await,
         (&M::GET, R::Referrers(repo, digest)) => {
             listing::referrers(registry, guard, &repo, &digest, &parts).await
         }

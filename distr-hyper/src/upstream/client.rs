@@ -28,6 +28,7 @@ use hyper_util::rt::TokioExecutor;
 use super::challenge::{parse_challenges, Challenge};
 use super::ecr::{EcrToken, EcrTokenSource, DEFAULT_ECR_REFRESH_MARGIN, DEFAULT_ECR_REGION};
 use super::link::{next_last, percent_encode};
+use super::retry::{classify_status, jitter, Failure, RetryPolicy};
 use super::tls::{default_tls_config, https_connector, HttpsConnector};
 use super::token::{parse_token_response, CachedToken};
 use crate::body::into_stream;
@@ -65,6 +66,7 @@ pub struct OciUpstreamBuilder {
     ecr_region: Option<String>,
     ecr_refresh_margin: Duration,
     ecr_source: Option<Arc<EcrTokenSource>>,
+    retry: RetryPolicy,
 }
 
 impl OciUpstreamBuilder {
@@ -83,7 +85,17 @@ impl OciUpstreamBuilder {
             ecr_region: None,
             ecr_refresh_margin: DEFAULT_ECR_REFRESH_MARGIN,
             ecr_source: None,
+            retry: RetryPolicy::default(),
         }
+    }
+
+    /// How idempotent requests (all of them: `GET`/`HEAD`, token fetches
+    /// included) are retried on transport errors, response-header timeouts,
+    /// `408`, `429` and transient `5xx`, before any body byte is read
+    /// (default [`RetryPolicy::default`]: 3 attempts, 100 ms then 400 ms).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// The credentials.
@@ -246,6 +258,7 @@ impl OciUpstreamBuilder {
             insecure: self.insecure,
             response_timeout: self.response_timeout,
             body_idle_timeout: self.body_idle_timeout,
+            retry: self.retry,
             user_agent,
             creds,
             client,
@@ -272,6 +285,7 @@ pub struct OciUpstream<C = HttpsConnector> {
     insecure: bool,
     response_timeout: Duration,
     body_idle_timeout: Duration,
+    retry: RetryPolicy,
     user_agent: HeaderValue,
     creds: Creds,
     client: Client<C, Empty<Bytes>>,
@@ -449,8 +463,9 @@ impl<C> OciUpstream<C>
 where
     C: Connect + Clone + Send + Sync + 'static,
 {
-    /// Sends one request, following redirects (without `Authorization` once
-    /// the host changes, and never from https to http).
+    /// Sends one request, following redirects, retrying it per the
+    /// [`RetryPolicy`] while no response body has been read: the last
+    /// attempt's response (whatever its status) or error is returned.
     async fn execute(
         &self,
         method: &Method,
@@ -458,19 +473,74 @@ where
         headers: &HeaderMap,
         auth: Option<&HeaderValue>,
     ) -> UpstreamResult<Response<Incoming>> {
+        let retries = self.retry.retries_method(method);
+        let mut slept = Duration::ZERO;
+        let mut attempt = 1;
+        loop {
+            let (result, failure) =
+                match self.execute_once(method, uri.clone(), headers, auth).await {
+                    Ok(resp) => {
+                        let failure = classify_status(resp.status(), resp.headers());
+                        (Ok(resp), failure)
+                    }
+                    Err((failure, e)) => (Err(e), failure),
+                };
+            let Some(failure) = failure.filter(|_| retries) else {
+                return result;
+            };
+            let Some(delay) = self.retry.delay(attempt, failure, slept, jitter()) else {
+                if attempt > 1 {
+                    tracing::warn!(
+                        upstream = %self.target, %method, %uri, attempts = attempt, ?failure,
+                        "upstream request failed; giving up"
+                    );
+                }
+                return result;
+            };
+            tracing::debug!(
+                upstream = %self.target, %method, %uri, attempt, ?failure, ?delay,
+                "upstream request failed; retrying"
+            );
+            // A failed response's body is dropped unread (its connection
+            // is not reused).
+            drop(result);
+            tokio::time::sleep(delay).await;
+            slept += delay;
+            attempt += 1;
+        }
+    }
+
+    /// Sends one request, following redirects (without `Authorization` once
+    /// the host changes, and never from https to http). An error comes with
+    /// the retryable failure it is, if any.
+    async fn execute_once(
+        &self,
+        method: &Method,
+        uri: Uri,
+        headers: &HeaderMap,
+        auth: Option<&HeaderValue>,
+    ) -> Result<Response<Incoming>, (Option<Failure>, UpstreamError)> {
         let origin = uri.authority().cloned();
         let mut uri = uri;
         for _ in 0..=MAX_REDIRECTS {
             if !self.insecure && uri.scheme_str() != Some("https") {
-                return Err(UpstreamError::Protocol(format!(
-                    "refusing plain-http URL {uri} for a secure upstream"
-                )));
+                return Err((
+                    None,
+                    UpstreamError::Protocol(format!(
+                        "refusing plain-http URL {uri} for a secure upstream"
+                    )),
+                ));
             }
             let mut req = Request::builder()
                 .method(method.clone())
                 .uri(uri.clone())
                 .body(Empty::new())
-                .map_err(|e| UpstreamError::Protocol(format!("bad request URI {uri}: {e}")))?;
+                .map_err(|e| {
+                    (
+                        None,
+                        UpstreamError::Protocol(format!("bad request URI {uri}: {e}")),
+                    )
+                })?;
             *req.headers_mut() = headers.clone();
             req.headers_mut()
                 .insert(USER_AGENT, self.user_agent.clone());
@@ -480,13 +550,23 @@ where
             let resp = tokio::time::timeout(self.response_timeout, self.client.request(req))
                 .await
                 .map_err(|_| {
-                    UpstreamError::Unavailable(format!(
-                        "no response from {} within {:?}",
-                        self.target.registry(),
-                        self.response_timeout
-                    ))
+                    (
+                        Some(Failure::Timeout),
+                        UpstreamError::Unavailable(format!(
+                            "no response from {} within {:?}",
+                            self.target.registry(),
+                            self.response_timeout
+                        )),
+                    )
                 })?
-                .map_err(|e| unavailable(&format!("{method} {uri}"), &e))?;
+                // Every client error comes before a response: nothing of
+                // it was read, so it is safe to retry.
+                .map_err(|e| {
+                    (
+                        Some(Failure::Transport),
+                        unavailable(&format!("{method} {uri}"), &e),
+                    )
+                })?;
             let redirect = matches!(resp.status().as_u16(), 301 | 302 | 303 | 307 | 308);
             if !redirect {
                 return Ok(resp);
@@ -494,13 +574,17 @@ where
             let location = header_str(resp.headers(), LOCATION)
                 .and_then(|l| resolve_location(&uri, l))
                 .ok_or_else(|| {
-                    UpstreamError::Protocol("redirect without a usable Location".into())
+                    (
+                        None,
+                        UpstreamError::Protocol("redirect without a usable Location".into()),
+                    )
                 })?;
             uri = location;
         }
-        Err(UpstreamError::Protocol(format!(
-            "more than {MAX_REDIRECTS} redirects"
-        )))
+        Err((
+            None,
+            UpstreamError::Protocol(format!("more than {MAX_REDIRECTS} redirects")),
+        ))
     }
 
     /// The Basic credentials for the next request (an ECR token is fetched

@@ -12,6 +12,7 @@ use distr_core::upstream::{DynUpstream, UpstreamAuth, UpstreamResult};
 
 use super::client::OciUpstreamBuilder;
 use super::ecr::{default_sdk_http_client, EcrTokenSource, DEFAULT_ECR_REFRESH_MARGIN};
+use super::retry::RetryPolicy;
 use super::tls::{default_tls_config, https_connector, HttpsConnector};
 
 /// Builds an [`OciUpstream`](super::OciUpstream) for each pull-through
@@ -41,6 +42,7 @@ pub struct HyperConnector {
     connect_timeout: Duration,
     response_timeout: Duration,
     body_idle_timeout: Duration,
+    retry: RetryPolicy,
     user_agent: Option<String>,
     ecr_endpoint: Option<String>,
     ecr_region: Option<String>,
@@ -63,6 +65,7 @@ impl std::fmt::Debug for HyperConnector {
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("body_idle_timeout", &self.body_idle_timeout)
+            .field("retry", &self.retry)
             .field("user_agent", &self.user_agent)
             .field("ecr_endpoint", &self.ecr_endpoint)
             .field("ecr_region", &self.ecr_region)
@@ -86,6 +89,7 @@ impl HyperConnector {
             connect_timeout,
             response_timeout: Duration::from_secs(30),
             body_idle_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
             user_agent: None,
             ecr_endpoint: None,
             ecr_region: None,
@@ -118,6 +122,13 @@ impl HyperConnector {
     /// Longest wait for the next chunk of a response body.
     pub fn with_body_idle_timeout(mut self, t: Duration) -> Self {
         self.body_idle_timeout = t;
+        self
+    }
+
+    /// How upstream requests are retried (see
+    /// [`OciUpstreamBuilder::with_retry_policy`]).
+    pub fn with_retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
         self
     }
 
@@ -187,7 +198,8 @@ impl UpstreamConnector for HyperConnector {
             .with_insecure(upstream.insecure)
             .with_connect_timeout(self.connect_timeout)
             .with_response_timeout(self.response_timeout)
-            .with_body_idle_timeout(self.body_idle_timeout);
+            .with_body_idle_timeout(self.body_idle_timeout)
+            .with_retry_policy(self.retry.clone());
         if let Some(ua) = &self.user_agent {
             builder = builder.with_user_agent(ua.clone());
         }

@@ -11,6 +11,7 @@ mod client;
 mod connector;
 mod ecr;
 mod link;
+mod retry;
 mod tls;
 mod token;
 
@@ -21,4 +22,5 @@ pub use ecr::{
     EcrTokenSource, EcrTokenSourceBuilder, DEFAULT_ECR_REFRESH_MARGIN, DEFAULT_ECR_REGION,
     DEFAULT_ECR_TOKEN_LIFETIME,
 };
+pub use retry::RetryPolicy;
 pub use tls::{default_tls_config, HttpsConnector};

@@ -543,7 +543,9 @@ async fn blob_size(
     }
 }
 
-/// Monolithic upload: `POST /v2/<repo>/blobs/uploads/?digest=…` with the body.
+/// Upload in two steps, as every registry supports: `POST
+/// /v2/<repo>/blobs/uploads/` opens a session, `PUT <location>?digest=…` sends
+/// the whole body and commits it.
 async fn upload(
     client: &HttpClient,
     registry: &Registry,
@@ -552,11 +554,33 @@ async fn upload(
     len: u64,
     body: bhttp::ReqBody,
 ) -> anyhow::Result<()> {
-    let req = Request::post(registry.uri(&format!("/v2/{repo}/blobs/uploads/?digest={digest}"))?)
+    let what = format!("uploading {digest}");
+    let req = Request::post(registry.uri(&format!("/v2/{repo}/blobs/uploads/"))?)
+        .header(CONTENT_LENGTH, 0)
+        .body(bhttp::empty())?;
+    let resp = bhttp::send(client, req).await.map_err(anyhow::Error::msg)?;
+    let resp = bhttp::expect_status(&what, resp, StatusCode::ACCEPTED).await?;
+    let location = resp
+        .headers()
+        .get(http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .context("the upload session has no Location")?
+        .to_owned();
+    bhttp::drain(resp.into_body(), |_| {})
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let target = if location.starts_with('/') {
+        registry.uri(&format!("{location}{sep}digest={digest}"))?
+    } else {
+        format!("{location}{sep}digest={digest}")
+            .parse()
+            .context("the upload Location is not a URI")?
+    };
+    let req = Request::put(target)
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, len)
         .body(body)?;
-    let what = format!("uploading {digest}");
     let resp = tokio::time::timeout(Duration::from_secs(1800), bhttp::send(client, req))
         .await
         .with_context(|| format!("{what}: timed out"))?

@@ -4,7 +4,9 @@
 //! With no arguments it serves on 127.0.0.1:5000 with data in `./distr-data`.
 //! On the first start it creates a vendor organisation and prints its admin
 //! token once (see `DISTR_BOOTSTRAP_ORG` / `DISTR_BOOTSTRAP_TOKEN`).
-//! The management REST API is served under `/api/v1`. `distr-server admin …`
+//! The management REST API is served under `/api/v1`. Prometheus metrics are
+//! served at `/metrics`, on a separate listener with `DISTR_METRICS_LISTEN`
+//! (unauthenticated: bind that to a private interface). `distr-server admin …`
 //! manages organisations, customers, users, tokens, artifacts and
 //! entitlements in the same data directory from the command line.
 #![forbid(unsafe_code)]
@@ -18,15 +20,19 @@ use clap::Parser;
 use distr_core::access::{
     AccessStore, Policy, SealingAccessStore, TokenAuthenticator, VersionCachedAccessStore,
 };
+use distr_core::analytics::Recorder;
 use distr_core::pullthrough::PullThrough;
 use distr_core::store::RunClaims;
 use distr_examples::admin::{self, AdminArgs};
 use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags, Stores};
+use distr_examples::gc_job::{self, GcSettings};
+use distr_examples::metrics_config::{serve_with_metrics, MetricsFlags};
 use distr_examples::schedule::run_on_schedule;
 use distr_examples::secrets::load_key_ring;
-use distr_examples::serve::{serve, shutdown_signal};
-use distr_hyper::{AccessControl, DistrService, HyperConnector, ManagementApi};
+use distr_examples::serve::shutdown_signal;
+use distr_hyper::metrics::Metrics;
+use distr_hyper::{AccessControl, DistrService, HyperConnector, ManagementApi, PullAnalytics};
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
 /// How stale the access version may be for changes made by other processes.
@@ -39,6 +45,8 @@ const UPSTREAM_SYNC_JOB: &str = "upstream-sync";
 struct Cli {
     #[command(flatten)]
     flags: Flags,
+    #[command(flatten)]
+    metrics: MetricsFlags,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -48,6 +56,10 @@ enum Command {
     /// Manage the tenancy model in the data directory's database (works
     /// while the server runs).
     Admin(AdminArgs),
+    /// Run one garbage collection (and cache eviction, when configured)
+    /// now, with the `DISTR_GC_*` and `DISTR_CACHE_*` settings (works while
+    /// the server runs).
+    Gc,
 }
 
 #[tokio::main]
@@ -64,7 +76,8 @@ async fn main() -> ExitCode {
     let result = match Config::resolve(&cli.flags) {
         Ok(config) => match &cli.command {
             Some(Command::Admin(args)) => admin::main(args, &config).await,
-            None => run_server(config).await,
+            Some(Command::Gc) => gc_now(&config).await,
+            None => run_server(config, &cli.metrics).await,
         },
         Err(e) => Err(e),
     };
@@ -77,7 +90,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_server(config: Config) -> anyhow::Result<()> {
+async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Result<()> {
     let bootstrap_token = if config.insecure_no_auth {
         None
     } else {
@@ -89,6 +102,8 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
+    let metrics_listener = metrics_flags.bind().await?;
+    let metrics = Metrics::new();
     let keys = load_key_ring(&config)?;
     let sealing = Arc::new(SealingAccessStore::new(
         Arc::new(VersionCachedAccessStore::new(
@@ -98,7 +113,19 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         keys,
     ));
     let access: Arc<dyn AccessStore> = sealing.clone();
-    let pull_through = pull_through(&config, &stores, access.clone())?;
+    let pull_through = pull_through(&config, &stores, access.clone(), &metrics)?;
+    metrics.observe_pull_through(&pull_through);
+    // Download analytics: recorded in the background, flushed on shutdown.
+    let recorder = config
+        .analytics
+        .then(|| Recorder::start(stores.analytics.clone(), config.recorder_config()));
+    if let Some(r) = &recorder {
+        metrics.observe_recorder(r);
+    }
+    let analytics = recorder.as_ref().map(|r| {
+        PullAnalytics::new(r.clone(), access.clone())
+            .with_trusted_proxies(config.trusted_proxies.clone())
+    });
     let service = if config.insecure_no_auth {
         tracing::warn!("--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
         DistrService::new(stores.registry.clone()).with_pull_through(pull_through.clone())
@@ -114,6 +141,10 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
         report(&outcome);
         secured_service(&stores, access, pull_through.clone())
     };
+    let service = match analytics {
+        Some(a) => service.with_analytics(a),
+        None => service,
+    };
     let sync_schedule = config.upstream_sync_cron.clone().map(|cron| {
         tracing::info!(schedule = %cron, "upstream sync scheduled");
         let (pt, claims) = (pull_through.clone(), stores.claims.clone());
@@ -124,6 +155,14 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
             std::future::pending(),
         ))
     });
+
+    let gc_schedule = {
+        let filler = pull_through.filler().clone();
+        let in_flight: distr_core::gc::InFlightCheck =
+            Arc::new(move |digest| filler.is_filling(digest));
+        let holder = format!("{}/{}", listener_addr_or_pid(&listener), std::process::id());
+        gc_job::spawn(&stores, GcSettings::from_env()?, Some(in_flight), holder)
+    };
 
     // Seal credentials stored before encryption or under a previous key.
     tokio::spawn(async move {
@@ -146,9 +185,16 @@ async fn run_server(config: Config) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "distr-server started");
-    serve(listener, service, shutdown).await;
+    serve_with_metrics(listener, metrics_listener, service, &metrics, shutdown).await;
     if let Some(task) = sync_schedule {
         task.abort();
+    }
+    if let Some(task) = gc_schedule {
+        task.abort();
+    }
+    // Every request has drained: write the pulls still queued.
+    if let Some(recorder) = recorder {
+        recorder.shutdown().await;
     }
     stores.close().await;
     tracing::info!("stopped");
@@ -172,7 +218,8 @@ fn secured_service(
     let policy = Policy::new(access.clone(), stores.meta.clone());
     let authn = Arc::new(TokenAuthenticator::new(access.clone()));
     let api = ManagementApi::new(access, stores.meta.clone(), authn.clone())
-        .with_pull_through(pull_through.clone());
+        .with_pull_through(pull_through.clone())
+        .with_analytics(stores.analytics.clone());
     DistrService::new(stores.registry.clone())
         .with_access_control(AccessControl::new(policy, authn))
         .with_management_api(api)
@@ -185,15 +232,18 @@ fn pull_through(
     config: &Config,
     stores: &Stores,
     access: Arc<dyn AccessStore>,
+    metrics: &Metrics,
 ) -> anyhow::Result<PullThrough> {
-    let mut connector = HyperConnector::new().context("setting up the upstream TLS client")?;
+    let mut connector = HyperConnector::new()
+        .context("setting up the upstream TLS client")?
+        .with_response_timeout(config.upstream_timeout);
     if let Some(endpoint) = &config.ecr_endpoint {
         connector = connector.with_ecr_endpoint(endpoint.clone());
     }
     Ok(PullThrough::new(
         stores.registry.clone(),
         access,
-        Arc::new(connector),
+        Arc::new(metrics.connector(Arc::new(connector))),
     ))
 }
 
@@ -258,4 +308,18 @@ fn report(outcome: &Outcome) {
         ),
         Outcome::Unchanged => {}
     }
+}
+
+/// `distr-server gc`: one collection now, reported on stdout.
+async fn gc_now(config: &Config) -> anyhow::Result<()> {
+    let settings = GcSettings::from_env()?;
+    let stores = config.open_stores().await?;
+    let (report, evicted) =
+        gc_job::run_once(&stores, &settings, None, distr_examples::now_ms()).await?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{report:#?}")?;
+    if let Some(evicted) = evicted {
+        writeln!(out, "{evicted:#?}")?;
+    }
+    Ok(())
 }

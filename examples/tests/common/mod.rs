@@ -16,6 +16,7 @@
 //!   tools and fail loudly (never skip) when they are missing.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod fleet;
 pub mod upstream;
 
@@ -132,6 +133,10 @@ const DISTR_ENV: &[&str] = &[
     "DISTR_PREVIOUS_SECRET_KEYS",
     "DISTR_INSECURE_NO_AUTH",
     "DATABASE_URL",
+    "DISTR_METRICS_LISTEN",
+    "DISTR_ANALYTICS",
+    "DISTR_TRUSTED_PROXIES",
+    "DISTR_UPSTREAM_TIMEOUT_SECS",
 ];
 
 /// A `distr-server` command with no configuration inherited from the

@@ -330,3 +330,81 @@ async fn missing_upstream_blob_is_blob_unknown_for_every_caller() {
     settled(&filler).await;
     assert_eq!(filler.in_flight(), 0);
 }
+
+/// Most bytes the fill of `digest` holds while it runs, sampled every ms.
+async fn peak_held(filler: BlobFiller, digest: Digest) -> u64 {
+    let mut peak = 0;
+    loop {
+        let Some(fill) = lock(&filler.inner.fills).get(&digest).cloned() else {
+            return peak;
+        };
+        {
+            let st = fill.lock();
+            let held: u64 = st.window.iter().map(|(_, c)| c.len() as u64).sum();
+            peak = peak.max(held);
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readers_that_keep_up_hold_the_window_small() {
+    let chunk = 16 * 1024;
+    let (data, digest) = blob(4 * 1024 * 1024);
+    let fake = Arc::new(FakeUpstream::new(data.clone()).chunked(chunk, Duration::from_millis(1)));
+    // A window as large as the blob: only what readers still need is kept.
+    let filler = BlobFiller::with_window(BlobStore::in_memory(), 4 * 1024 * 1024);
+    let a = filler.serve(fake.clone(), &digest).await.unwrap();
+    let b = filler.serve(fake.clone(), &digest).await.unwrap();
+    let sampler = tokio::spawn(peak_held(filler.clone(), digest.clone()));
+    let (ra, rb) = tokio::join!(read_all(a), read_all(b));
+    assert!(ra.unwrap() == data && rb.unwrap() == data);
+    let peak = sampler.await.unwrap();
+    // Readers lag the fill by a few chunks at most, never by the window.
+    assert!(peak <= 16 * chunk as u64, "held {peak} bytes");
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_fill_without_readers_holds_nothing() {
+    let chunk = 16 * 1024;
+    let (data, digest) = blob(1024 * 1024);
+    let fake = Arc::new(FakeUpstream::new(data.clone()).chunked(chunk, Duration::from_millis(1)));
+    let filler = BlobFiller::with_window(BlobStore::in_memory(), 1024 * 1024);
+    let read = filler.serve(fake.clone(), &digest).await.unwrap();
+    drop(read); // the client went away: the fill goes on, holding nothing
+    let peak = peak_held(filler.clone(), digest.clone()).await;
+    assert!(peak <= chunk as u64, "held {peak} bytes");
+    settled(&filler).await;
+    let cached = filler.read_or_fill(fake.clone(), &digest).await.unwrap();
+    assert!(cached.from_cache && read_all(cached).await.unwrap() == data);
+    assert_eq!(fake.calls(), 1);
+}
+
+#[tokio::test]
+async fn wrong_bytes_never_reach_a_client_in_full() {
+    let (data, digest) = blob(256 * 1024);
+    let len = data.len();
+    let fake = Arc::new(
+        FakeUpstream::new(data)
+            .failing(Fault::WrongBytes, 1)
+            .chunked(16 * 1024, Duration::from_millis(1)),
+    );
+    let filler = BlobFiller::new(BlobStore::in_memory());
+    let mut read = filler.serve(fake.clone(), &digest).await.unwrap();
+    let mut got = 0;
+    let mut failed = false;
+    while let Some(item) = read.body.next().await {
+        match item {
+            Ok(chunk) => got += chunk.len(),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    // The last byte is held back until the digest is verified, so a client
+    // that stops at Content-Length never sees a complete body.
+    assert!(failed, "the body ended cleanly");
+    assert!(got < len, "all {len} bytes were delivered before the error");
+}

@@ -1,0 +1,128 @@
+//! Where `distr-server` serves Prometheus metrics, and serving them.
+//!
+//! By default `GET /metrics` is answered on the registry listener. With
+//! `--metrics-listen`/`DISTR_METRICS_LISTEN` (e.g. `127.0.0.1:9100`) it is
+//! answered only on that listener, and the registry listener answers 404
+//! for `/metrics`. The endpoint has no authentication: in production bind
+//! the metrics listener to a private interface only the scraper reaches.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use distr_hyper::metrics::Metrics;
+use distr_hyper::ResponseBody;
+use hyper::body::Incoming;
+use tokio::net::TcpListener;
+
+use crate::serve::serve;
+
+/// The metrics flags of `distr-server`.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct MetricsFlags {
+    /// Serve `/metrics` only on this address (e.g. 127.0.0.1:9100), not on
+    /// the registry listener. Unauthenticated: bind it to a private
+    /// interface. Empty: on the registry listener.
+    #[arg(
+        long = "metrics-listen",
+        env = "DISTR_METRICS_LISTEN",
+        value_name = "ADDR"
+    )]
+    pub metrics_listen: Option<String>,
+}
+
+impl MetricsFlags {
+    /// The separate metrics address, if one is set (an empty value is none).
+    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.metrics_listen.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(addr) => addr
+                .parse()
+                .map(Some)
+                .with_context(|| format!("DISTR_METRICS_LISTEN: {addr:?} is no address:port")),
+        }
+    }
+
+    /// Binds the separate metrics listener, if one is set.
+    pub async fn bind(&self) -> anyhow::Result<Option<TcpListener>> {
+        let Some(addr) = self.listen_addr()? else {
+            return Ok(None);
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics listener {addr}"))?;
+        Ok(Some(listener))
+    }
+}
+
+/// Serves `service` on `listener`, recording its requests in `metrics`, and
+/// `/metrics` on `metrics_listener` when given, else on `listener` in front
+/// of `service`. Returns when `shutdown` resolved and the registry
+/// listener drained (see [`serve`]); the metrics listener is served until
+/// then.
+pub async fn serve_with_metrics<S>(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    service: S,
+    metrics: &Metrics,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: tower_service::Service<
+            http::Request<Incoming>,
+            Response = http::Response<ResponseBody>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let service = metrics.wrap(service);
+    let Some(metrics_listener) = metrics_listener else {
+        serve(
+            listener,
+            metrics.endpoint().with_fallback(service),
+            shutdown,
+        )
+        .await;
+        return;
+    };
+    if let Ok(addr) = metrics_listener.local_addr() {
+        tracing::info!(%addr, "metrics served on a separate listener");
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let endpoint = tokio::spawn(serve(metrics_listener, metrics.endpoint(), async move {
+        let _ = stopped.await;
+    }));
+    serve(listener, service, shutdown).await;
+    drop(stop);
+    if let Err(e) = endpoint.await {
+        tracing::warn!(error = %e, "the metrics listener task failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_or_unset_means_the_registry_listener() {
+        let unset = MetricsFlags::default();
+        assert_eq!(unset.listen_addr().unwrap(), None);
+        let empty = MetricsFlags {
+            metrics_listen: Some(" ".into()),
+        };
+        assert_eq!(empty.listen_addr().unwrap(), None);
+        let set = MetricsFlags {
+            metrics_listen: Some("127.0.0.1:9100".into()),
+        };
+        assert_eq!(
+            set.listen_addr().unwrap(),
+            Some("127.0.0.1:9100".parse().unwrap())
+        );
+        let bad = MetricsFlags {
+            metrics_listen: Some("localhost".into()),
+        };
+        assert!(bad.listen_addr().is_err());
+    }
+}
