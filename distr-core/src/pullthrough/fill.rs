@@ -4,7 +4,7 @@
 //!
 //! A *fill* is one upstream `get_blob` of a whole blob, run in a spawned task
 //! so that no client can cancel it. Its body is digest-verified
-//! ([`verified_stream`]) and fed to [`BlobStore::write_verified`], which
+//! (by [`BlobStore::write_verified`], as it is stored), which
 //! commits atomically only when the digest (and announced size) match. On
 //! the way into the store every chunk is also appended to the fill's
 //! *window*, from which clients read.
@@ -42,7 +42,7 @@ use tokio::sync::watch;
 use crate::blob::{BlobStore, ByteStream};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::upstream::{verified_stream, DynUpstream, UpstreamError};
+use crate::upstream::{DynUpstream, UpstreamError};
 
 /// Default number of most recent bytes a fill keeps in memory for its readers.
 pub const DEFAULT_FILL_WINDOW: u64 = 64 * 1024 * 1024;
@@ -424,7 +424,11 @@ async fn fetch_and_store(
     });
     let tee = Arc::clone(fill);
     let window = inner.window;
-    let body = verified_stream(blob.body, fill.digest.clone(), size)
+    // Hashed once, by the store: it commits only when digest and size
+    // match (the upstream client may verify too; readers never see the last
+    // byte before the commit).
+    let body = blob
+        .body
         .inspect(move |chunk| {
             if let Ok(chunk) = chunk {
                 tee.push(chunk.clone(), window);
@@ -434,7 +438,13 @@ async fn fetch_and_store(
     let written = inner
         .store
         .write_verified(&fill.digest, size, vec![body])
-        .await?;
+        .await
+        .map_err(|e| match e {
+            Error::DigestInvalid(m) | Error::SizeInvalid(m) => Error::Upstream(
+                UpstreamError::Protocol(format!("the upstream sent other bytes: {m}")),
+            ),
+            other => other,
+        })?;
     Ok(written.size)
 }
 
