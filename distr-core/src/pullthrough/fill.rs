@@ -562,10 +562,11 @@ impl Reader {
         // Until the blob is verified and committed, the last byte received
         // is held back: a client never gets a complete-looking body of bytes
         // that turn out not to match the digest.
-        let limit = if done {
-            st.received
-        } else {
-            st.received.saturating_sub(1)
+        let limit = match (done, st.size) {
+            (true, _) => st.received,
+            // Known size: only the blob's very last byte waits.
+            (false, Some(size)) => st.received.min(size.saturating_sub(1)),
+            (false, None) => st.received.saturating_sub(1),
         };
         let i = st.window.partition_point(|(start, _)| *start <= self.pos);
         if let Some((start, chunk)) = i.checked_sub(1).and_then(|i| st.window.get(i)) {
