@@ -10,6 +10,31 @@ use crate::name::RepoName;
 use crate::reference::Reference;
 use crate::store::ManifestRecord;
 
+/// The stored record of a parsed manifest: what pushes and pull-through
+/// mirroring both store.
+pub(super) fn manifest_record(
+    digest: Digest,
+    content: Bytes,
+    parsed: ParsedManifest,
+) -> ManifestRecord {
+    ManifestRecord {
+        digest,
+        media_type: parsed.media_type,
+        content,
+        subject: parsed.subject,
+        artifact_type: parsed.artifact_type,
+        annotations: parsed.annotations,
+        blobs: parsed
+            .config
+            .iter()
+            .chain(&parsed.layers)
+            .map(|d| d.digest.clone())
+            .collect(),
+        children: parsed.manifests.iter().map(|d| d.digest.clone()).collect(),
+        created_at_ms: now_ms(),
+    }
+}
+
 /// The outcome of a manifest push.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PushedManifest {
@@ -30,13 +55,7 @@ impl Registry {
         content_type: Option<&str>,
         content: Bytes,
     ) -> Result<PushedManifest> {
-        let limit = self.config.max_manifest_size;
-        if content.len() as u64 > limit {
-            return Err(Error::ManifestTooLarge {
-                size: content.len() as u64,
-                limit,
-            });
-        }
+        self.check_manifest_size(&content)?;
         let digest = match reference {
             Reference::Digest(want) => {
                 let actual = Digest::of(want.algorithm(), &content);
@@ -51,31 +70,26 @@ impl Registry {
         };
         let parsed = parse_manifest(&content, content_type)?;
         self.check_references(repo, &parsed).await?;
-        let record = ManifestRecord {
-            digest: digest.clone(),
-            media_type: parsed.media_type,
-            content,
-            subject: parsed.subject.clone(),
-            artifact_type: parsed.artifact_type,
-            annotations: parsed.annotations,
-            blobs: parsed
-                .config
-                .iter()
-                .chain(&parsed.layers)
-                .map(|d| d.digest.clone())
-                .collect(),
-            children: parsed.manifests.iter().map(|d| d.digest.clone()).collect(),
-            created_at_ms: now_ms(),
-        };
+        let subject = parsed.subject.clone();
+        let record = manifest_record(digest.clone(), content, parsed);
         let tag = match reference {
             Reference::Tag(t) => Some(t),
             Reference::Digest(_) => None,
         };
         self.store.put_manifest(repo, &record, tag).await?;
-        Ok(PushedManifest {
-            digest,
-            subject: parsed.subject,
-        })
+        Ok(PushedManifest { digest, subject })
+    }
+
+    /// MANIFEST_INVALID (too large) when `content` exceeds the size limit.
+    pub(super) fn check_manifest_size(&self, content: &Bytes) -> Result<()> {
+        let limit = self.config.max_manifest_size;
+        if content.len() as u64 > limit {
+            return Err(Error::ManifestTooLarge {
+                size: content.len() as u64,
+                limit,
+            });
+        }
+        Ok(())
     }
 
     async fn check_references(&self, repo: &RepoName, parsed: &ParsedManifest) -> Result<()> {

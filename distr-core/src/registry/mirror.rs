@@ -2,7 +2,8 @@
 
 use bytes::Bytes;
 
-use super::{now_ms, Registry};
+use super::manifests::manifest_record;
+use super::Registry;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::parse_manifest;
@@ -33,13 +34,7 @@ impl Registry {
         media_type: &str,
         content: Bytes,
     ) -> Result<ManifestRecord> {
-        let limit = self.config.max_manifest_size;
-        if content.len() as u64 > limit {
-            return Err(Error::ManifestTooLarge {
-                size: content.len() as u64,
-                limit,
-            });
-        }
+        self.check_manifest_size(&content)?;
         let actual = Digest::of(digest.algorithm(), &content);
         if &actual != digest {
             return Err(Error::DigestInvalid(format!(
@@ -47,22 +42,7 @@ impl Registry {
             )));
         }
         let parsed = parse_manifest(&content, Some(media_type))?;
-        let record = ManifestRecord {
-            digest: actual,
-            media_type: parsed.media_type,
-            content,
-            subject: parsed.subject,
-            artifact_type: parsed.artifact_type,
-            annotations: parsed.annotations,
-            blobs: parsed
-                .config
-                .iter()
-                .chain(&parsed.layers)
-                .map(|d| d.digest.clone())
-                .collect(),
-            children: parsed.manifests.iter().map(|d| d.digest.clone()).collect(),
-            created_at_ms: now_ms(),
-        };
+        let record = manifest_record(actual, content, parsed);
         self.store.put_manifest(repo, &record, tag).await?;
         Ok(record)
     }
