@@ -17,8 +17,12 @@ use object_store::{
 };
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::digest::{Digest, Digester};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
+
+mod stream_digest;
+
+use stream_digest::StreamDigest;
 
 /// A stream of body bytes, as produced by a transport or read from storage.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
@@ -107,7 +111,7 @@ impl BlobStore {
         let got = match self.inner.get_opts(&Self::blob_path(digest), opts).await {
             Ok(g) => g,
             Err(object_store::Error::NotFound { .. }) => {
-                return Err(Error::BlobUnknown(digest.clone()))
+                return Err(Error::BlobUnknown(digest.clone()));
             }
             Err(e) => return Err(Error::Storage(e)),
         };
@@ -176,7 +180,7 @@ impl BlobStore {
         sources: Vec<ByteStream>,
     ) -> Result<Written> {
         let existed = self.exists(expected).await?;
-        let mut digester = Digester::new(expected.algorithm());
+        let mut digester = StreamDigest::new(expected.algorithm(), expected_size);
         let mut size = 0u64;
         let mut writer = if existed {
             None
@@ -192,7 +196,7 @@ impl BlobStore {
             for mut source in sources {
                 while let Some(chunk) = source.next().await {
                     let chunk = chunk.map_err(Error::BodyRead)?;
-                    digester.update(&chunk);
+                    digester.update(&chunk).await;
                     size += chunk.len() as u64;
                     if let Some(w) = writer.as_mut() {
                         w.wait_for_capacity(PART_CONCURRENCY)
@@ -202,7 +206,12 @@ impl BlobStore {
                     }
                 }
             }
-            let actual = digester.finish();
+            let actual = digester.finish().await.ok_or_else(|| {
+                Error::Storage(object_store::Error::Generic {
+                    store: "blob hashing",
+                    source: "the hashing thread stopped".into(),
+                })
+            })?;
             if &actual != expected {
                 return Err(Error::DigestInvalid(format!(
                     "content has digest {actual}, not the declared {expected}"

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use bytes::Bytes;
 use distr_core::upstream::{
-    upstream_error, DynUpstream, Missing, Upstream, UpstreamAuth, UpstreamError, UpstreamExt,
-    UpstreamRef,
+    upstream_error, verified_stream, DynUpstream, Missing, Upstream, UpstreamAuth, UpstreamError,
+    UpstreamExt, UpstreamRef,
 };
 use distr_core::{Digest, Reference};
 use futures::TryStreamExt;
@@ -654,8 +654,12 @@ async fn anonymous_registry_roundtrip() {
     // By tag: checked against Docker-Content-Digest.
     let e = up_bad.get_manifest(&tag("v1")).await.unwrap_err();
     assert!(matches!(e, UpstreamError::DigestMismatch { .. }), "{e:?}");
+    // Blob bodies come as sent (the pull-through store verifies them as it
+    // writes them); `verified_stream` reports the mismatch.
     let b = up_bad.get_blob(&fx.layer_digest, None).await.unwrap();
-    let e = collect(b.body).await.unwrap_err();
+    let e = collect(verified_stream(b.body, fx.layer_digest.clone(), b.size))
+        .await
+        .unwrap_err();
     assert!(
         matches!(upstream_error(&e), Some(UpstreamError::DigestMismatch { expected, .. }) if *expected == fx.layer_digest),
         "{e:?}"

@@ -424,9 +424,9 @@ async fn fetch_and_store(
     });
     let tee = Arc::clone(fill);
     let window = inner.window;
-    // Hashed once, by the store: it commits only when digest and size
-    // match (the upstream client may verify too; readers never see the last
-    // byte before the commit).
+    // Hashed once, by the store (the upstream body comes unverified): it
+    // commits only when digest and size match, and readers never see the
+    // last byte before the commit.
     let body = blob
         .body
         .inspect(move |chunk| {

@@ -63,8 +63,11 @@ pub struct UpstreamBlob {
     pub size: Option<u64>,
     /// Size of the whole blob, when known (equals `size` for whole blobs).
     pub total_size: Option<u64>,
-    /// The bytes. For a whole blob the stream is digest-verified: it ends
-    /// with an error instead of cleanly when the bytes do not match.
+    /// The bytes as the upstream sent them, **not** verified: whoever
+    /// consumes them checks the digest (the pull-through fill stores them with
+    /// [`crate::blob::BlobStore::write_verified`], which commits only on a
+    /// match; other callers can wrap the body in [`verified_stream`]). This
+    /// way a blob is hashed once, where it is stored.
     pub body: ByteStream,
 }
 
@@ -94,7 +97,8 @@ pub trait Upstream: Debug + Send + Sync + 'static {
     /// tag, against the upstream's `Docker-Content-Digest` if present.
     async fn get_manifest(&self, reference: &Reference) -> UpstreamResult<UpstreamManifest>;
 
-    /// A blob or a byte range of it (`range` is end-exclusive).
+    /// A blob or a byte range of it (`range` is end-exclusive). The body is
+    /// not digest-verified (see [`UpstreamBlob::body`]).
     async fn get_blob(
         &self,
         digest: &Digest,
@@ -152,7 +156,7 @@ pub trait UpstreamExt: Upstream {
                 Some(_) => {
                     return Err(UpstreamError::Protocol(
                         "tag pagination does not advance".into(),
-                    ))
+                    ));
                 }
                 None => return Ok(tags),
             }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use distr_core::upstream::{
-    verified_stream, ManifestHead, Missing, TagPage, Upstream, UpstreamAuth, UpstreamBlob,
-    UpstreamError, UpstreamManifest, UpstreamRef, UpstreamResult,
+    ManifestHead, Missing, TagPage, Upstream, UpstreamAuth, UpstreamBlob, UpstreamError,
+    UpstreamManifest, UpstreamRef, UpstreamResult,
 };
 use distr_core::{ByteStream, Digest, Reference, TagName};
 use futures::StreamExt;
@@ -240,7 +240,7 @@ impl OciUpstreamBuilder {
             (None, other) => {
                 return Err(UpstreamError::Unsupported(format!(
                     "upstream authentication {other:?}"
-                )))
+                )));
             }
         };
         let scheme = if self.insecure { "http" } else { "https" };
@@ -889,7 +889,7 @@ where
                 return Err(UpstreamError::DigestMismatch {
                     expected: asked.clone(),
                     actual: d,
-                })
+                });
             }
             (Some(d), _) => Some(d),
             (None, Reference::Digest(asked)) => Some(asked.clone()),
@@ -997,7 +997,7 @@ where
                 Ok(UpstreamBlob {
                     size,
                     total_size: size,
-                    body: verified_stream(body, digest.clone(), size),
+                    body,
                 })
             }
             (Some(r), StatusCode::PARTIAL_CONTENT) => {
