@@ -20,6 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 
+mod staging;
 mod stream_digest;
 
 use stream_digest::StreamDigest;
@@ -37,6 +38,9 @@ const PART_CONCURRENCY: usize = 2;
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
     part_size: usize,
+    /// The directory of a local file store, whose interrupted multipart
+    /// writes leave `<name>#<digits>` staging files that no listing returns.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for BlobStore {
@@ -60,7 +64,39 @@ impl BlobStore {
         Self {
             inner,
             part_size: DEFAULT_PART_SIZE,
+            local_root: None,
         }
+    }
+
+    /// Declares that `inner` is a local file store rooted at `root`, so that
+    /// [`BlobStore::remove_stale_staging`] can find the staging files of
+    /// writes a crash interrupted.
+    pub fn with_local_root(mut self, root: impl Into<std::path::PathBuf>) -> Self {
+        self.local_root = Some(root.into());
+        self
+    }
+
+    /// Deletes the staging files (`<name>#<digits>`) under `blobs/` and
+    /// `uploads/` of a local store last written before `before_ms`: what a
+    /// write interrupted by a crash leaves, invisible to every listing.
+    /// Returns how many were deleted; `0` for other stores.
+    pub async fn remove_stale_staging(&self, before_ms: i64) -> Result<usize> {
+        let Some(root) = self.local_root.clone() else {
+            return Ok(0);
+        };
+        tokio::task::spawn_blocking(move || {
+            ["blobs", "uploads"]
+                .iter()
+                .map(|top| staging::sweep(&root.join(top), before_ms))
+                .sum()
+        })
+        .await
+        .map_err(|e| {
+            Error::Storage(object_store::Error::Generic {
+                store: "local staging sweep",
+                source: Box::new(e),
+            })
+        })
     }
 
     /// Writes blobs in parts of `bytes` (default [`DEFAULT_PART_SIZE`]).

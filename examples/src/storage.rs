@@ -165,7 +165,9 @@ fn local_blobs(dir: &Path) -> anyhow::Result<BlobStore> {
         .with_context(|| format!("opening blob directory {}", dir.display()))?;
     // Local files take parts of any size: small parts keep the memory of
     // concurrent uploads and pull-through fills low.
-    Ok(BlobStore::new(Arc::new(fs)).with_part_size(LOCAL_PART_SIZE))
+    Ok(BlobStore::new(Arc::new(fs))
+        .with_part_size(LOCAL_PART_SIZE)
+        .with_local_root(dir))
 }
 
 /// Multipart part size for local blob files.

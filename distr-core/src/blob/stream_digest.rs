@@ -23,7 +23,7 @@ const QUEUED_CHUNKS: usize = 8;
 /// A digest computed inline or on a blocking thread.
 pub(crate) enum StreamDigest {
     /// Small blobs: hashing costs less than a thread hand-off.
-    Inline(Digester),
+    Inline(Box<Digester>),
     /// Large blobs: chunks go to a hashing thread.
     Parallel {
         chunks: mpsc::Sender<Bytes>,
@@ -35,7 +35,7 @@ impl StreamDigest {
     /// A hash of `algorithm` for a blob of `size` bytes (`None`: unknown).
     pub(crate) fn new(algorithm: Algorithm, size: Option<u64>) -> Self {
         if size.is_some_and(|n| n < PARALLEL_FROM_BYTES) {
-            return StreamDigest::Inline(Digester::new(algorithm));
+            return StreamDigest::Inline(Box::new(Digester::new(algorithm)));
         }
         let (chunks, mut rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
         let hashed = tokio::task::spawn_blocking(move || {

@@ -134,6 +134,8 @@ impl GarbageCollector {
     ///
     /// A session is created before any of its chunks is written, so a chunk
     /// older than the TTL belongs to a session that is stale too.
+    /// Staging files of local writes a crash interrupted (see
+    /// [`crate::blob::BlobStore::remove_stale_staging`]) go by the same cutoff.
     async fn remove_stale_uploads(&self, now_ms: i64, report: &mut GcReport) -> Result<()> {
         let before = now_ms.saturating_sub(ms(self.config.upload_ttl));
         for upload in self.store.list_stale_uploads(before).await? {
@@ -145,6 +147,7 @@ impl GarbageCollector {
                 report.parts_removed += 1;
             }
         }
+        report.staging_removed += self.blobs.remove_stale_staging(before).await?;
         for part in self.blobs.list_upload_parts().await? {
             if part.last_modified_ms < before {
                 self.blobs.delete_part(&part.upload_id, &part.key).await?;

@@ -194,6 +194,9 @@ pub struct GcReport {
     pub uploads_removed: usize,
     /// Upload chunks deleted (of removed sessions, and orphans).
     pub parts_removed: usize,
+    /// Staging files of writes interrupted by a crash, deleted (local
+    /// stores only: other stores keep no such files).
+    pub staging_removed: usize,
 }
 
 /// A check whether a blob is being filled from an upstream right now.
