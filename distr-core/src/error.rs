@@ -61,6 +61,13 @@ pub enum Error {
     /// The content length does not match what was declared.
     #[error("size invalid: {0}")]
     SizeInvalid(String),
+    /// An upload would make a blob larger than the configured limit
+    /// ([`crate::RegistryConfig::max_blob_size`]); nothing was stored.
+    #[error("blob exceeds the limit of {limit} bytes")]
+    BlobTooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
     /// The tag is malformed.
     #[error("invalid tag: {0}")]
     TagInvalid(String),

@@ -71,6 +71,45 @@ impl AccessControl {
     pub(crate) fn issues_sessions(&self) -> bool {
         self.sessions.is_some()
     }
+
+    /// The access token a request authenticates with, for per-token
+    /// limits: the one a valid session token was issued for, or the access
+    /// token presented (Basic password, `Bearer` or `AccessToken`) when the
+    /// authenticator accepts it (a cached check: the request's own
+    /// authentication then costs nothing more). `None` when the request
+    /// presents no valid token, and, without looking anything up, when
+    /// `peer` is blocked for failed authentications.
+    pub(crate) async fn token_of(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Option<TokenId> {
+        let (secret, bearer) = match presented(headers) {
+            Some(Credential::Basic(s)) => (s, false),
+            Some(Credential::Bearer(s)) => (s, true),
+            None => (access_token_scheme(headers)?, false),
+        };
+        let now = now_ms();
+        if bearer {
+            if let Some(claims) = self.sessions.as_ref().and_then(|k| k.verify(&secret, now)) {
+                return Some(claims.token_id);
+            }
+        }
+        if peer.is_some_and(|ip| self.limiter.check(ip).is_err()) {
+            return None;
+        }
+        self.authn.authenticate(&secret, now).await.ok()?;
+        self.authn.token_id(&secret)
+    }
+}
+
+/// The token of `Authorization: AccessToken <token>` (the management API's
+/// scheme).
+fn access_token_scheme(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, rest) = value.split_once(' ')?;
+    let rest = rest.trim();
+    (scheme.eq_ignore_ascii_case("accesstoken") && !rest.is_empty()).then(|| rest.to_owned())
 }
 
 pub(crate) fn now_ms() -> i64 {

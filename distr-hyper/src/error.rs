@@ -44,6 +44,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, serde_json::Value) {
         ),
         DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID", json!(null)),
         SizeInvalid(_) => (StatusCode::BAD_REQUEST, "SIZE_INVALID", json!(null)),
+        BlobTooLarge { limit } => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "SIZE_INVALID",
+            json!({ "limit": limit }),
+        ),
         TagInvalid(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID", json!(null)),
         RangeNotSatisfiable { size } => (
             StatusCode::RANGE_NOT_SATISFIABLE,

@@ -17,6 +17,8 @@ use crate::analytics::PullAnalytics;
 use crate::api::ManagementApi;
 use crate::body::{BoxError, ResponseBody};
 use crate::headers::API_VERSION;
+use crate::limits::{limited, IdleTimeout, Limiter, RequestLimits};
+use crate::ratelimit::ClientAddr;
 
 /// The OCI Distribution API of a [`Registry`] as a tower service.
 ///
@@ -29,6 +31,7 @@ pub struct DistrService {
     api: Option<Arc<ManagementApi>>,
     pull_through: Option<PullThrough>,
     analytics: Option<Arc<PullAnalytics>>,
+    limits: Option<Arc<Limiter>>,
 }
 
 impl DistrService {
@@ -40,7 +43,18 @@ impl DistrService {
             api: None,
             pull_through: None,
             analytics: None,
+            limits: None,
         }
+    }
+
+    /// Enforces `limits` (see [`RequestLimits`]): request rates per token
+    /// and per client address, concurrent uploads per token, and the idle
+    /// timeout of request bodies. Without it nothing is limited (but the
+    /// manifest and blob size limits of the registry and the failed
+    /// authentication limit of [`AccessControl`]).
+    pub fn with_limits(mut self, limits: RequestLimits) -> Self {
+        self.limits = Some(Arc::new(Limiter::new(limits)));
+        self
     }
 
     /// Records download analytics (see [`PullAnalytics`]): every manifest
@@ -101,10 +115,33 @@ where
         let api = self.api.clone();
         let pull_through = self.pull_through.clone();
         let analytics = self.analytics.clone();
+        let limits = self.limits.clone();
         Box::pin(async move {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
-            let mut resp = match api.as_deref().filter(|_| ManagementApi::handles(&path)) {
+            let is_api = api.is_some() && ManagementApi::handles(&path);
+            let admitted = match &limits {
+                Some(l) => {
+                    let peer = req.extensions().get::<ClientAddr>().map(|a| a.0.ip());
+                    l.admit(&method, &path, req.headers(), peer, access.as_ref())
+                        .await
+                        .map(Some)
+                }
+                None => Ok(None),
+            };
+            let _admission = match admitted {
+                Ok(a) => a,
+                Err(refusal) => {
+                    let mut resp = limited(refusal, is_api);
+                    resp.headers_mut()
+                        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+                    tracing::debug!(%method, %path, ?refusal, "request refused by a limit");
+                    return Ok(resp);
+                }
+            };
+            let idle = limits.as_ref().and_then(|l| l.body_idle_timeout());
+            let req = req.map(|body| IdleTimeout::new(body, idle));
+            let mut resp = match api.as_deref().filter(|_| is_api) {
                 Some(api) => api.handle(req).await,
                 None => {
                     let backend = crate::handlers::Backend {

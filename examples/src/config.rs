@@ -4,15 +4,17 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use distr_core::analytics::RecorderConfig;
 use distr_core::{Registry, RegistryConfig};
-use distr_hyper::TrustedProxies;
+use distr_hyper::{Rate, RequestLimits, TrustedProxies};
 use distr_store_sqlite::SqliteStore;
 use serde::Deserialize;
 
 use crate::schedule::{parse_cron, DEFAULT_SYNC_CRON};
+use crate::serve::ConnectionLimits;
 pub use crate::storage::Stores;
 
 /// Command-line flags (each also readable from a `DISTR_*` variable).
@@ -97,6 +99,44 @@ pub struct Flags {
     /// client].
     #[arg(long, env = "DISTR_TRUSTED_PROXIES")]
     pub trusted_proxies: Option<String>,
+    /// Largest blob an upload may create, in bytes; larger uploads get
+    /// 413 SIZE_INVALID; 0: no limit [default: 10737418240 (10 GiB)].
+    #[arg(long, env = "DISTR_MAX_BLOB_SIZE")]
+    pub max_blob_size: Option<u64>,
+    /// Largest request header block, in bytes (at least 8192); a larger one
+    /// gets 431 [default: 65536].
+    #[arg(long, env = "DISTR_MAX_HEADER_BYTES", value_parser = clap::value_parser!(u64).range(8192..=16_777_216))]
+    pub max_header_bytes: Option<u64>,
+    /// Seconds a client may take to send a request's headers (and an idle
+    /// keep-alive connection stays open) [default: 30].
+    #[arg(long, env = "DISTR_HEADER_READ_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a request body may send nothing before the request is
+    /// aborted (an upload chunk is then not stored) [default: 60].
+    #[arg(long, env = "DISTR_BODY_IDLE_TIMEOUT_SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_idle_timeout_secs: Option<u64>,
+    /// Most upload requests one token may have in flight at once; more get
+    /// 429; 0: no limit [default: 64].
+    #[arg(long, env = "DISTR_MAX_UPLOADS_PER_TOKEN")]
+    pub max_uploads_per_token: Option<u32>,
+    /// Requests per second each access token may make on average (e.g.
+    /// `50`, `0.5`); more get 429 with Retry-After; 0: no limit [default: 0].
+    #[arg(long, env = "DISTR_RATE_LIMIT_PER_TOKEN")]
+    pub rate_limit_per_token: Option<f64>,
+    /// Burst of the per-token rate limit [default: twice the rate, at least 1].
+    #[arg(long, env = "DISTR_RATE_LIMIT_PER_TOKEN_BURST")]
+    pub rate_limit_per_token_burst: Option<u32>,
+    /// Requests per second each client address may make on average; 0: no
+    /// limit [default: 0]. Behind a proxy, set `--trusted-proxies`.
+    #[arg(long, env = "DISTR_RATE_LIMIT_PER_IP")]
+    pub rate_limit_per_ip: Option<f64>,
+    /// Burst of the per-address rate limit [default: twice the rate, at least 1].
+    #[arg(long, env = "DISTR_RATE_LIMIT_PER_IP_BURST")]
+    pub rate_limit_per_ip_burst: Option<u32>,
+    /// Most requests in flight to one upstream registry host at once (more
+    /// wait, up to the upstream timeout); 0: no limit [default: 32].
+    #[arg(long, env = "DISTR_UPSTREAM_MAX_CONNECTIONS")]
+    pub upstream_max_connections: Option<u32>,
 }
 
 /// A feature switch: `on` or `off`.
@@ -164,6 +204,26 @@ pub struct FileConfig {
     pub analytics: Option<Toggle>,
     /// Same as `--trusted-proxies`.
     pub trusted_proxies: Option<String>,
+    /// Same as `--max-blob-size`.
+    pub max_blob_size: Option<u64>,
+    /// Same as `--max-header-bytes`.
+    pub max_header_bytes: Option<u64>,
+    /// Same as `--header-read-timeout-secs`.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Same as `--body-idle-timeout-secs`.
+    pub body_idle_timeout_secs: Option<u64>,
+    /// Same as `--max-uploads-per-token`.
+    pub max_uploads_per_token: Option<u32>,
+    /// Same as `--rate-limit-per-token`.
+    pub rate_limit_per_token: Option<f64>,
+    /// Same as `--rate-limit-per-token-burst`.
+    pub rate_limit_per_token_burst: Option<u32>,
+    /// Same as `--rate-limit-per-ip`.
+    pub rate_limit_per_ip: Option<f64>,
+    /// Same as `--rate-limit-per-ip-burst`.
+    pub rate_limit_per_ip_burst: Option<u32>,
+    /// Same as `--upstream-max-connections`.
+    pub upstream_max_connections: Option<u32>,
 }
 
 /// The effective configuration.
@@ -206,6 +266,140 @@ pub struct Config {
     pub analytics: bool,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// Request, connection and upstream limits.
+    pub limits: Limits,
+}
+
+/// A request rate limit: `per_second` on average, bursts of `burst`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    /// Requests per second (positive and finite).
+    pub per_second: f64,
+    /// Largest burst (at least 1).
+    pub burst: u32,
+}
+
+// `per_second` is never NaN (checked when resolved).
+impl Eq for RateLimit {}
+
+impl RateLimit {
+    /// The limit of `per_second` (0: none) with `burst` (default: twice the
+    /// rate, at least 1).
+    fn resolve(
+        what: &str,
+        per_second: Option<f64>,
+        burst: Option<u32>,
+    ) -> anyhow::Result<Option<Self>> {
+        let per_second = per_second.unwrap_or(0.0);
+        anyhow::ensure!(
+            per_second.is_finite() && per_second >= 0.0,
+            "{what} must be a number of requests per second, 0 or more"
+        );
+        if per_second == 0.0 {
+            return Ok(None);
+        }
+        let burst = burst.unwrap_or_else(|| ((per_second * 2.0).ceil() as u32).max(1));
+        anyhow::ensure!(burst >= 1, "the burst of {what} must be at least 1");
+        Ok(Some(Self { per_second, burst }))
+    }
+
+    /// As the service takes it.
+    fn rate(self) -> Option<Rate> {
+        Rate::new(self.per_second, self.burst)
+    }
+}
+
+/// Limits that protect the server from clients and upstreams from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request header block, in bytes.
+    pub max_header_bytes: usize,
+    /// Time to send a request's headers.
+    pub header_read_timeout: Duration,
+    /// Longest silence of a request body.
+    pub body_idle_timeout: Duration,
+    /// Upload requests in flight per token; 0: no limit.
+    pub max_uploads_per_token: u32,
+    /// Request rate per access token.
+    pub token_rate: Option<RateLimit>,
+    /// Request rate per client address.
+    pub ip_rate: Option<RateLimit>,
+    /// Requests in flight per upstream host; 0: no limit.
+    pub upstream_max_connections: usize,
+}
+
+impl Config {
+    /// What the HTTP server holds each connection to.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_header_bytes: self.limits.max_header_bytes,
+            header_read_timeout: self.limits.header_read_timeout,
+        }
+    }
+
+    /// What the registry service limits per request.
+    pub fn request_limits(&self) -> RequestLimits {
+        RequestLimits::default()
+            .with_token_rate(self.limits.token_rate.and_then(RateLimit::rate))
+            .with_ip_rate(self.limits.ip_rate.and_then(RateLimit::rate))
+            .with_max_uploads_per_token(self.limits.max_uploads_per_token)
+            .with_body_idle_timeout(Some(self.limits.body_idle_timeout))
+            .with_trusted_proxies(self.trusted_proxies.clone())
+    }
+}
+
+/// The limits of flags over the config file over defaults.
+fn resolve_limits(flags: &Flags, file: &FileConfig) -> anyhow::Result<Limits> {
+    let max_header_bytes = flags
+        .max_header_bytes
+        .or(file.max_header_bytes)
+        .unwrap_or(64 * 1024);
+    anyhow::ensure!(
+        (ConnectionLimits::MIN_HEADER_BYTES as u64..=16 * 1024 * 1024).contains(&max_header_bytes),
+        "max_header_bytes must be between 8192 and 16777216"
+    );
+    let secs = |flag: Option<u64>, key: Option<u64>, default: u64, name: &str| {
+        let n = flag.or(key).unwrap_or(default);
+        anyhow::ensure!((1..=3600).contains(&n), "{name} must be between 1 and 3600");
+        Ok(Duration::from_secs(n))
+    };
+    Ok(Limits {
+        max_header_bytes: max_header_bytes as usize,
+        header_read_timeout: secs(
+            flags.header_read_timeout_secs,
+            file.header_read_timeout_secs,
+            30,
+            "header_read_timeout_secs",
+        )?,
+        body_idle_timeout: secs(
+            flags.body_idle_timeout_secs,
+            file.body_idle_timeout_secs,
+            60,
+            "body_idle_timeout_secs",
+        )?,
+        max_uploads_per_token: flags
+            .max_uploads_per_token
+            .or(file.max_uploads_per_token)
+            .unwrap_or(64),
+        token_rate: RateLimit::resolve(
+            "rate_limit_per_token",
+            flags.rate_limit_per_token.or(file.rate_limit_per_token),
+            flags
+                .rate_limit_per_token_burst
+                .or(file.rate_limit_per_token_burst),
+        )?,
+        ip_rate: RateLimit::resolve(
+            "rate_limit_per_ip",
+            flags.rate_limit_per_ip.or(file.rate_limit_per_ip),
+            flags
+                .rate_limit_per_ip_burst
+                .or(file.rate_limit_per_ip_burst),
+        )?,
+        upstream_max_connections: flags
+            .upstream_max_connections
+            .or(file.upstream_max_connections)
+            .unwrap_or(32) as usize,
+    })
 }
 
 /// The SQLite database file in a data directory.
@@ -267,6 +461,10 @@ impl Config {
             anyhow::ensure!(n > 0, "max_page_size must be at least 1");
             registry = registry.with_max_page_size(n);
         }
+        if let Some(n) = flags.max_blob_size.or(file.max_blob_size) {
+            registry = registry.with_max_blob_size((n > 0).then_some(n));
+        }
+        let limits = resolve_limits(flags, &file)?;
         Ok(Config {
             listen: flags
                 .listen
@@ -319,6 +517,7 @@ impl Config {
                     .context("parsing the trusted proxies (DISTR_TRUSTED_PROXIES)")?,
                 None => TrustedProxies::none(),
             },
+            limits,
         })
     }
 
@@ -354,6 +553,80 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_default_and_layer() {
+        let d = Config::resolve_with(&Flags::default(), None).unwrap();
+        assert_eq!(d.registry.max_blob_size, Some(10 * 1024 * 1024 * 1024));
+        assert_eq!(
+            d.limits,
+            Limits {
+                max_header_bytes: 65536,
+                header_read_timeout: Duration::from_secs(30),
+                body_idle_timeout: Duration::from_secs(60),
+                max_uploads_per_token: 64,
+                token_rate: None,
+                ip_rate: None,
+                upstream_max_connections: 32,
+            }
+        );
+        assert_eq!(d.connection_limits(), ConnectionLimits::default());
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("distr.toml");
+        std::fs::write(
+            &path,
+            "max_blob_size = 1000\nmax_header_bytes = 16384\nheader_read_timeout_secs = 5\n\
+             body_idle_timeout_secs = 7\nmax_uploads_per_token = 3\nrate_limit_per_token = 2.5\n\
+             rate_limit_per_ip = 10\nrate_limit_per_ip_burst = 40\nupstream_max_connections = 4\n",
+        )
+        .unwrap();
+        let flags = Flags {
+            config: Some(path),
+            max_uploads_per_token: Some(0),
+            rate_limit_per_token_burst: Some(9),
+            ..Flags::default()
+        };
+        let c = Config::resolve_with(&flags, None).unwrap();
+        assert_eq!(c.registry.max_blob_size, Some(1000));
+        assert_eq!(c.limits.max_header_bytes, 16384);
+        assert_eq!(c.limits.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.body_idle_timeout, Duration::from_secs(7));
+        assert_eq!(c.limits.max_uploads_per_token, 0, "the flag wins");
+        assert_eq!(
+            c.limits.token_rate,
+            Some(RateLimit {
+                per_second: 2.5,
+                burst: 9
+            })
+        );
+        assert_eq!(
+            c.limits.ip_rate,
+            Some(RateLimit {
+                per_second: 10.0,
+                burst: 40
+            })
+        );
+        assert_eq!(c.limits.upstream_max_connections, 4);
+        // The default burst is twice the rate.
+        let c = Config::resolve_with(
+            &Flags {
+                rate_limit_per_ip: Some(0.2),
+                max_blob_size: Some(0),
+                ..Flags::default()
+            },
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.limits.ip_rate,
+            Some(RateLimit {
+                per_second: 0.2,
+                burst: 1
+            })
+        );
+        assert_eq!(c.registry.max_blob_size, None, "0 is no limit");
+    }
 
     #[test]
     fn defaults_file_and_flags_layer() {
@@ -416,6 +689,29 @@ mod tests {
         .unwrap();
         assert!(!c.analytics && c.trusted_proxies.contains("::1".parse().unwrap()));
 
+        std::fs::write(&path, "listen = 5\n").unwrap();
+        assert!(Config::resolve(&Flags {
+            config: Some(path.clone()),
+            ..Flags::default()
+        })
+        .is_err());
+        for bad in [
+            "max_header_bytes = 100\n",
+            "header_read_timeout_secs = 0\n",
+            "body_idle_timeout_secs = 4000\n",
+            "rate_limit_per_ip = -1.0\n",
+            "rate_limit_per_token = 2.0\nrate_limit_per_token_burst = 0\n",
+        ] {
+            std::fs::write(&path, bad).unwrap();
+            assert!(
+                Config::resolve(&Flags {
+                    config: Some(path.clone()),
+                    ..Flags::default()
+                })
+                .is_err(),
+                "{bad}"
+            );
+        }
         std::fs::write(&path, "listen = 5\n").unwrap();
         assert!(Config::resolve(&Flags {
             config: Some(path.clone()),

@@ -16,7 +16,7 @@ use distr_hyper::ResponseBody;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
-use crate::serve::serve;
+use crate::serve::{serve_with, ConnectionLimits};
 
 /// The metrics flags of `distr-server`.
 #[derive(Clone, Debug, Default, clap::Args)]
@@ -59,14 +59,15 @@ impl MetricsFlags {
 /// Serves `service` on `listener`, recording its requests in `metrics`, and
 /// `/metrics` on `metrics_listener` when given, else on `listener` in front
 /// of `service`. Returns when `shutdown` resolved and the registry
-/// listener drained (see [`serve`]); the metrics listener is served until
-/// then.
+/// listener drained (see [`serve_with`]); the metrics listener is served
+/// until then. Both listeners hold connections to `limits`.
 pub async fn serve_with_metrics<S>(
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     service: S,
     metrics: &Metrics,
     shutdown: impl Future<Output = ()>,
+    limits: ConnectionLimits,
 ) where
     S: tower_service::Service<
             http::Request<Incoming>,
@@ -79,10 +80,11 @@ pub async fn serve_with_metrics<S>(
 {
     let service = metrics.wrap(service);
     let Some(metrics_listener) = metrics_listener else {
-        serve(
+        serve_with(
             listener,
             metrics.endpoint().with_fallback(service),
             shutdown,
+            limits,
         )
         .await;
         return;
@@ -91,10 +93,15 @@ pub async fn serve_with_metrics<S>(
         tracing::info!(%addr, "metrics served on a separate listener");
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let endpoint = tokio::spawn(serve(metrics_listener, metrics.endpoint(), async move {
-        let _ = stopped.await;
-    }));
-    serve(listener, service, shutdown).await;
+    let endpoint = tokio::spawn(serve_with(
+        metrics_listener,
+        metrics.endpoint(),
+        async move {
+            let _ = stopped.await;
+        },
+        limits,
+    ));
+    serve_with(listener, service, shutdown, limits).await;
     drop(stop);
     if let Err(e) = endpoint.await {
         tracing::warn!(error = %e, "the metrics listener task failed");

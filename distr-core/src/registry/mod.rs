@@ -7,6 +7,7 @@ mod blobs;
 mod listing;
 mod manifests;
 mod mirror;
+mod size_limit;
 mod uploads;
 
 use std::sync::Arc;
@@ -19,6 +20,9 @@ pub use manifests::PushedManifest;
 use crate::blob::BlobStore;
 use crate::store::MetadataStore;
 
+/// The default of [`RegistryConfig::max_blob_size`]: 10 GiB.
+pub const DEFAULT_MAX_BLOB_SIZE: u64 = 10 * 1024 * 1024 * 1024;
+
 /// Limits and defaults of a [`Registry`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -27,6 +31,10 @@ pub struct RegistryConfig {
     pub max_manifest_size: u64,
     /// Largest page a tag or catalog listing returns (default 1000).
     pub max_page_size: usize,
+    /// Largest blob an upload may create, in bytes (default 10 GiB); `None`
+    /// means no limit. Checked against declared sizes before any byte is
+    /// read and enforced while the bytes stream (see [`crate::Error::BlobTooLarge`]).
+    pub max_blob_size: Option<u64>,
 }
 
 impl Default for RegistryConfig {
@@ -34,6 +42,7 @@ impl Default for RegistryConfig {
         Self {
             max_manifest_size: 4 * 1024 * 1024,
             max_page_size: 1000,
+            max_blob_size: Some(DEFAULT_MAX_BLOB_SIZE),
         }
     }
 }
@@ -42,6 +51,12 @@ impl RegistryConfig {
     /// Sets the manifest size limit.
     pub fn with_max_manifest_size(mut self, bytes: u64) -> Self {
         self.max_manifest_size = bytes;
+        self
+    }
+
+    /// Sets the blob size limit of uploads (`None`: no limit).
+    pub fn with_max_blob_size(mut self, bytes: Option<u64>) -> Self {
+        self.max_blob_size = bytes;
         self
     }
 

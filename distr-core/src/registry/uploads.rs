@@ -4,6 +4,8 @@ use std::ops::Range;
 
 use futures::{StreamExt, TryStreamExt};
 
+use super::size_limit::{capped, SizeLimit};
+
 use super::{now_ms, Registry};
 use crate::blob::ByteStream;
 use crate::digest::Digest;
@@ -32,10 +34,14 @@ impl Registry {
         declared_size: Option<u64>,
         body: ByteStream,
     ) -> Result<BlobRecord> {
+        let limit = SizeLimit::new(self.config.max_blob_size, 0);
+        limit.check_declared(declared_size)?;
+        let (body, wire) = capped(body, limit);
         let written = self
             .blobs
             .write_verified(digest, declared_size, vec![body])
-            .await?;
+            .await
+            .map_err(|e| wire.explain(e))?;
         let blob = BlobRecord {
             digest: digest.clone(),
             size: written.size,
@@ -79,6 +85,23 @@ impl Registry {
         range: Option<Range<u64>>,
         body: ByteStream,
     ) -> Result<UploadRecord> {
+        self.append_chunk_sized(repo, id, range, None, body).await
+    }
+
+    /// [`append_chunk`](Self::append_chunk) with the chunk's declared length
+    /// (`Content-Length`), so a chunk that would take the upload past
+    /// [`max_blob_size`](crate::RegistryConfig::max_blob_size) is refused
+    /// with [`Error::BlobTooLarge`] before any of it is read. Without a
+    /// declared length the limit is enforced while the chunk streams; a
+    /// refused chunk leaves the session as it was.
+    pub async fn append_chunk_sized(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        range: Option<Range<u64>>,
+        declared_len: Option<u64>,
+        body: ByteStream,
+    ) -> Result<UploadRecord> {
         let mut upload = self.upload_status(repo, id).await?;
         let current = upload.size();
         if let Some(r) = &range {
@@ -88,8 +111,16 @@ impl Registry {
                 });
             }
         }
+        let limit = SizeLimit::new(self.config.max_blob_size, current);
+        limit.check_declared(range.as_ref().map(|r| r.end - r.start))?;
+        limit.check_declared(declared_len)?;
         let key = uuid::Uuid::new_v4().simple().to_string();
-        let size = self.blobs.write_part(id, &key, body).await?;
+        let (body, wire) = capped(body, limit);
+        let size = self
+            .blobs
+            .write_part(id, &key, body)
+            .await
+            .map_err(|e| wire.explain(e))?;
         if let Some(r) = &range {
             if r.end - r.start != size {
                 self.blobs.delete_part(id, &key).await?;
@@ -135,6 +166,23 @@ impl Registry {
         range: Option<Range<u64>>,
         last_chunk: Option<ByteStream>,
     ) -> Result<BlobRecord> {
+        self.finish_upload_sized(repo, id, digest, range, None, last_chunk)
+            .await
+    }
+
+    /// [`finish_upload`](Self::finish_upload) with the last chunk's declared
+    /// length (`Content-Length`), checked against
+    /// [`max_blob_size`](crate::RegistryConfig::max_blob_size) before any of
+    /// it is read (see [`append_chunk_sized`](Self::append_chunk_sized)).
+    pub async fn finish_upload_sized(
+        &self,
+        repo: &RepoName,
+        id: &str,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+        declared_len: Option<u64>,
+        last_chunk: Option<ByteStream>,
+    ) -> Result<BlobRecord> {
         let upload = self.upload_status(repo, id).await?;
         if let Some(r) = &range {
             if r.start != upload.size() {
@@ -142,6 +190,12 @@ impl Registry {
                     current_size: upload.size(),
                 });
             }
+        }
+        let limit = SizeLimit::new(self.config.max_blob_size, upload.size());
+        limit.check_declared(None)?;
+        if last_chunk.is_some() {
+            limit.check_declared(range.as_ref().map(|r| r.end - r.start))?;
+            limit.check_declared(declared_len)?;
         }
         let blobs = self.blobs.clone();
         let upload_id = upload.id.clone();
@@ -158,9 +212,20 @@ impl Registry {
             })
             .try_flatten()
             .boxed();
+        let (last_chunk, wire) = match last_chunk {
+            Some(chunk) => {
+                let (chunk, wire) = capped(chunk, limit);
+                (Some(chunk), wire)
+            }
+            None => (None, Default::default()),
+        };
         let mut sources = vec![stored];
         sources.extend(last_chunk);
-        let written = self.blobs.write_verified(digest, None, sources).await?;
+        let written = self
+            .blobs
+            .write_verified(digest, None, sources)
+            .await
+            .map_err(|e| wire.explain(e))?;
         let blob = BlobRecord {
             digest: digest.clone(),
             size: written.size,

@@ -103,7 +103,7 @@ where
         .map(parse_content_range)
         .transpose()?;
     let upload = registry
-        .append_chunk(repo, id, range, into_stream(body))
+        .append_chunk_sized(repo, id, range, parts.content_length(), into_stream(body))
         .await?;
     Ok(respond(StatusCode::ACCEPTED, &upload_headers(&upload)))
 }
@@ -127,7 +127,14 @@ where
         .map(parse_content_range)
         .transpose()?;
     let blob = registry
-        .finish_upload(repo, id, &digest, range, Some(into_stream(body)))
+        .finish_upload_sized(
+            repo,
+            id,
+            &digest,
+            range,
+            parts.content_length(),
+            Some(into_stream(body)),
+        )
         .await?;
     Ok(blob_created(repo, &blob.digest))
 }

@@ -10,6 +10,9 @@ use distr_core::access::ArtifactUpstream;
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{DynUpstream, UpstreamAuth, UpstreamResult};
 
+mod host_cap;
+
+use self::host_cap::HostCaps;
 use super::client::OciUpstreamBuilder;
 use super::ecr::{default_sdk_http_client, EcrTokenSource, DEFAULT_ECR_REFRESH_MARGIN};
 use super::retry::RetryPolicy;
@@ -48,6 +51,7 @@ pub struct HyperConnector {
     ecr_region: Option<String>,
     ecr_refresh_margin: Duration,
     ecr_sources: Arc<Mutex<HashMap<EcrKey, Weak<EcrTokenSource>>>>,
+    host_caps: Option<Arc<HostCaps>>,
 }
 
 /// Which token source serves an ECR upstream. Holds the secret: never
@@ -70,15 +74,20 @@ impl std::fmt::Debug for HyperConnector {
             .field("ecr_endpoint", &self.ecr_endpoint)
             .field("ecr_region", &self.ecr_region)
             .field("ecr_refresh_margin", &self.ecr_refresh_margin)
+            .field("host_caps", &self.host_caps)
             .finish_non_exhaustive()
     }
 }
 
 impl HyperConnector {
+    /// The default of [`with_max_requests_per_host`](Self::with_max_requests_per_host).
+    pub const DEFAULT_MAX_REQUESTS_PER_HOST: usize = 32;
+
     /// A connector with the bundled TLS configuration
     /// ([`default_tls_config`](super::default_tls_config)) and the
     /// [`OciUpstreamBuilder`] defaults: 10 s connect, 30 s response-header and
-    /// 60 s body-idle timeouts.
+    /// 60 s body-idle timeouts; at most [`Self::DEFAULT_MAX_REQUESTS_PER_HOST`]
+    /// requests in flight per upstream host.
     pub fn new() -> UpstreamResult<Self> {
         let tls = default_tls_config()?;
         let connect_timeout = Duration::from_secs(10);
@@ -95,7 +104,21 @@ impl HyperConnector {
             ecr_region: None,
             ecr_refresh_margin: DEFAULT_ECR_REFRESH_MARGIN,
             ecr_sources: Arc::default(),
+            host_caps: Some(Arc::new(HostCaps::new(Self::DEFAULT_MAX_REQUESTS_PER_HOST))),
         })
+    }
+
+    /// At most `max` requests in flight to one upstream host (`host[:port]`)
+    /// at once, over every artifact mirroring it (0: no limit; default
+    /// [`Self::DEFAULT_MAX_REQUESTS_PER_HOST`]). A blob request keeps its place
+    /// while its body streams, so this also bounds the connections in use
+    /// per host. Further requests queue, each for at most the response
+    /// timeout ([`with_response_timeout`](Self::with_response_timeout));
+    /// one that gets no place by then fails as the upstream being
+    /// unavailable (503).
+    pub fn with_max_requests_per_host(mut self, max: usize) -> Self {
+        self.host_caps = (max > 0).then(|| Arc::new(HostCaps::new(max)));
+        self
     }
 
     /// The client TLS configuration of every upstream (e.g. with private CA
@@ -223,7 +246,12 @@ impl UpstreamConnector for HyperConnector {
             }
             auth => builder.with_auth(auth.clone()),
         };
-        Ok(Arc::new(builder.build_with_connector(self.https.clone())?))
+        let upstream: Arc<DynUpstream> =
+            Arc::new(builder.build_with_connector(self.https.clone())?);
+        Ok(match &self.host_caps {
+            Some(caps) => Arc::new(caps.wrap(upstream, self.response_timeout)),
+            None => upstream,
+        })
     }
 }
 

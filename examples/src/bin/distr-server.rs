@@ -145,6 +145,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
         Some(a) => service.with_analytics(a),
         None => service,
     };
+    let service = service.with_limits(config.request_limits());
     let sync_schedule = config.upstream_sync_cron.clone().map(|cron| {
         tracing::info!(schedule = %cron, "upstream sync scheduled");
         let (pt, claims) = (pull_through.clone(), stores.claims.clone());
@@ -185,7 +186,15 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     out.flush()?;
     drop(out);
     tracing::info!(%addr, data_dir = %config.data_dir.display(), "distr-server started");
-    serve_with_metrics(listener, metrics_listener, service, &metrics, shutdown).await;
+    serve_with_metrics(
+        listener,
+        metrics_listener,
+        service,
+        &metrics,
+        shutdown,
+        config.connection_limits(),
+    )
+    .await;
     if let Some(task) = sync_schedule {
         task.abort();
     }
@@ -236,7 +245,8 @@ fn pull_through(
 ) -> anyhow::Result<PullThrough> {
     let mut connector = HyperConnector::new()
         .context("setting up the upstream TLS client")?
-        .with_response_timeout(config.upstream_timeout);
+        .with_response_timeout(config.upstream_timeout)
+        .with_max_requests_per_host(config.limits.upstream_max_connections);
     if let Some(endpoint) = &config.ecr_endpoint {
         connector = connector.with_ecr_endpoint(endpoint.clone());
     }

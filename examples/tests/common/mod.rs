@@ -18,6 +18,7 @@
 
 pub mod faults;
 pub mod fleet;
+pub mod hardening;
 pub mod upstream;
 
 use std::collections::BTreeMap;
@@ -137,6 +138,16 @@ const DISTR_ENV: &[&str] = &[
     "DISTR_ANALYTICS",
     "DISTR_TRUSTED_PROXIES",
     "DISTR_UPSTREAM_TIMEOUT_SECS",
+    "DISTR_MAX_BLOB_SIZE",
+    "DISTR_MAX_HEADER_BYTES",
+    "DISTR_HEADER_READ_TIMEOUT_SECS",
+    "DISTR_BODY_IDLE_TIMEOUT_SECS",
+    "DISTR_MAX_UPLOADS_PER_TOKEN",
+    "DISTR_RATE_LIMIT_PER_TOKEN",
+    "DISTR_RATE_LIMIT_PER_TOKEN_BURST",
+    "DISTR_RATE_LIMIT_PER_IP",
+    "DISTR_RATE_LIMIT_PER_IP_BURST",
+    "DISTR_UPSTREAM_MAX_CONNECTIONS",
 ];
 
 /// A `distr-server` command with no configuration inherited from the
