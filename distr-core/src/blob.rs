@@ -15,7 +15,6 @@ use object_store::path::Path;
 use object_store::{
     GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, WriteMultipart,
 };
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -373,34 +372,56 @@ fn into_byte_stream(got: object_store::GetResult) -> ByteStream {
     }
 }
 
-enum FileRead {
-    Unopened(std::fs::File, Range<u64>),
-    Reading(tokio::io::Take<tokio::fs::File>),
+/// Pieces of a local file read ahead of the one being sent: reading the
+/// next overlaps with sending the current one.
+const FILE_READ_AHEAD: usize = 2;
+
+/// Streams `range` of `file` in [`FILE_READ_SIZE`] pieces, each read on the
+/// blocking pool straight into the buffer that is sent (`tokio::fs::File`
+/// would read into its own buffer and copy, a third pass over every byte).
+fn file_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
+    let file = Arc::new(file);
+    let end = range.end;
+    futures::stream::iter((range.start..end).step_by(FILE_READ_SIZE))
+        .map(move |pos| {
+            let file = Arc::clone(&file);
+            let len = (end - pos).min(FILE_READ_SIZE as u64) as usize;
+            async move {
+                tokio::task::spawn_blocking(move || read_piece(&file, pos, len))
+                    .await
+                    .map_err(std::io::Error::other)?
+            }
+        })
+        .buffered(FILE_READ_AHEAD)
+        .boxed()
 }
 
-/// Streams `range` of `file`.
-fn file_stream(file: std::fs::File, range: Range<u64>) -> ByteStream {
-    futures::stream::try_unfold(FileRead::Unopened(file, range), |state| async move {
-        let mut reader = match state {
-            FileRead::Reading(r) => r,
-            FileRead::Unopened(file, range) => {
-                let mut f = tokio::fs::File::from_std(file);
-                f.seek(std::io::SeekFrom::Start(range.start)).await?;
-                f.take(range.end - range.start)
-            }
-        };
-        let mut buf = bytes::BytesMut::with_capacity(FILE_READ_SIZE);
-        while buf.len() < FILE_READ_SIZE {
-            if reader.read_buf(&mut buf).await? == 0 {
-                break;
+/// `len` bytes of `file` at `pos` (a positional read: pieces are read
+/// concurrently); a file shorter than that is an error.
+fn read_piece(file: &std::fs::File, pos: u64, len: usize) -> std::io::Result<Bytes> {
+    // Zeroed by the allocator (fresh pages come zeroed from the kernel).
+    let mut buf = vec![0u8; len];
+    read_exact_at(file, &mut buf, pos)?;
+    Ok(Bytes::from(buf))
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], pos: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, pos)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut pos: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, pos)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                pos += n as u64;
             }
         }
-        if buf.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((buf.freeze(), FileRead::Reading(reader))))
-    })
-    .boxed()
+    }
+    Ok(())
 }
 
 /// A [`ByteStream`] of one in-memory buffer.

@@ -20,7 +20,7 @@
 //!
 //! The window keeps only bytes some attached reader has yet to return, and
 //! never more than the most recent configured window size
-//! ([`DEFAULT_FILL_WINDOW`], 64 MiB, by default) per in-flight digest,
+//! ([`DEFAULT_FILL_WINDOW`], 16 MiB, by default) per in-flight digest,
 //! however many readers there are (readers share the chunks, each only
 //! holds a reference to the chunk it is returning). Readers that keep up
 //! therefore cost almost nothing; the window only grows behind a lagging
@@ -45,7 +45,7 @@ use crate::error::{Error, Result};
 use crate::upstream::{DynUpstream, UpstreamError};
 
 /// Default number of most recent bytes a fill keeps in memory for its readers.
-pub const DEFAULT_FILL_WINDOW: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_FILL_WINDOW: u64 = 16 * 1024 * 1024;
 
 /// A blob being served to one client.
 pub struct FillRead {
