@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::{FutureExt, StreamExt};
 
@@ -12,7 +13,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::name::RepoName;
 use crate::reference::{Reference, TagName};
-use crate::upstream::{DynUpstream, UpstreamExt};
+use crate::upstream::{DynUpstream, Missing, UpstreamError, UpstreamExt};
 
 /// Tags asked for per page of the upstream's tag list.
 const TAG_PAGE_SIZE: u32 = 1000;
@@ -44,6 +45,24 @@ impl SyncReport {
     }
 }
 
+/// State the tags of one sync share.
+#[derive(Default)]
+struct SyncShared {
+    /// Manifests fetched and stored (index children included).
+    fetched: AtomicUsize,
+    /// One lock per manifest digest being stored, so tags sharing a
+    /// manifest fetch it (and its children) once.
+    locks: Mutex<HashMap<Digest, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SyncShared {
+    /// The lock of `digest` (created on first use; kept for the sync).
+    fn lock(&self, digest: &Digest) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(locks.entry(digest.clone()).or_default())
+    }
+}
+
 /// What syncing one tag did.
 enum TagChange {
     Added,
@@ -58,10 +77,15 @@ impl PullThrough {
     /// [`SyncStatus`](crate::access::SyncStatus) (see
     /// [`trigger_sync`](Self::trigger_sync) for that).
     ///
-    /// Lists every upstream tag, asks for each tag's digest (`HEAD`) and
-    /// fetches a manifest only when distr does not have it, stores it
-    /// byte-for-byte (an index with its children), moves changed tags and
-    /// removes the tags the upstream no longer lists. At most
+    /// Lists every upstream tag; fetches each tag distr does not know yet
+    /// by tag (one `GET`, no `HEAD`), asks for the digest of each tag it
+    /// knows (`HEAD`) and fetches a manifest only when the tag moved to one
+    /// distr does not have (once per digest, however many tags moved to
+    /// it); stores manifests byte-for-byte (an index with its children,
+    /// fetched once per sync), moves changed tags and removes the tags the
+    /// upstream no longer lists. So a first sync of `T` tags makes `T`
+    /// manifest requests plus the index children, and a re-sync with
+    /// nothing changed only `T` `HEAD`s, besides the tag-list pages. At most
     /// [`with_sync_concurrency`](Self::with_sync_concurrency) tags are
     /// synced at once. A tag that fails is reported in
     /// [`SyncReport::failed`] and left as it was; failing to list the tags
@@ -82,9 +106,9 @@ impl PullThrough {
         let local: HashMap<TagName, Digest> =
             store.list_tag_targets(&repo).await?.into_iter().collect();
         let remote_set: HashSet<&TagName> = remote.iter().collect();
-        let fetched = AtomicUsize::new(0);
+        let shared = SyncShared::default();
 
-        let (repo_ref, local_ref, fetched_ref) = (&repo, &local, &fetched);
+        let (repo_ref, local_ref, shared_ref) = (&repo, &local, &shared);
         let upstream_ref: &DynUpstream = upstream.as_ref();
         let unique: Vec<TagName> = remote_set.iter().map(|t| (*t).clone()).collect();
         let outcomes: Vec<(TagName, Result<TagChange>)> = futures::stream::iter(unique)
@@ -92,7 +116,7 @@ impl PullThrough {
                 let local = local_ref.get(&tag).cloned();
                 async move {
                     let outcome = self
-                        .sync_tag(repo_ref, upstream_ref, &tag, local.as_ref(), fetched_ref)
+                        .sync_tag(repo_ref, upstream_ref, &tag, local.as_ref(), shared_ref)
                         .await;
                     (tag, outcome)
                 }
@@ -131,57 +155,87 @@ impl PullThrough {
         report.updated.sort();
         report.removed.sort();
         report.failed.sort();
-        report.manifests_fetched = fetched.load(Ordering::Relaxed);
+        report.manifests_fetched = shared.fetched.load(Ordering::Relaxed);
         Ok(report)
     }
 
+    /// Syncs one tag: a tag distr does not know yet is fetched by tag at
+    /// once (one request); a known tag is asked for its digest (`HEAD`) and
+    /// fetched by digest only when it moved to a manifest distr lacks.
     async fn sync_tag(
         &self,
         repo: &RepoName,
         upstream: &DynUpstream,
         tag: &TagName,
         local: Option<&Digest>,
-        fetched: &AtomicUsize,
+        shared: &SyncShared,
     ) -> Result<TagChange> {
-        let reference = Reference::Tag(tag.clone());
+        let Some(local) = local else {
+            return self.add_tag(repo, upstream, tag, shared).await;
+        };
         let Some(head) = upstream
-            .head_manifest(&reference)
+            .head_manifest(&Reference::Tag(tag.clone()))
             .await
             .map_err(from_upstream)?
         else {
             return Ok(TagChange::Vanished);
         };
         let store = self.inner.registry.store();
-        let stored = store.get_manifest(repo, &head.digest).await?;
-        if local == Some(&head.digest) && stored.is_some() {
+        if local == &head.digest && store.get_manifest(repo, &head.digest).await?.is_some() {
             return Ok(TagChange::Unchanged);
         }
-        let change = if local.is_some() {
-            TagChange::Updated
-        } else {
-            TagChange::Added
-        };
-        if let Some(record) = stored {
+        // One fetch per digest: tags moving to the same manifest wait for
+        // the first and then only move.
+        let lock = shared.lock(&head.digest);
+        let _held = lock.lock().await;
+        if let Some(record) = store.get_manifest(repo, &head.digest).await? {
             // The manifest is here already (another tag, or an index child):
             // only the tag moves.
             store.put_manifest(repo, &record, Some(tag)).await?;
-            return Ok(change);
+            return Ok(TagChange::Updated);
         }
         // By digest, so a tag moving between HEAD and GET cannot mix up
         // what is stored under it.
-        let manifest = upstream
+        let manifest = match upstream
             .get_manifest(&Reference::Digest(head.digest.clone()))
             .await
-            .map_err(from_upstream)?;
+        {
+            Ok(m) => m,
+            Err(UpstreamError::NotFound(Missing::Manifest(_))) => return Ok(TagChange::Vanished),
+            Err(e) => return Err(from_upstream(e)),
+        };
         if manifest.digest != head.digest {
             return Err(protocol(format!(
                 "upstream served manifest {} for {}",
                 manifest.digest, head.digest
             )));
         }
-        self.store_tree(repo, upstream, manifest, Some(tag), 0, fetched)
+        self.store_tree(repo, upstream, manifest, Some(tag), 0, &shared.fetched)
             .await?;
-        Ok(change)
+        Ok(TagChange::Updated)
+    }
+
+    /// Adds a tag distr does not know: `GET` by tag (no `HEAD` first, as
+    /// there is nothing local to compare with) and stores what came. Tags
+    /// sharing a manifest store it one after the other, so an index's
+    /// children are fetched once, not once per tag.
+    async fn add_tag(
+        &self,
+        repo: &RepoName,
+        upstream: &DynUpstream,
+        tag: &TagName,
+        shared: &SyncShared,
+    ) -> Result<TagChange> {
+        let manifest = match upstream.get_manifest(&Reference::Tag(tag.clone())).await {
+            Ok(m) => m,
+            Err(UpstreamError::NotFound(Missing::Manifest(_))) => return Ok(TagChange::Vanished),
+            Err(e) => return Err(from_upstream(e)),
+        };
+        let lock = shared.lock(&manifest.digest);
+        let _held = lock.lock().await;
+        self.store_tree(repo, upstream, manifest, Some(tag), 0, &shared.fetched)
+            .await?;
+        Ok(TagChange::Added)
     }
 
     /// The repository of `artifact`: `<org-slug>/<artifact-name>`.

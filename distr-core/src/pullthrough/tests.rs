@@ -1133,3 +1133,78 @@ async fn index_nesting_is_bounded() {
     );
     assert!(local_tags(&fresh).await.is_empty());
 }
+
+// ---------------------------------------------------------------- sync request counts
+
+/// Upstream requests of a first sync and a re-sync of many tags: 50 tags
+/// on one image, 10 on one index with 3 children, 10 on images of their own.
+#[tokio::test]
+async fn sync_request_counts_first_sync_gets_resync_heads() {
+    let fx = fixture().await;
+    let shared = fx.up.add_image(None, &[data(10, 1)]);
+    for i in 0..50 {
+        fx.up.set_tag(&format!("shared-{i:02}"), &shared);
+    }
+    let children: Vec<Digest> = (0..3u8)
+        .map(|i| fx.up.add_image(None, &[data(20, 10 + i)]))
+        .collect();
+    let idx = fx.up.add_index(None, &children);
+    for i in 0..10 {
+        fx.up.set_tag(&format!("multi-{i}"), &idx);
+    }
+    for i in 0..10u8 {
+        fx.up
+            .add_image(Some(&format!("own-{i}")), &[data(30, 20 + i)]);
+    }
+    let tags = 70;
+    let pages = tags / fx.up.page_size;
+
+    let r = fx.pt.sync_artifact(&fx.artifact).await.unwrap();
+    let (lists, heads, gets) = (
+        FakeUpstream::count(&fx.up.lists),
+        FakeUpstream::count(&fx.up.heads),
+        FakeUpstream::count(&fx.up.gets),
+    );
+    eprintln!("first sync: {lists} tag-list pages, {heads} HEADs, {gets} GETs");
+    assert_eq!(r.added.len(), tags);
+    assert!(r.is_complete(), "{:?}", r.failed);
+    assert_eq!(lists, pages);
+    // Tags distr did not know are fetched by tag at once (no HEAD first);
+    // the index's children once, however many tags point at it.
+    assert_eq!(heads, 0, "no HEAD for new tags");
+    assert_eq!(gets, tags + children.len());
+    assert_eq!(r.manifests_fetched, gets);
+    assert_eq!(local_tags(&fx).await.len(), tags);
+    for c in &children {
+        assert!(
+            fx.registry
+                .get_manifest(&fx.repo, &Reference::Digest(c.clone()))
+                .await
+                .is_ok()
+        );
+    }
+
+    // Nothing changed: one HEAD per tag, no GET.
+    let r = fx.pt.sync_artifact(&fx.artifact).await.unwrap();
+    let heads2 = FakeUpstream::count(&fx.up.heads) - heads;
+    let gets2 = FakeUpstream::count(&fx.up.gets) - gets;
+    eprintln!("re-sync: {heads2} HEADs, {gets2} GETs");
+    assert_eq!(r.unchanged, tags);
+    assert_eq!((heads2, gets2), (tags, 0));
+
+    // All 50 shared tags move to one new image: it is fetched once.
+    let moved = fx.up.add_image(None, &[data(40, 40)]);
+    for i in 0..50 {
+        fx.up.set_tag(&format!("shared-{i:02}"), &moved);
+    }
+    let gets_before = FakeUpstream::count(&fx.up.gets);
+    let r = fx.pt.sync_artifact(&fx.artifact).await.unwrap();
+    let gets3 = FakeUpstream::count(&fx.up.gets) - gets_before;
+    eprintln!("after moving 50 tags to one new image: {gets3} GETs");
+    assert_eq!(r.updated.len(), 50);
+    assert_eq!(r.unchanged, tags - 50);
+    assert_eq!(gets3, 1, "the new digest is fetched once");
+    assert_eq!(r.manifests_fetched, 1);
+    let local = local_tags(&fx).await;
+    assert_eq!(local.iter().filter(|(_, d)| *d == moved).count(), 50);
+}
