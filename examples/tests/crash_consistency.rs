@@ -82,10 +82,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::hardening::{Db, Node, manifest_references, run_gc, scan_blob_dir, sha256_file};
-use common::upstream::{UPSTREAM_REPO, UpstreamRegistry};
+use common::hardening::{manifest_references, run_gc, scan_blob_dir, sha256_file, Db, Node};
+use common::upstream::{UpstreamRegistry, UPSTREAM_REPO};
 use common::*;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 /// The repository the pushers write.
 const REPO: &str = "acme/crash";
@@ -1172,9 +1172,9 @@ async fn kill_9_at_random_points_keeps_the_registry_consistent() {
 
     // A sync after all those crashes converges on the upstream: every
     // upstream tag, at the upstream's digest, and no other.
-    let sync_from =
-        artifact_view(&node.base_url(), &shared.mirror_id).await["sync"]["last_sync_attempt_at"]
-            .as_i64();
+    let sync_from = artifact_view(&node.base_url(), &shared.mirror_id).await["sync"]
+        ["last_sync_attempt_at"]
+        .as_i64();
     let resp = api_client()
         .post(format!(
             "{}/api/v1/artifacts/{}/sync",

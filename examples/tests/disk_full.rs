@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::hardening::{Node, scan_blob_dir, sha256_file};
-use common::upstream::{UPSTREAM_REPO, UpstreamRegistry};
+use common::hardening::{scan_blob_dir, sha256_file, Node};
+use common::upstream::{UpstreamRegistry, UPSTREAM_REPO};
 use common::*;
 use serde_json::json;
 

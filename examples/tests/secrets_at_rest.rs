@@ -34,11 +34,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use common::hardening::{Node, all_files, find_bytes};
-use common::upstream::{UPSTREAM_REPO, UpstreamRegistry, verify_pulled_layout};
+use common::hardening::{all_files, find_bytes, Node};
+use common::upstream::{verify_pulled_layout, UpstreamRegistry, UPSTREAM_REPO};
 use common::*;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{json, Value};
 
 const REPO: &str = "acme/app";
 const UPSTREAM_USER: &str = "robot-secrets-e2e";

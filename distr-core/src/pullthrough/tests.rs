@@ -1176,12 +1176,11 @@ async fn sync_request_counts_first_sync_gets_resync_heads() {
     assert_eq!(r.manifests_fetched, gets);
     assert_eq!(local_tags(&fx).await.len(), tags);
     for c in &children {
-        assert!(
-            fx.registry
-                .get_manifest(&fx.repo, &Reference::Digest(c.clone()))
-                .await
-                .is_ok()
-        );
+        assert!(fx
+            .registry
+            .get_manifest(&fx.repo, &Reference::Digest(c.clone()))
+            .await
+            .is_ok());
     }
 
     // Nothing changed: one HEAD per tag, no GET.

@@ -6,6 +6,10 @@
 
 use std::net::IpAddr;
 
+mod batches;
+
+pub use batches::a_large_mixed_batch_roundtrips_exactly;
+
 use crate::access::{ArtifactId, CustomerId, OrgId, TokenId, UserId};
 use crate::analytics::*;
 use crate::digest::Digest;
@@ -64,6 +68,7 @@ pub async fn run_all(store: &DynAnalyticsStore) {
     customers_are_ranked_by_pulls(store).await;
     a_customers_pulls_are_grouped_by_reference(store).await;
     bytes_are_summed_per_artifact_and_customer(store).await;
+    a_large_mixed_batch_roundtrips_exactly(store).await;
 }
 
 /// Every field of an event comes back as recorded; an id recorded again

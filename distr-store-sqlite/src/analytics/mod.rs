@@ -4,22 +4,23 @@
 //!
 //! # Storage
 //!
-//! A pull event takes about **840 bytes** of database file, indexes
-//! included: the row about 375 (six ids as 36-character text, a digest,
-//! a tag, an IPv4 address, a 21-character user agent), `pull_events_by_time`
-//! about 185, `pull_events_by_customer` 135, `pull_events_by_tag` 100 and
-//! the primary key 50; a GET of an index adds one entry of about 100 to
-//! `pull_events_index_gets`. So a million pulls take under 1 GB.
+//! A pull event takes about **970 bytes** of database file, indexes
+//! included (six ids as 36-character text, a digest, a tag, an IPv4
+//! address, a 120-character user agent; the primary key and the
+//! `pull_events_by_time`, `_by_customer` and `_by_tag` indexes), measured
+//! by `distr-bench analytics-writer` (200 000 events, file growth over
+//! events), and about 840 bytes with a 21-character user agent by the
+//! `storage_per_event` test in `tests/analytics_conformance.rs`
+//! (`DISTR_STORAGE_EVENTS=100000 cargo test -p distr-store-sqlite --release
+//! --test analytics_conformance -- --nocapture storage_per_event`). So a
+//! million pulls take about 1 GB. A byte counter is one row per (artifact,
+//! customer), whatever the number of downloads.
 //!
-//! Measured by recording 100 000 events (random ids, one vendor, 10
-//! artifacts, 100 customers) through a `Recorder` (batches of up to 500)
-//! into a fresh file database and comparing its size, WAL checkpointed,
-//! with that of an empty one: 241 664 -> 84 299 776 bytes. The
-//! `storage_per_event` test in `tests/analytics_conformance.rs` repeats the
-//! measurement (`cargo test -p distr-store-sqlite --test
-//! analytics_conformance -- --ignored --nocapture`); the split per index is
-//! from SQLite's `dbstat` on equivalent data. A byte counter is one row per
-//! (artifact, customer), whatever the number of downloads.
+//! # Writing
+//!
+//! A batch is one `BEGIN IMMEDIATE` transaction: the events as multi-row
+//! `INSERT OR IGNORE` statements of up to 256 rows (see `events::insert`),
+//! then one upsert per byte counter.
 
 mod bytes;
 mod codec;

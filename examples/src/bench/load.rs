@@ -1,6 +1,12 @@
-//! A closed-loop load runner: N workers, each with its own keep-alive
-//! client, issue requests back to back until a time or request budget runs
-//! out; per-request latencies are collected per worker and merged at the end.
+//! A load runner: N workers, each with its own keep-alive client, issue
+//! requests until a time or request budget runs out; per-request latencies
+//! are collected per worker and merged at the end.
+//!
+//! [`run`] is closed-loop: each worker sends its next request as soon as the
+//! previous one is answered, which measures the highest rate the server
+//! sustains. [`run_paced`] is open-loop: the workers share a fixed offered
+//! rate, each sending on its own schedule whatever the server does, which
+//! measures latency at a given load (below saturation) instead.
 //!
 //! With a time budget the run ends at the deadline: requests still in flight
 //! then are abandoned ("cut"), their bytes received so far still count, so
@@ -65,6 +71,7 @@ impl Shared {
 struct WorkerStats {
     ok: u64,
     cut: u64,
+    late: u64,
     latencies_ns: Vec<u64>,
     errors: BTreeMap<String, u64>,
     other_errors: u64,
@@ -92,6 +99,8 @@ pub struct Outcome {
     pub errors: u64,
     /// Requests abandoned because the time budget ran out.
     pub cut: u64,
+    /// Paced runs: requests sent more than [`LATE`] after they were due.
+    pub late: u64,
     /// Body bytes received, including those of failed and cut requests.
     pub bytes: u64,
     /// Latencies of the successful requests in nanoseconds, sorted.
@@ -161,6 +170,71 @@ where
     F: Fn(HttpClient, Progress) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<(), String>> + Send + 'static,
 {
+    run_with(workers, budget, None, op).await
+}
+
+/// Like [`run`], but open-loop at `rate` requests per second in all:
+/// worker `i` of `n` sends at `start + (i/n + k) * n/rate` for `k = 0, 1,
+/// …`, sleeping until each time, or sending at once when behind (a request
+/// answered later than the next one was due). Latencies are measured from
+/// when each request was actually sent (a timer's lateness is not the
+/// server's); [`Outcome::late`] counts requests sent more than
+/// [`LATE`] after their time, which shows whether the rate was sustained.
+pub async fn run_paced<F, Fut>(
+    workers: usize,
+    budget: Budget,
+    rate: f64,
+    op: F,
+) -> anyhow::Result<Outcome>
+where
+    F: Fn(HttpClient, Progress) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    anyhow::ensure!(
+        rate.is_finite() && rate > 0.0,
+        "the rate must be a positive number of requests per second"
+    );
+    run_with(workers, budget, Some(rate), op).await
+}
+
+/// How late a paced request may start before it counts as late: more than
+/// the timer's granularity and scheduling noise.
+pub const LATE: Duration = Duration::from_millis(5);
+
+/// When worker `index` of `workers` sends its requests at `rate` in all.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    next: Instant,
+    interval: Duration,
+}
+
+impl Schedule {
+    fn new(start: Instant, index: usize, workers: usize, rate: f64) -> Self {
+        let interval = Duration::from_secs_f64(workers as f64 / rate);
+        Self {
+            next: start + interval.mul_f64(index as f64 / workers as f64),
+            interval,
+        }
+    }
+
+    /// The time the next request is due, advancing the schedule.
+    fn advance(&mut self) -> Instant {
+        let due = self.next;
+        self.next += self.interval;
+        due
+    }
+}
+
+async fn run_with<F, Fut>(
+    workers: usize,
+    budget: Budget,
+    rate: Option<f64>,
+    op: F,
+) -> anyhow::Result<Outcome>
+where
+    F: Fn(HttpClient, Progress) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
     let opened = Arc::new(AtomicU64::new(0));
     let op = Arc::new(op);
     let start = Instant::now();
@@ -171,7 +245,8 @@ where
         max_errors: budget.max_errors.max(1),
     });
     let mut set = JoinSet::new();
-    for _ in 0..workers {
+    for index in 0..workers {
+        let mut schedule = rate.map(|r| Schedule::new(start, index, workers, r));
         let client = http::client(1, opened.clone());
         let op = op.clone();
         let shared = shared.clone();
@@ -182,7 +257,20 @@ where
                 ..WorkerStats::default()
             };
             let progress = Progress::default();
-            while shared.take() {
+            loop {
+                if let Some(s) = &mut schedule {
+                    let due = s.advance();
+                    if shared.deadline.is_some_and(|d| due >= d) {
+                        break;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                    if due.elapsed() > LATE {
+                        stats.late += 1;
+                    }
+                }
+                if !shared.take() {
+                    break;
+                }
                 let t0 = Instant::now();
                 let request = tokio::time::timeout(timeout, op(client.clone(), progress.clone()));
                 let res = match shared.deadline {
@@ -216,6 +304,7 @@ where
         ok: 0,
         errors: 0,
         cut: 0,
+        late: 0,
         bytes: 0,
         latencies_ns: Vec::new(),
         error_kinds: BTreeMap::new(),
@@ -226,6 +315,7 @@ where
         let (stats, bytes) = joined.context("a load worker panicked")?;
         out.ok += stats.ok;
         out.cut += stats.cut;
+        out.late += stats.late;
         out.bytes += bytes;
         out.latencies_ns.extend_from_slice(&stats.latencies_ns);
         for (msg, n) in stats.errors {
@@ -274,6 +364,7 @@ mod tests {
             ok: lat.len() as u64,
             errors: 0,
             cut: 0,
+            late: 0,
             bytes: 0,
             latencies_ns: lat,
             error_kinds: BTreeMap::new(),
@@ -294,5 +385,20 @@ mod tests {
             outcome(vec![7]).percentile(99.9),
             Some(Duration::from_nanos(7))
         );
+    }
+
+    #[test]
+    fn paced_workers_interleave_at_the_rate() {
+        let start = Instant::now();
+        // 4 workers at 400/s: each every 10 ms, offset by 2.5 ms.
+        let mut due: Vec<Duration> = (0..4)
+            .flat_map(|i| {
+                let mut s = Schedule::new(start, i, 4, 400.0);
+                (0..3).map(move |_| s.advance() - start)
+            })
+            .collect();
+        due.sort();
+        let expected: Vec<Duration> = (0..12).map(|k| Duration::from_micros(2_500 * k)).collect();
+        assert_eq!(due, expected);
     }
 }

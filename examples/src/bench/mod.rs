@@ -2,6 +2,9 @@
 //! deterministic blob generator and a bounded closed-loop load runner.
 
 pub mod blobgen;
+pub mod compare;
+pub mod cpu;
 pub mod http;
 pub mod load;
+pub mod recorder;
 pub mod seed;

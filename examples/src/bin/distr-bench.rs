@@ -74,6 +74,18 @@ enum Command {
     /// the upstream and through distr (total time and time to first byte),
     /// then several uncached blobs at once through distr.
     FirstPull(FirstPullArgs),
+    /// Forward HTTP to an upstream registry, counting requests by kind
+    /// (served at `GET /-/counts`).
+    CountProxy(bench::compare::count_proxy::CountProxyArgs),
+    /// Several clients GET the same blob at once; report the wall time.
+    Pull(bench::compare::pull::PullArgs),
+    /// Put one existing manifest under many tags.
+    PushTags(bench::compare::tags::PushTagsArgs),
+    /// Trigger a distr artifact sync and wait for its end.
+    SyncTags(bench::compare::tag_sync::SyncTagsArgs),
+    /// Push pull events at a fixed rate through the analytics recorder into
+    /// a SQLite (or Postgres) store, no HTTP; report the rate sustained.
+    AnalyticsWriter(bench::recorder::AnalyticsWriterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -202,6 +214,13 @@ struct FirstPullArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout: u64,
+    /// distr-server's process id: its CPU time during the single pull is
+    /// reported (a measure of its work that holds up on a busy machine).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The upstream's process id, for the same report.
+    #[arg(long)]
+    upstream_pid: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +258,11 @@ struct ManifestArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
     request_timeout: u64,
+    /// Open loop: offer this many requests per second in all, spread over
+    /// the connections, instead of sending back to back (latency at a
+    /// given load rather than the highest rate).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    rate: Option<u64>,
 }
 
 #[tokio::main]
@@ -250,6 +274,10 @@ async fn main() -> ExitCode {
         Command::Manifest(a) => a.target.token.clone(),
         Command::FirstPull(a) => a.target.token.clone(),
         Command::SeedAccess(_) => None,
+        Command::Pull(a) => a.token.clone(),
+        Command::PushTags(a) => a.token.clone(),
+        Command::CountProxy(_) | Command::SyncTags(_) => None,
+        Command::AnalyticsWriter(_) => None,
     };
     if let Some(t) = token {
         if let Err(e) = bhttp::set_token(&t) {
@@ -263,6 +291,11 @@ async fn main() -> ExitCode {
         Command::Manifest(a) => manifest(a).await,
         Command::SeedAccess(a) => seed_access(a).await,
         Command::FirstPull(a) => first_pull(a).await,
+        Command::CountProxy(a) => bench::compare::count_proxy::run(a).await,
+        Command::Pull(a) => bench::compare::pull::run(a).await,
+        Command::PushTags(a) => bench::compare::tags::run(a).await,
+        Command::SyncTags(a) => bench::compare::tag_sync::run(a).await,
+        Command::AnalyticsWriter(a) => bench::recorder::run_cli(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -423,9 +456,27 @@ async fn first_pull(args: FirstPullArgs) -> anyhow::Result<()> {
     // and ignores it.)
     let plain = bhttp::client(1, Default::default());
     timed_get(&plain, &direct, &args.direct_repo, first, timeout).await?;
+    let cpu = |pid| bench::cpu::cpu_time(Some(pid));
+    let (up0, me0) = (args.upstream_pid.and_then(cpu), bench::cpu::cpu_time(None));
     let d = timed_get(&plain, &direct, &args.direct_repo, first, timeout).await?;
+    let (up1, me1) = (args.upstream_pid.and_then(cpu), bench::cpu::cpu_time(None));
     let client = bhttp::client(1, Default::default());
+    let distr0 = args.server_pid.and_then(cpu);
     let t = timed_get(&client, &distr, repo, first, timeout).await?;
+    let (distr1, up2, me2) = (
+        args.server_pid.and_then(cpu),
+        args.upstream_pid.and_then(cpu),
+        bench::cpu::cpu_time(None),
+    );
+    let secs = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |s| format!("{s:.2}"));
+    println!(
+        "cpu seconds     direct: upstream {} client {}; through distr: upstream {} distr {} client {}",
+        secs(bench::cpu::spent(up0, up1)),
+        secs(bench::cpu::spent(me0, me1)),
+        secs(bench::cpu::spent(up1, up2)),
+        secs(bench::cpu::spent(distr0, distr1)),
+        secs(bench::cpu::spent(me1, me2)),
+    );
     ensure!(
         t.bytes == d.bytes,
         "distr sent {} bytes, upstream {}",
@@ -712,7 +763,7 @@ async fn manifest(args: ManifestArgs) -> anyhow::Result<()> {
     let budget = args
         .budget
         .budget(Duration::from_secs(args.request_timeout));
-    let out = load::run(connections, budget, move |client, progress| {
+    let get = move |client: HttpClient, progress: load::Progress| {
         let uri = uri.clone();
         async move {
             let req = Request::get(uri)
@@ -734,8 +785,11 @@ async fn manifest(args: ManifestArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-    })
-    .await?;
+    };
+    let out = match args.rate {
+        Some(rate) => load::run_paced(connections, budget, rate as f64, get).await?,
+        None => load::run(connections, budget, get).await?,
+    };
 
     println!(
         "scenario        manifest GET {repo}:{} ({size} bytes)",
@@ -747,8 +801,18 @@ async fn manifest(args: ManifestArgs) -> anyhow::Result<()> {
     );
     print_common(&out);
     println!("throughput      {:.0} requests/s", out.requests_per_sec());
+    if let Some(rate) = args.rate {
+        println!(
+            "offered         {rate} requests/s (open loop); {} sent more than {:?} late",
+            out.late,
+            load::LATE
+        );
+    }
     println!(
-        "RESULT scenario=manifest connections={connections} seconds={:.3} requests={} errors={} cut={} req_per_s={:.0} p50_ms={} p90_ms={} p99_ms={} p999_ms={} max_ms={} opened={}",
+        "RESULT scenario=manifest connections={connections} rate={} late={} mean_ms={} seconds={:.3} requests={} errors={} cut={} req_per_s={:.0} p50_ms={} p90_ms={} p99_ms={} p999_ms={} max_ms={} opened={}",
+        args.rate.map_or_else(|| "max".to_owned(), |r| r.to_string()),
+        out.late,
+        load::ms(out.mean()),
         out.elapsed.as_secs_f64(),
         out.ok,
         out.errors,

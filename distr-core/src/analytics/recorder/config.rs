@@ -12,8 +12,10 @@ pub struct RecorderConfig {
     pub capacity: usize,
     /// Most items written in one batch. Default 500.
     pub max_batch: usize,
-    /// Longest an item waits for its batch to fill before the batch is
-    /// written anyway. Default 100 ms.
+    /// How long the writer lets a batch fill once it holds an item; it then
+    /// writes what is queued (up to [`max_batch`](Self::max_batch)), or
+    /// sooner when a full batch is queued. So a batch is written at most
+    /// this long after the writer took its first item. Default 100 ms.
     pub max_delay: Duration,
     /// Attempts at writing one batch before its items are counted as lost.
     /// Default 5.

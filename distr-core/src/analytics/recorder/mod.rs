@@ -4,6 +4,7 @@
 mod config;
 #[cfg(test)]
 mod tests;
+mod wake;
 mod writer;
 
 use std::fmt;
@@ -34,6 +35,10 @@ pub(crate) struct Stats {
 /// State shared by every clone of a [`Recorder`].
 struct Shared {
     stats: Arc<Stats>,
+    /// Queue depth at which the writer is woken before its delay is up.
+    max_batch: usize,
+    /// Wakes the writer early when the queue holds a full batch.
+    full: Arc<wake::FullBatch>,
     /// Set to `true` to ask the writer to drain the queue and stop.
     shutdown: watch::Sender<bool>,
     /// Becomes `true` when the writer has written its last batch.
@@ -57,10 +62,14 @@ pub struct RecorderStats {
 ///
 /// Handles put items on a bounded queue with `try_send`: a full queue drops
 /// the item and counts it ([`Recorder::dropped`]), it never waits. One writer
-/// task takes items off the queue in batches (up to
-/// [`RecorderConfig::max_batch`] items, or what arrived within
-/// [`RecorderConfig::max_delay`] of the first) and writes each batch with one
-/// [`AnalyticsStore::record`](super::AnalyticsStore::record) call. A failed
+/// task takes items off the queue in batches and writes each batch with one
+/// [`AnalyticsStore::record`](super::AnalyticsStore::record) call: once it
+/// has an item, it sleeps for [`RecorderConfig::max_delay`] (or until the
+/// queue holds [`RecorderConfig::max_batch`] items), then takes up to
+/// `max_batch` items at once. So a request never wakes the writer, except
+/// the first after an idle spell and one filling a batch: recording costs a
+/// request a few atomic operations, and the writer wakes once per batch,
+/// not once per item. A failed
 /// write is retried with exponential backoff, then its items are logged and
 /// counted as lost ([`Recorder::lost`]). [`Recorder::shutdown`] stops
 /// accepting items, writes everything accepted before, and waits for the
@@ -88,11 +97,14 @@ impl Recorder {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (done_tx, done) = watch::channel(false);
         let stats = Arc::new(Stats::default());
+        let full = Arc::new(wake::FullBatch::default());
+        let max_batch = config.max_batch;
         tokio::spawn(writer::run(writer::Writer {
             store,
             config,
             rx,
             shutdown: shutdown_rx,
+            full: full.clone(),
             stats: stats.clone(),
             done: done_tx,
         }));
@@ -100,6 +112,8 @@ impl Recorder {
             tx,
             shared: Arc::new(Shared {
                 stats,
+                max_batch,
+                full,
                 shutdown,
                 done,
             }),
@@ -125,11 +139,14 @@ impl Recorder {
     }
 
     fn send(&self, item: Item) -> bool {
-        let sent = self.tx.try_send(item).is_ok();
-        if !sent {
+        if self.tx.try_send(item).is_err() {
             self.shared.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
         }
-        sent
+        if self.tx.max_capacity() - self.tx.capacity() >= self.shared.max_batch {
+            self.shared.full.wake();
+        }
+        true
     }
 
     /// Items waiting in the queue.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
 
+use super::wake::FullBatch;
 use super::{Item, RecorderConfig, Stats};
 use crate::analytics::event::sum_bytes;
 use crate::analytics::store::DynAnalyticsStore;
@@ -19,12 +19,19 @@ pub(super) struct Writer {
     pub(super) config: RecorderConfig,
     pub(super) rx: mpsc::Receiver<Item>,
     pub(super) shutdown: watch::Receiver<bool>,
+    /// Fired by the handles when the queue holds a full batch.
+    pub(super) full: Arc<FullBatch>,
     pub(super) stats: Arc<Stats>,
     pub(super) done: watch::Sender<bool>,
 }
 
 /// Writes batches until the queue is closed (by a shutdown, or by every
 /// handle going away) and drained, then reports being done.
+///
+/// The writer waits on the queue only while it is empty; with an item in
+/// hand it sleeps until [`RecorderConfig::max_delay`] is up, the queue holds
+/// a full batch or the recorder shuts down, then drains up to a batch
+/// without waiting. So handles wake it once per batch, not once per item.
 pub(super) async fn run(mut w: Writer) {
     // Once closing, the queue refuses new items and `recv` returns what is
     // left, then `None`: no more waiting for batches to fill.
@@ -39,19 +46,27 @@ pub(super) async fn run(mut w: Writer) {
             }
         };
         let Some(first) = first else { break };
-        let mut batch = vec![first];
-        let deadline = Instant::now() + w.config.max_delay;
-        while batch.len() < w.config.max_batch {
-            tokio::select! {
-                item = w.rx.recv() => match item {
-                    Some(item) => batch.push(item),
-                    None => break,
-                },
-                _ = w.shutdown.changed(), if !closing => {
-                    w.rx.close();
-                    closing = true;
-                }
-                _ = tokio::time::sleep_until(deadline), if !closing => break,
+        // The shutdown sender is dropped with the last handle: `changed`
+        // then fails at once, which also means closing.
+        let max_batch = w.config.max_batch;
+        if !closing && w.rx.len() + 1 < max_batch {
+            let rx = &w.rx;
+            closing = tokio::select! {
+                () = tokio::time::sleep(w.config.max_delay) => false,
+                () = w.full.wait(|| rx.len() + 1 >= max_batch) => false,
+                _ = w.shutdown.changed() => true,
+            };
+            if closing {
+                w.rx.close();
+            }
+        }
+        let take = w.config.max_batch.min(w.rx.len() + 1);
+        let mut batch = Vec::with_capacity(take);
+        batch.push(first);
+        while batch.len() < take {
+            match w.rx.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
             }
         }
         write(&w, batch).await;
