@@ -33,7 +33,6 @@ use super::{creds, workspace_root, Registry, TEST_ORG, TEST_TOKEN};
 
 const POSTGRES_DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(45);
 const MOTO_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// The master key every replica of a fleet shares (`DISTR_SECRET_KEY`, 32
 /// bytes in hex): it seals upstream credentials in the shared database.
@@ -641,35 +640,10 @@ impl Replica {
         String::from_utf8_lossy(&text[start..]).into_owned()
     }
 
-    /// SIGTERM, wait up to [`SHUTDOWN_TIMEOUT`], SIGKILL if still alive.
+    /// SIGTERM, wait up to the shutdown timeout, SIGKILL if still alive.
     fn terminate(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => {
-                    let _ = child.kill();
-                    eprintln!(
-                        "replica {} did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM; killed",
-                        self.name
-                    );
-                    return child.wait().ok();
-                }
-            }
-        }
+        let name = format!("replica {}", self.name);
+        super::terminate_child(self.child.take()?, &name)
     }
 }
 

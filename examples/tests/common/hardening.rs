@@ -30,7 +30,6 @@ use sha2::{Digest as _, Sha256};
 use super::{Registry, TEST_ORG, TEST_TOKEN};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(45);
 
 // ---------------------------------------------------------------------------
 // the server process
@@ -226,30 +225,7 @@ impl Node {
     }
 
     fn terminate(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(20))
-                }
-                _ => {
-                    let _ = child.kill();
-                    eprintln!("distr-server ignored SIGTERM for {SHUTDOWN_TIMEOUT:?}; killed");
-                    return child.wait().ok();
-                }
-            }
-        }
+        super::terminate_child(self.child.take()?, "distr-server")
     }
 
     /// Everything the server wrote to stdout, over all starts.

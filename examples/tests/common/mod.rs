@@ -462,34 +462,7 @@ impl Server {
 
     /// Send SIGTERM, wait up to SHUTDOWN_TIMEOUT, SIGKILL if still alive.
     fn terminate(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                _ => {
-                    let _ = child.kill();
-                    let status = child.wait().ok();
-                    eprintln!(
-                        "distr-server did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM; killed"
-                    );
-                    // Report as failure (signal exit status).
-                    return status;
-                }
-            }
-        }
+        terminate_child(self.child.take()?, "distr-server")
     }
 
     /// The last ~8 KiB of the server's stderr log.
@@ -1219,4 +1192,31 @@ pub fn skopeo_cmd(skopeo: &Path) -> Command {
     let mut cmd = Command::new(skopeo);
     cmd.arg("--insecure-policy");
     cmd
+}
+
+/// Sends SIGTERM to `child`, waits up to [`SHUTDOWN_TIMEOUT`] and SIGKILLs it
+/// if it is still alive (saying so, with `what` naming it). The exit status,
+/// a signal's when it had to be killed; `None` if it could not be waited for.
+pub fn terminate_child(mut child: Child, what: &str) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let deadline = Instant::now() + SHUTDOWN_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                eprintln!("{what} did not exit within {SHUTDOWN_TIMEOUT:?} of SIGTERM; killed");
+                return child.wait().ok();
+            }
+        }
+    }
 }
