@@ -19,6 +19,7 @@
 
 mod access;
 mod analytics;
+mod background;
 mod blobs;
 mod claims;
 mod codec;

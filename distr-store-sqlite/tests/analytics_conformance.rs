@@ -138,9 +138,23 @@ async fn corrupt_rows_are_errors_not_panics() {
 
 #[tokio::test]
 async fn a_failed_batch_records_nothing() {
+    failed_batch_records_nothing(false).await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_through_the_background_writer_records_nothing() {
+    failed_batch_records_nothing(true).await;
+}
+
+/// A batch failing half-way leaves nothing, and the next one is written
+/// (through a fresh connection, with the background writer).
+async fn failed_batch_records_nothing(background: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.db");
-    let store = SqliteStore::open(&path).await.unwrap();
+    let mut store = SqliteStore::open(&path).await.unwrap();
+    if background {
+        store = store.with_background_analytics(5);
+    }
     // A trigger fails the insert of one event in the middle of a batch.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
         .await
@@ -184,6 +198,116 @@ async fn a_failed_batch_records_nothing() {
         .unwrap();
     assert_eq!(events, vec![good]);
     assert_eq!(store.bytes_served(org, None).await.unwrap()[0].bytes, 7);
+}
+
+/// The nice values of this process's background writer threads.
+#[cfg(target_os = "linux")]
+fn background_thread_nice_values() -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(task.join("comm")) else {
+            continue; // the thread ended meanwhile
+        };
+        if !comm.starts_with("analytics-db-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after the parenthesised name: state is field 3, nice 19.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        nice.push(after.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    nice
+}
+
+#[tokio::test]
+async fn background_writer_store_conforms_at_its_nice_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("analytics.db"))
+        .await
+        .unwrap()
+        .with_background_analytics(7);
+    run_all(&store).await;
+    // Its batches ran on a thread of its own, at nice 7 (other tests of
+    // this binary use other values).
+    #[cfg(target_os = "linux")]
+    assert!(
+        background_thread_nice_values().contains(&7),
+        "{:?}",
+        background_thread_nice_values()
+    );
+    store.close().await;
+}
+
+/// Every pull event of `org` in `store`, newest first.
+async fn all_pulls(store: &SqliteStore, org: OrgId) -> Vec<PullEvent> {
+    let (events, _) = store
+        .list_pulls(&PullFilter::org(org), None, 1_000)
+        .await
+        .unwrap();
+    events
+}
+
+#[tokio::test]
+async fn analytics_move_to_their_own_database_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let main = SqliteStore::open(dir.path().join("distr.db"))
+        .await
+        .unwrap();
+    let (org, artifact, customer) = (OrgId::new(), ArtifactId::new(), CustomerId::new());
+    let old: Vec<PullEvent> = (0..300)
+        .map(|i| event(org, artifact, Some(customer), i))
+        .collect();
+    let bytes = BytesServed {
+        org,
+        artifact,
+        customer: Some(customer),
+        bytes: 1_000,
+        at_ms: 9,
+    };
+    main.record(&old, std::slice::from_ref(&bytes))
+        .await
+        .unwrap();
+    let own = SqliteStore::open(dir.path().join("analytics.db"))
+        .await
+        .unwrap()
+        .with_background_analytics(0);
+    assert_eq!(own.move_analytics_from(&main).await.unwrap(), 300);
+    let mut moved = all_pulls(&own, org).await;
+    moved.reverse();
+    assert_eq!(moved, old);
+    assert_eq!(all_pulls(&main, org).await, vec![]);
+    assert_eq!(main.bytes_served(org, None).await.unwrap(), vec![]);
+    assert_eq!(own.bytes_served(org, None).await.unwrap()[0].bytes, 1_000);
+    // Recording goes on in the new database; a second move finds nothing.
+    let new = event(org, artifact, None, 1_000);
+    own.record(std::slice::from_ref(&new), &[bytes])
+        .await
+        .unwrap();
+    assert_eq!(own.move_analytics_from(&main).await.unwrap(), 0);
+    assert_eq!(all_pulls(&own, org).await.len(), 301);
+    assert_eq!(own.bytes_served(org, None).await.unwrap()[0].bytes, 2_000);
+    // A move interrupted after its copy (the old rows still there) is
+    // repeated without counting bytes twice or duplicating events.
+    main.record(&old, &[]).await.unwrap();
+    sqlx::query("INSERT INTO bytes_served VALUES (?1, ?2, ?3, 1000, 9)")
+        .bind(org.to_string())
+        .bind(artifact.to_string())
+        .bind(customer.to_string())
+        .execute(
+            &sqlx::SqlitePool::connect(&format!(
+                "sqlite://{}",
+                dir.path().join("distr.db").display()
+            ))
+            .await
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(own.move_analytics_from(&main).await.unwrap(), 300);
+    assert_eq!(all_pulls(&own, org).await.len(), 301);
+    assert_eq!(own.bytes_served(org, None).await.unwrap()[0].bytes, 2_000);
+    assert_eq!(all_pulls(&main, org).await, vec![]);
 }
 
 /// Storage per event: events through a [`Recorder`] into a fresh file

@@ -15,7 +15,7 @@ use distr_store_sqlite::SqliteStore;
 use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
-use crate::config::{database_path, BlobStoreKind, Config};
+use crate::config::{analytics_database_path, database_path, BlobStoreKind, Config};
 
 /// The metadata database: one store serves as the registry's metadata and
 /// as the tenancy model.
@@ -36,8 +36,11 @@ pub struct Stores {
     pub meta: Arc<dyn MetadataStore>,
     /// The tenancy model (the same database).
     pub access: Arc<dyn AccessStore>,
-    /// Download analytics: pull events and bytes served (the same database).
+    /// Download analytics: pull events and bytes served (with SQLite, a
+    /// database file of their own; with Postgres, the same database).
     pub analytics: Arc<dyn AnalyticsStore>,
+    /// The SQLite analytics database, to close with the rest.
+    sqlite_analytics: Option<Arc<SqliteStore>>,
     /// Claims of scheduled runs (the same database), so a fleet of
     /// replicas runs each scheduled sync once.
     pub claims: Arc<dyn RunClaims>,
@@ -51,10 +54,17 @@ impl Stores {
     /// storage, and assembles the registry.
     pub async fn open(config: &Config) -> anyhow::Result<Stores> {
         let database = open_database(config).await?;
-        let (meta, access, analytics, claims) = match &database {
+        let (meta, access, mut analytics, claims) = match &database {
             Database::Sqlite(s) => roles(s),
             Database::Postgres(p) => roles(p),
         };
+        let sqlite_analytics = match &database {
+            Database::Sqlite(main) => Some(open_sqlite_analytics(config, main).await?),
+            Database::Postgres(_) => None,
+        };
+        if let Some(store) = &sqlite_analytics {
+            analytics = store.clone();
+        }
         let blobs = open_blobs(config)?;
         let registry = Arc::new(Registry::new(meta.clone(), blobs, config.registry.clone()));
         Ok(Stores {
@@ -62,6 +72,7 @@ impl Stores {
             meta,
             access,
             analytics,
+            sqlite_analytics,
             claims,
             registry,
         })
@@ -69,6 +80,9 @@ impl Stores {
 
     /// Closes the database connections, waiting for operations in flight.
     pub async fn close(&self) {
+        if let Some(store) = &self.sqlite_analytics {
+            store.close().await;
+        }
         match &self.database {
             Database::Sqlite(s) => s.close().await,
             Database::Postgres(p) => p.close().await,
@@ -102,6 +116,25 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
         .await
         .with_context(|| format!("opening the SQLite database {}", path.display()))?;
     Ok(Database::Sqlite(Arc::new(sqlite)))
+}
+
+/// Opens (creating if missing) the SQLite analytics database of the data
+/// directory, its writes at the configured nice value, and moves into it the
+/// analytics that earlier versions kept in `main`.
+pub async fn open_sqlite_analytics(
+    config: &Config,
+    main: &SqliteStore,
+) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = analytics_database_path(&config.data_dir);
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening the SQLite analytics database {}", path.display()))?
+        .with_background_analytics(config.analytics_writer_nice);
+    store
+        .move_analytics_from(main)
+        .await
+        .context("moving download analytics out of the metadata database")?;
+    Ok(Arc::new(store))
 }
 
 /// The blob storage `config` names.

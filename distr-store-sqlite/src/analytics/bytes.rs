@@ -3,7 +3,7 @@
 use distr_core::access::{ArtifactId, OrgId};
 use distr_core::analytics::{sum_bytes, BytesServed, BytesTotal};
 use distr_core::StoreResult;
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::SqliteConnection;
 
 use super::codec::{backend, bytes_to_sql, count};
 use crate::codec::parse;
@@ -11,10 +11,7 @@ use crate::SqliteStore;
 
 /// Adds `bytes` to their counters, one upsert per counter, saturating at
 /// `i64::MAX`.
-pub(crate) async fn add(
-    tx: &mut Transaction<'static, Sqlite>,
-    bytes: &[BytesServed],
-) -> StoreResult<()> {
+pub(crate) async fn add(tx: &mut SqliteConnection, bytes: &[BytesServed]) -> StoreResult<()> {
     for b in sum_bytes(bytes) {
         sqlx::query(
             "INSERT INTO bytes_served (org_id, artifact_id, customer_id, bytes, last_at_ms) \
@@ -29,7 +26,7 @@ pub(crate) async fn add(
         .bind(b.customer.map(|c| c.to_string()).unwrap_or_default())
         .bind(bytes_to_sql(b.bytes))
         .bind(b.at_ms)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
     }

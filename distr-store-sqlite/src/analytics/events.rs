@@ -4,7 +4,8 @@ use std::sync::OnceLock;
 
 use distr_core::analytics::{PullCursor, PullEvent, PullFilter};
 use distr_core::StoreResult;
-use sqlx::{QueryBuilder, Sqlite, Transaction};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{QueryBuilder, Sqlite};
 
 use super::codec::{backend, flag};
 use crate::codec::{parse, parse_opt};
@@ -91,10 +92,7 @@ fn insert_sql(rows: usize) -> &'static str {
 /// Inserts `events`, skipping ids already stored (and repeats within
 /// `events`: the first one is kept), with one multi-row statement per
 /// chunk of [`CHUNK_ROWS`].
-pub(crate) async fn insert(
-    tx: &mut Transaction<'static, Sqlite>,
-    events: &[PullEvent],
-) -> StoreResult<()> {
+pub(crate) async fn insert(tx: &mut SqliteConnection, events: &[PullEvent]) -> StoreResult<()> {
     let mut rest = events;
     while !rest.is_empty() {
         let rows = CHUNK_ROWS
@@ -119,7 +117,7 @@ pub(crate) async fn insert(
                 .bind(e.ip.map(|ip| ip.to_string()))
                 .bind(e.user_agent.clone());
         }
-        q.execute(&mut **tx).await.map_err(backend)?;
+        q.execute(&mut *tx).await.map_err(backend)?;
     }
     Ok(())
 }

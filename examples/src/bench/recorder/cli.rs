@@ -28,10 +28,13 @@ pub struct AnalyticsWriterArgs {
     /// more per event (see the README).
     #[arg(long, default_value_t = 100)]
     customers: usize,
+    /// SQLite: nice value of the writer's thread [default: distr-server's].
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
+    writer_nice: Option<i32>,
     /// Pull events written to the store before the measured window.
     #[arg(long, default_value_t = 0)]
     prefill: u64,
-    /// SQLite: the data directory whose `distr.db` is used (created; by
+    /// SQLite: the data directory whose `analytics.db` is used (created; by
     /// default a fresh temporary directory, removed afterwards).
     #[arg(long, conflicts_with = "database_url")]
     data_dir: Option<PathBuf>,
@@ -44,9 +47,10 @@ pub struct AnalyticsWriterArgs {
 /// Runs the subcommand and prints its report, ending with a `RESULT` line.
 /// Fails when any item was dropped or lost.
 pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
-    let config = Config::resolve(&Flags::default())
-        .context("resolving the distr-server configuration")?
-        .recorder_config();
+    let server =
+        Config::resolve(&Flags::default()).context("resolving the distr-server configuration")?;
+    let config = server.recorder_config();
+    let nice = a.writer_nice.unwrap_or(server.analytics_writer_nice);
     let options = Options {
         rate: a.rate,
         duration: Duration::from_secs(a.seconds),
@@ -57,7 +61,13 @@ pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
     };
     let (target, temporary) = match (&a.database_url, &a.data_dir) {
         (Some(url), _) => (Target::Postgres(url.clone()), None),
-        (None, Some(dir)) => (Target::Sqlite(dir.clone()), None),
+        (None, Some(dir)) => (
+            Target::Sqlite {
+                dir: dir.clone(),
+                nice,
+            },
+            None,
+        ),
         (None, None) => {
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -66,11 +76,17 @@ pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
                 "distr-bench-analytics.{}.{nanos}",
                 std::process::id()
             ));
-            (Target::Sqlite(dir.clone()), Some(dir))
+            (
+                Target::Sqlite {
+                    dir: dir.clone(),
+                    nice,
+                },
+                Some(dir),
+            )
         }
     };
     let store = match &target {
-        Target::Sqlite(dir) => format!("SQLite {}", dir.display()),
+        Target::Sqlite { dir, nice } => format!("SQLite {} (writer at nice {nice})", dir.display()),
         Target::Postgres(_) => "Postgres".to_owned(),
     };
     println!(

@@ -57,9 +57,14 @@ pub struct Options {
 /// The store measured.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A fresh SQLite database in this data directory, opened as
-    /// `distr-server --data-dir` opens it.
-    Sqlite(PathBuf),
+    /// A fresh SQLite analytics database in this data directory, opened as
+    /// `distr-server --data-dir` opens it, its writer at nice value `nice`.
+    Sqlite {
+        /// The data directory.
+        dir: PathBuf,
+        /// Nice value of the writer's thread.
+        nice: i32,
+    },
     /// A Postgres database (the events go to a fresh organisation).
     Postgres(String),
 }
@@ -172,13 +177,14 @@ enum Opened {
 impl Opened {
     async fn open(target: &Target) -> anyhow::Result<Self> {
         Ok(match target {
-            Target::Sqlite(dir) => {
+            Target::Sqlite { dir, nice } => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                let path = distr_examples::config::database_path(dir);
+                let path = distr_examples::config::analytics_database_path(dir);
                 let store = SqliteStore::open(&path)
                     .await
-                    .with_context(|| format!("opening {}", path.display()))?;
+                    .with_context(|| format!("opening {}", path.display()))?
+                    .with_background_analytics(*nice);
                 Opened::Sqlite(Arc::new(store), path)
             }
             Target::Postgres(url) => Opened::Postgres(Arc::new(
