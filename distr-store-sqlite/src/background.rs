@@ -87,7 +87,7 @@ async fn connect_niced(options: SqliteConnectOptions, nice: i32) -> StoreResult<
     std::thread::Builder::new()
         .name("distr-sqlite-bg-open".to_owned())
         .spawn(move || {
-            lower_priority(nice);
+            lower_thread_priority(nice);
             let opened = runtime.block_on(SqliteConnection::connect_with(&options));
             // The receiver is gone only if the caller was cancelled; the
             // connection then closes as it drops.
@@ -103,20 +103,25 @@ async fn connect_niced(options: SqliteConnectOptions, nice: i32) -> StoreResult<
         .map_err(StoreError::backend)
 }
 
-/// Raises the calling thread's nice value to `nice` (never lowers it: that
-/// needs privileges). On Linux this is the thread's own value; a failure is
-/// logged and the thread keeps its priority.
+/// Raises the calling thread's nice value to `nice` (0 to 19; never lowers
+/// it: that needs privileges), for threads doing background work such as
+/// writing download analytics. On Linux the nice value is the thread's own
+/// and threads it starts inherit it; elsewhere on Unix it may apply to the
+/// whole process. A failure is logged and the thread keeps its priority.
+/// Does nothing on other systems.
 #[cfg(unix)]
-fn lower_priority(nice: i32) {
+pub fn lower_thread_priority(nice: i32) {
+    let nice = nice.clamp(0, 19);
     use rustix::process::{getpriority_process, setpriority_process};
     let current = getpriority_process(None).unwrap_or(0);
     if nice <= current {
         return;
     }
     if let Err(e) = setpriority_process(None, nice) {
-        tracing::warn!(error = %e, nice, "cannot lower the priority of the background SQLite connection");
+        tracing::warn!(error = %e, nice, "cannot lower the priority of a background thread");
     }
 }
 
+/// Raises the calling thread's nice value (does nothing on this system).
 #[cfg(not(unix))]
-fn lower_priority(_nice: i32) {}
+pub fn lower_thread_priority(_nice: i32) {}

@@ -32,4 +32,5 @@ mod store;
 mod tags;
 mod uploads;
 
+pub use background::lower_thread_priority;
 pub use store::SqliteStore;

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod analytics_runtime;
 pub mod bootstrap;
 pub mod config;
 pub mod gc_job;

@@ -20,10 +20,10 @@ use clap::Parser;
 use distr_core::access::{
     AccessStore, Policy, SealingAccessStore, TokenAuthenticator, VersionCachedAccessStore,
 };
-use distr_core::analytics::Recorder;
 use distr_core::pullthrough::PullThrough;
 use distr_core::store::RunClaims;
 use distr_examples::admin::{self, AdminArgs};
+use distr_examples::analytics_runtime::AnalyticsRuntime;
 use distr_examples::bootstrap::{self, Outcome};
 use distr_examples::config::{Config, Flags, Stores};
 use distr_examples::gc_job::{self, GcSettings};
@@ -115,10 +115,18 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     let access: Arc<dyn AccessStore> = sealing.clone();
     let pull_through = pull_through(&config, &stores, access.clone(), &metrics)?;
     metrics.observe_pull_through(&pull_through);
-    // Download analytics: recorded in the background, flushed on shutdown.
-    let recorder = config
-        .analytics
-        .then(|| Recorder::start(stores.analytics.clone(), config.recorder_config()));
+    // Download analytics: recorded in the background, on a thread of their
+    // own at a lower priority, flushed on shutdown.
+    let analytics_runtime = match config.analytics {
+        true => Some(
+            AnalyticsRuntime::new(config.analytics_writer_nice)
+                .context("starting the analytics writer's thread")?,
+        ),
+        false => None,
+    };
+    let recorder = analytics_runtime
+        .as_ref()
+        .map(|rt| rt.start_recorder(stores.analytics.clone(), config.recorder_config()));
     if let Some(r) = &recorder {
         metrics.observe_recorder(r);
     }
@@ -205,6 +213,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     if let Some(recorder) = recorder {
         recorder.shutdown().await;
     }
+    drop(analytics_runtime);
     stores.close().await;
     tracing::info!("stopped");
     Ok(())

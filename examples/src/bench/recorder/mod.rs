@@ -1,7 +1,7 @@
 //! `distr-bench analytics-writer`: how many pull events per second the
 //! download analytics writer sustains, without HTTP in the way.
 //!
-//! Events go through the real [`Recorder`] (configured exactly as
+//! Events go through the real [`Recorder`](distr_core::analytics::Recorder) (configured exactly as
 //! `distr-server` configures it) into the real store: the SQLite database
 //! file `distr-server` would open in a data directory (WAL, same
 //! connection options), or a Postgres database. A producer offers pulls at a
@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context as _};
 use distr_core::access::{ArtifactId, CustomerId, OrgId, TokenId, UserId};
 use distr_core::analytics::{
-    AnalyticsStore, BytesServed, DynAnalyticsStore, PullEvent, PullId, Recorder, RecorderConfig,
+    AnalyticsStore, BytesServed, DynAnalyticsStore, PullEvent, PullId, RecorderConfig,
 };
 use distr_core::{Digest, TagName};
+use distr_examples::analytics_runtime::AnalyticsRuntime;
 use distr_store_postgres::PostgresStore;
 use distr_store_sqlite::SqliteStore;
 
@@ -239,7 +240,13 @@ pub async fn run(target: &Target, config: RecorderConfig, o: &Options) -> anyhow
     let size_before = opened.size();
 
     let capacity = config.capacity;
-    let recorder = Recorder::start(store.clone(), config);
+    // As distr-server runs it: the writer on a thread of its own.
+    let nice = match target {
+        Target::Sqlite { nice, .. } => *nice,
+        Target::Postgres(_) => distr_examples::config::DEFAULT_ANALYTICS_WRITER_NICE,
+    };
+    let runtime = AnalyticsRuntime::new(nice).context("starting the writer's thread")?;
+    let recorder = runtime.start_recorder(store.clone(), config);
     let per_item = 1 + u64::from(o.bytes_per_pull);
     let started = Instant::now();
     let end = started + o.duration;
