@@ -4,37 +4,39 @@
 //!
 //! SQLite does its work on the thread that calls it, and sqlx calls it from
 //! one worker thread per connection, spawned when the connection is opened.
-//! On Linux a thread's nice value is its own and a new thread inherits its
-//! creator's, so the connection is opened from a short-lived thread that
-//! first raises its own nice value: the worker thread it spawns, where every
-//! statement of the connection runs, inherits it. Elsewhere (or if the nice
-//! value cannot be changed) the connection works at normal priority.
+//! On Linux a thread's scheduling policy and nice value are its own and a
+//! new thread inherits its creator's, so the connection is opened from a
+//! short-lived thread that first lowers its own priority: the worker thread
+//! it spawns, where every statement of the connection runs, inherits it.
+//! Elsewhere (or if the priority cannot be changed) the connection may work
+//! at normal priority.
 
 use distr_core::{StoreError, StoreResult};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::Connection;
 use tokio::sync::{oneshot, Mutex, MutexGuard};
 
+use crate::priority::{lower_thread_priority, BackgroundPriority};
+
 /// Name prefix of the worker thread of a background connection, as `top -H`
 /// and `/proc/<pid>/task/*/comm` show it (Linux keeps 15 bytes of a thread
 /// name, hence short).
 const WORKER_THREAD_NAME: &str = "analytics-db";
 
-/// A lazily opened connection whose statements run at nice value `nice`.
+/// A lazily opened connection whose statements run at a lower priority.
 pub(crate) struct BackgroundWriter {
     options: SqliteConnectOptions,
-    nice: i32,
+    priority: BackgroundPriority,
     conn: Mutex<Option<SqliteConnection>>,
 }
 
 impl BackgroundWriter {
-    /// A writer to the database `options` open, at nice value `nice`
-    /// (clamped to 0..=19: the priority is only ever lowered).
-    pub(crate) fn new(options: SqliteConnectOptions, nice: i32) -> Self {
+    /// A writer to the database `options` open, at `priority`.
+    pub(crate) fn new(options: SqliteConnectOptions, priority: BackgroundPriority) -> Self {
         let options = options.thread_name(|id| format!("{WORKER_THREAD_NAME}-{id}"));
         Self {
             options,
-            nice: nice.clamp(0, 19),
+            priority,
             conn: Mutex::new(None),
         }
     }
@@ -44,7 +46,7 @@ impl BackgroundWriter {
     pub(crate) async fn lock(&self) -> StoreResult<WriterGuard<'_>> {
         let mut slot = self.conn.lock().await;
         if slot.is_none() {
-            *slot = Some(connect_niced(self.options.clone(), self.nice).await?);
+            *slot = Some(connect_lowered(self.options.clone(), self.priority).await?);
         }
         Ok(WriterGuard { slot })
     }
@@ -79,15 +81,18 @@ impl WriterGuard<'_> {
     }
 }
 
-/// Opens a connection from a new thread at nice value `nice`, so that the
+/// Opens a connection from a new thread at `priority`, so that the
 /// connection's worker thread (spawned by the open) inherits it.
-async fn connect_niced(options: SqliteConnectOptions, nice: i32) -> StoreResult<SqliteConnection> {
+async fn connect_lowered(
+    options: SqliteConnectOptions,
+    priority: BackgroundPriority,
+) -> StoreResult<SqliteConnection> {
     let runtime = tokio::runtime::Handle::current();
     let (tx, rx) = oneshot::channel();
     std::thread::Builder::new()
         .name("distr-sqlite-bg-open".to_owned())
         .spawn(move || {
-            lower_thread_priority(nice);
+            lower_thread_priority(priority);
             let opened = runtime.block_on(SqliteConnection::connect_with(&options));
             // The receiver is gone only if the caller was cancelled; the
             // connection then closes as it drops.
@@ -102,26 +107,3 @@ async fn connect_niced(options: SqliteConnectOptions, nice: i32) -> StoreResult<
         })?
         .map_err(StoreError::backend)
 }
-
-/// Raises the calling thread's nice value to `nice` (0 to 19; never lowers
-/// it: that needs privileges), for threads doing background work such as
-/// writing download analytics. On Linux the nice value is the thread's own
-/// and threads it starts inherit it; elsewhere on Unix it may apply to the
-/// whole process. A failure is logged and the thread keeps its priority.
-/// Does nothing on other systems.
-#[cfg(unix)]
-pub fn lower_thread_priority(nice: i32) {
-    let nice = nice.clamp(0, 19);
-    use rustix::process::{getpriority_process, setpriority_process};
-    let current = getpriority_process(None).unwrap_or(0);
-    if nice <= current {
-        return;
-    }
-    if let Err(e) = setpriority_process(None, nice) {
-        tracing::warn!(error = %e, nice, "cannot lower the priority of a background thread");
-    }
-}
-
-/// Raises the calling thread's nice value (does nothing on this system).
-#[cfg(not(unix))]
-pub fn lower_thread_priority(_nice: i32) {}

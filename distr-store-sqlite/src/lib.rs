@@ -26,11 +26,12 @@ mod codec;
 mod gc;
 mod manifests;
 mod metadata;
+mod priority;
 mod refs;
 mod repos;
 mod store;
 mod tags;
 mod uploads;
 
-pub use background::lower_thread_priority;
+pub use priority::{lower_thread_priority, BackgroundPriority, BadPriority};
 pub use store::SqliteStore;

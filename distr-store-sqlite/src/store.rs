@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::background::BackgroundWriter;
+use crate::priority::BackgroundPriority;
 
 /// How long a connection waits for SQLite's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,20 +71,20 @@ impl SqliteStore {
 
     /// Writes download analytics batches ([`distr_core::analytics::
     /// AnalyticsStore::record`]) through a connection of their own, whose
-    /// SQLite work runs at nice value `nice` (0 to 19; on Unix) and keeps a
-    /// larger page cache, so that recording yields the CPU to requests.
+    /// SQLite work runs at `priority` and keeps a larger page cache, so that
+    /// recording yields the CPU to requests.
     /// Reads still use the pool. No effect on an in-memory store.
     ///
     /// Meant for a database that holds analytics only (`distr-server` keeps
     /// them in a file of their own): in a database shared with registry
     /// metadata, a batch held back by a busy CPU would hold SQLite's write
     /// lock, and every metadata write, longer.
-    pub fn with_background_analytics(mut self, nice: i32) -> Self {
+    pub fn with_background_analytics(mut self, priority: BackgroundPriority) -> Self {
         if let Some(path) = &self.path {
             let options = file_options(path)
                 .pragma("cache_size", ANALYTICS_CACHE_SIZE)
                 .pragma("wal_autocheckpoint", "10000");
-            self.analytics_writer = Some(BackgroundWriter::new(options, nice));
+            self.analytics_writer = Some(BackgroundWriter::new(options, priority));
         }
         self
     }

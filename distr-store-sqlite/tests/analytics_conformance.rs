@@ -12,7 +12,7 @@ use distr_core::analytics::{
 };
 use distr_core::testkit::analytics::run_all;
 use distr_core::{Digest, StoreError};
-use distr_store_sqlite::SqliteStore;
+use distr_store_sqlite::{BackgroundPriority, SqliteStore};
 
 fn event(org: OrgId, artifact: ArtifactId, customer: Option<CustomerId>, at_ms: i64) -> PullEvent {
     PullEvent {
@@ -153,7 +153,7 @@ async fn failed_batch_records_nothing(background: bool) {
     let path = dir.path().join("meta.db");
     let mut store = SqliteStore::open(&path).await.unwrap();
     if background {
-        store = store.with_background_analytics(5);
+        store = store.with_background_analytics(BackgroundPriority::Nice(5));
     }
     // A trigger fails the insert of one event in the middle of a batch.
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
@@ -226,7 +226,7 @@ async fn background_writer_store_conforms_at_its_nice_value() {
     let store = SqliteStore::open(dir.path().join("analytics.db"))
         .await
         .unwrap()
-        .with_background_analytics(7);
+        .with_background_analytics(BackgroundPriority::Nice(7));
     run_all(&store).await;
     // Its batches ran on a thread of its own, at nice 7 (other tests of
     // this binary use other values).
@@ -271,7 +271,7 @@ async fn analytics_move_to_their_own_database_once() {
     let own = SqliteStore::open(dir.path().join("analytics.db"))
         .await
         .unwrap()
-        .with_background_analytics(0);
+        .with_background_analytics(BackgroundPriority::Idle);
     assert_eq!(own.move_analytics_from(&main).await.unwrap(), 300);
     let mut moved = all_pulls(&own, org).await;
     moved.reverse();

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use distr_core::analytics::{DynAnalyticsStore, Recorder, RecorderConfig};
+use distr_store_sqlite::{lower_thread_priority, BackgroundPriority};
 use tokio::runtime::{Builder, Runtime};
 
 /// A one-thread runtime at a lower CPU priority for the analytics writer.
@@ -24,13 +25,13 @@ pub struct AnalyticsRuntime {
 }
 
 impl AnalyticsRuntime {
-    /// Starts the runtime's thread at nice value `nice` (0 to 19).
-    pub fn new(nice: i32) -> std::io::Result<Self> {
+    /// Starts the runtime's thread at `priority`.
+    pub fn new(priority: BackgroundPriority) -> std::io::Result<Self> {
         let runtime = Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(1)
             .thread_name("analytics")
-            .on_thread_start(move || distr_store_sqlite::lower_thread_priority(nice))
+            .on_thread_start(move || lower_thread_priority(priority))
             .enable_all()
             .build()?;
         Ok(Self {
@@ -70,7 +71,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_runs_on_a_low_priority_thread_and_flushes() {
         let store = Arc::new(distr_core::analytics::MemoryAnalyticsStore::default());
-        let runtime = AnalyticsRuntime::new(6).unwrap();
+        let runtime = AnalyticsRuntime::new(BackgroundPriority::Nice(6)).unwrap();
         let recorder = runtime.start_recorder(store.clone(), RecorderConfig::default());
         let (org, artifact) = (
             distr_core::access::OrgId::new(),

@@ -10,7 +10,7 @@ use anyhow::Context;
 use distr_core::analytics::RecorderConfig;
 use distr_core::{Registry, RegistryConfig};
 use distr_hyper::{Rate, RequestLimits, TrustedProxies};
-use distr_store_sqlite::SqliteStore;
+use distr_store_sqlite::{BackgroundPriority, SqliteStore};
 use serde::Deserialize;
 
 use crate::schedule::{parse_cron, DEFAULT_SYNC_CRON};
@@ -93,12 +93,14 @@ pub struct Flags {
     /// nothing [default: on].
     #[arg(long, env = "DISTR_ANALYTICS")]
     pub analytics: Option<Toggle>,
-    /// Nice value (0 to 19) of the thread that writes download analytics
-    /// to SQLite: higher yields the CPU to requests sooner. PostgreSQL
-    /// writes run in the database server and are not affected
-    /// [default: 10].
-    #[arg(long, env = "DISTR_ANALYTICS_WRITER_NICE", value_parser = clap::value_parser!(i32).range(0..=19))]
-    pub analytics_writer_nice: Option<i32>,
+    /// CPU priority of the threads that write download analytics: `idle`
+    /// (Linux SCHED_IDLE: they run only on otherwise idle cores, never
+    /// delaying a request, and fall behind on a core that is never idle)
+    /// or a nice value from 0 to 19 (a share of a busy core, but a woken
+    /// request may wait a scheduler slice). PostgreSQL's own work happens
+    /// in the database server and is not affected [default: idle].
+    #[arg(long, env = "DISTR_ANALYTICS_WRITER_PRIORITY")]
+    pub analytics_writer_priority: Option<BackgroundPriority>,
     /// Reverse proxies whose `X-Forwarded-For` gives the client address of
     /// recorded pulls: comma-separated IP addresses and CIDRs
     /// (`10.0.0.0/8,192.168.1.7`) [default: none, the peer address is the
@@ -208,8 +210,8 @@ pub struct FileConfig {
     pub upstream_timeout_secs: Option<u64>,
     /// Same as `--analytics`.
     pub analytics: Option<Toggle>,
-    /// Same as `--analytics-writer-nice`.
-    pub analytics_writer_nice: Option<i32>,
+    /// Same as `--analytics-writer-priority` (`"idle"` or `"0"`..`"19"`).
+    pub analytics_writer_priority: Option<String>,
     /// Same as `--trusted-proxies`.
     pub trusted_proxies: Option<String>,
     /// Same as `--max-blob-size`.
@@ -272,8 +274,8 @@ pub struct Config {
     pub upstream_timeout: std::time::Duration,
     /// Record download analytics.
     pub analytics: bool,
-    /// Nice value of the SQLite analytics writer's thread.
-    pub analytics_writer_nice: i32,
+    /// CPU priority of the analytics writer's threads.
+    pub analytics_writer_priority: BackgroundPriority,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
     /// Request, connection and upstream limits.
@@ -423,11 +425,6 @@ pub fn analytics_database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("analytics.db")
 }
 
-/// Default nice value of the SQLite analytics writer's thread: low enough
-/// a priority that requests go first, high enough that it keeps up with
-/// the queue on a busy server.
-pub const DEFAULT_ANALYTICS_WRITER_NICE: i32 = 10;
-
 /// A configuration value that must never be printed (a database URL with a
 /// password): `Debug` shows `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -528,11 +525,13 @@ impl Config {
                     .clamp(1, 600),
             ),
             analytics: flags.analytics.or(file.analytics).unwrap_or(Toggle::On) == Toggle::On,
-            analytics_writer_nice: flags
-                .analytics_writer_nice
-                .or(file.analytics_writer_nice)
-                .unwrap_or(DEFAULT_ANALYTICS_WRITER_NICE)
-                .clamp(0, 19),
+            analytics_writer_priority: match flags.analytics_writer_priority {
+                Some(p) => p,
+                None => match file.analytics_writer_priority.as_deref() {
+                    Some(p) => p.parse().context("analytics_writer_priority")?,
+                    None => BackgroundPriority::default(),
+                },
+            },
             trusted_proxies: match flags
                 .trusted_proxies
                 .as_deref()
@@ -666,7 +665,7 @@ mod tests {
         assert_eq!(d.registry.max_manifest_size, 4 * 1024 * 1024);
         assert_eq!(d.bootstrap_org, "default");
         assert!(d.analytics && d.trusted_proxies.is_empty());
-        assert_eq!(d.analytics_writer_nice, DEFAULT_ANALYTICS_WRITER_NICE);
+        assert_eq!(d.analytics_writer_priority, BackgroundPriority::Idle);
         let off = Config::resolve_with(&Flags::default(), Some(String::new())).unwrap();
         assert!(
             off.upstream_sync_cron.is_none(),
@@ -713,7 +712,7 @@ mod tests {
         assert!(Config::resolve_with(&flags, None).is_err());
         std::fs::write(
             &path,
-            "analytics = \"off\"\ntrusted_proxies = \"::1\"\nanalytics_writer_nice = 19\n",
+            "analytics = \"off\"\ntrusted_proxies = \"::1\"\nanalytics_writer_priority = \"19\"\n",
         )
         .unwrap();
         let c = Config::resolve(&Flags {
@@ -722,14 +721,18 @@ mod tests {
         })
         .unwrap();
         assert!(!c.analytics && c.trusted_proxies.contains("::1".parse().unwrap()));
-        assert_eq!(c.analytics_writer_nice, 19);
+        assert_eq!(c.analytics_writer_priority, BackgroundPriority::Nice(19));
         let c = Config::resolve(&Flags {
             config: Some(path.clone()),
-            analytics_writer_nice: Some(0),
+            analytics_writer_priority: Some(BackgroundPriority::Nice(0)),
             ..Flags::default()
         })
         .unwrap();
-        assert_eq!(c.analytics_writer_nice, 0, "the flag wins over the file");
+        assert_eq!(
+            c.analytics_writer_priority,
+            BackgroundPriority::Nice(0),
+            "the flag wins over the file"
+        );
 
         std::fs::write(&path, "listen = 5\n").unwrap();
         assert!(Config::resolve(&Flags {

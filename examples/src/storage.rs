@@ -119,7 +119,7 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
 }
 
 /// Opens (creating if missing) the SQLite analytics database of the data
-/// directory, its writes at the configured nice value, and moves into it the
+/// directory, its writes at the configured priority, and moves into it the
 /// analytics that earlier versions kept in `main`.
 pub async fn open_sqlite_analytics(
     config: &Config,
@@ -129,7 +129,7 @@ pub async fn open_sqlite_analytics(
     let store = SqliteStore::open(&path)
         .await
         .with_context(|| format!("opening the SQLite analytics database {}", path.display()))?
-        .with_background_analytics(config.analytics_writer_nice);
+        .with_background_analytics(config.analytics_writer_priority);
     store
         .move_analytics_from(main)
         .await

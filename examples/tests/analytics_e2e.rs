@@ -312,3 +312,70 @@ async fn pulls_are_counted_exported_and_survive_shutdown_and_crash() {
         "kill -9: {served_before_crash} manifest GETs served before the crash, {recorded} recorded"
     );
 }
+
+/// A data directory from before `analytics.db`: the pull events and byte
+/// counters an earlier version kept in `distr.db` are moved into
+/// `analytics.db` on start, served by the API, and no longer in `distr.db`.
+#[tokio::test(flavor = "multi_thread")]
+async fn analytics_kept_in_the_metadata_database_move_on_start() {
+    use distr_core::access::{AccessStore, ArtifactId, CustomerId};
+    use distr_core::analytics::{AnalyticsStore, BytesServed, PullEvent, PullFilter, PullId};
+    use distr_store_sqlite::SqliteStore;
+
+    let mut server = Server::start();
+    server.stop();
+    let main_db = server.data_dir().join("distr.db");
+    let org = {
+        let main = SqliteStore::open(&main_db).await.unwrap();
+        let org = main.get_org_by_slug(TEST_ORG).await.unwrap().unwrap().id;
+        let (artifact, customer) = (ArtifactId::new(), CustomerId::new());
+        let events: Vec<PullEvent> = (0..5)
+            .map(|i| PullEvent {
+                id: PullId::new(),
+                at_ms: 1_000 + i,
+                org,
+                artifact,
+                tag: Some("1.0".parse().unwrap()),
+                digest: distr_core::Digest::sha256(b"old manifest"),
+                index: false,
+                customer: Some(customer),
+                user: None,
+                token: None,
+                ip: None,
+                user_agent: Some("old-version".into()),
+            })
+            .collect();
+        let bytes = BytesServed {
+            org,
+            artifact,
+            customer: Some(customer),
+            bytes: 4_096,
+            at_ms: 1_000,
+        };
+        main.record(&events, &[bytes]).await.unwrap();
+        main.close().await;
+        org
+    };
+    // As an earlier version left it: no analytics database at all.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(server.data_dir().join(format!("analytics.db{suffix}")));
+    }
+    server.restart_with(ServerOptions::default());
+    let events = all_pulls(&server).await;
+    assert_eq!(events.len(), 5, "{events:#?}");
+    assert!(events.iter().all(|e| e["user_agent"] == "old-version"));
+    server.stop();
+    let main = SqliteStore::open(&main_db).await.unwrap();
+    let (left, _) = main
+        .list_pulls(&PullFilter::org(org), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(left, vec![], "the events were moved, not copied");
+    assert_eq!(main.bytes_served(org, None).await.unwrap(), vec![]);
+    main.close().await;
+    let own = SqliteStore::open(server.data_dir().join("analytics.db"))
+        .await
+        .unwrap();
+    assert_eq!(own.bytes_served(org, None).await.unwrap()[0].bytes, 4_096);
+    own.close().await;
+}

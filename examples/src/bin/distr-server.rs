@@ -119,7 +119,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     // own at a lower priority, flushed on shutdown.
     let analytics_runtime = match config.analytics {
         true => Some(
-            AnalyticsRuntime::new(config.analytics_writer_nice)
+            AnalyticsRuntime::new(config.analytics_writer_priority)
                 .context("starting the analytics writer's thread")?,
         ),
         false => None,

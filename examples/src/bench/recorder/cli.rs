@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{ensure, Context as _};
 use distr_examples::config::{Config, Flags};
 
+use distr_store_sqlite::BackgroundPriority;
+
 use super::{Options, Target};
 
 /// Arguments of `distr-bench analytics-writer`.
@@ -28,9 +30,10 @@ pub struct AnalyticsWriterArgs {
     /// more per event (see the README).
     #[arg(long, default_value_t = 100)]
     customers: usize,
-    /// SQLite: nice value of the writer's thread [default: distr-server's].
-    #[arg(long, value_parser = clap::value_parser!(i32).range(0..=19))]
-    writer_nice: Option<i32>,
+    /// CPU priority of the writer's threads: `idle` or a nice value
+    /// [default: distr-server's].
+    #[arg(long)]
+    writer_priority: Option<BackgroundPriority>,
     /// Pull events written to the store before the measured window.
     #[arg(long, default_value_t = 0)]
     prefill: u64,
@@ -50,7 +53,9 @@ pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
     let server =
         Config::resolve(&Flags::default()).context("resolving the distr-server configuration")?;
     let config = server.recorder_config();
-    let nice = a.writer_nice.unwrap_or(server.analytics_writer_nice);
+    let writer_priority = a
+        .writer_priority
+        .unwrap_or(server.analytics_writer_priority);
     let options = Options {
         rate: a.rate,
         duration: Duration::from_secs(a.seconds),
@@ -58,16 +63,11 @@ pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
         artifacts: a.artifacts,
         customers: a.customers,
         prefill: a.prefill,
+        writer_priority,
     };
     let (target, temporary) = match (&a.database_url, &a.data_dir) {
         (Some(url), _) => (Target::Postgres(url.clone()), None),
-        (None, Some(dir)) => (
-            Target::Sqlite {
-                dir: dir.clone(),
-                nice,
-            },
-            None,
-        ),
+        (None, Some(dir)) => (Target::Sqlite(dir.clone()), None),
         (None, None) => {
             let nanos = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -76,21 +76,15 @@ pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
                 "distr-bench-analytics.{}.{nanos}",
                 std::process::id()
             ));
-            (
-                Target::Sqlite {
-                    dir: dir.clone(),
-                    nice,
-                },
-                Some(dir),
-            )
+            (Target::Sqlite(dir.clone()), Some(dir))
         }
     };
     let store = match &target {
-        Target::Sqlite { dir, nice } => format!("SQLite {} (writer at nice {nice})", dir.display()),
+        Target::Sqlite(dir) => format!("SQLite {}", dir.display()),
         Target::Postgres(_) => "Postgres".to_owned(),
     };
     println!(
-        "scenario        analytics writer: {} pulls/s offered for {} s ({} byte counts each), {store}",
+        "scenario        analytics writer: {} pulls/s offered for {} s ({} byte counts each), {store}, writer priority {writer_priority}",
         a.rate, a.seconds, a.bytes_per_pull
     );
     println!(

@@ -26,7 +26,7 @@ use distr_core::analytics::{
 use distr_core::{Digest, TagName};
 use distr_examples::analytics_runtime::AnalyticsRuntime;
 use distr_store_postgres::PostgresStore;
-use distr_store_sqlite::SqliteStore;
+use distr_store_sqlite::{BackgroundPriority, SqliteStore};
 
 pub use cli::{run as run_cli, AnalyticsWriterArgs};
 
@@ -53,19 +53,16 @@ pub struct Options {
     /// Events written straight to the store before the run, so that it
     /// measures inserts into tables and indexes of that size.
     pub prefill: u64,
+    /// CPU priority of the writer's threads.
+    pub writer_priority: BackgroundPriority,
 }
 
 /// The store measured.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// A fresh SQLite analytics database in this data directory, opened as
-    /// `distr-server --data-dir` opens it, its writer at nice value `nice`.
-    Sqlite {
-        /// The data directory.
-        dir: PathBuf,
-        /// Nice value of the writer's thread.
-        nice: i32,
-    },
+    /// `distr-server --data-dir` opens it.
+    Sqlite(PathBuf),
     /// A Postgres database (the events go to a fresh organisation).
     Postgres(String),
 }
@@ -176,16 +173,16 @@ enum Opened {
 }
 
 impl Opened {
-    async fn open(target: &Target) -> anyhow::Result<Self> {
+    async fn open(target: &Target, priority: BackgroundPriority) -> anyhow::Result<Self> {
         Ok(match target {
-            Target::Sqlite { dir, nice } => {
+            Target::Sqlite(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
                 let path = distr_examples::config::analytics_database_path(dir);
                 let store = SqliteStore::open(&path)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?
-                    .with_background_analytics(*nice);
+                    .with_background_analytics(priority);
                 Opened::Sqlite(Arc::new(store), path)
             }
             Target::Postgres(url) => Opened::Postgres(Arc::new(
@@ -228,24 +225,21 @@ impl Opened {
 /// `config`.
 pub async fn run(target: &Target, config: RecorderConfig, o: &Options) -> anyhow::Result<Report> {
     ensure!(o.rate > 0, "the rate must be positive");
-    let opened = Opened::open(target).await?;
+    let opened = Opened::open(target, o.writer_priority).await?;
     let store = opened.store();
     let world = World::new(o);
     prefill(&*store, &world, o.prefill).await?;
     // Sized after the prefill, with its WAL folded in by closing and
     // reopening (SQLite checkpoints on the last close).
     opened.close().await;
-    let opened = Opened::open(target).await?;
+    let opened = Opened::open(target, o.writer_priority).await?;
     let store = opened.store();
     let size_before = opened.size();
 
     let capacity = config.capacity;
     // As distr-server runs it: the writer on a thread of its own.
-    let nice = match target {
-        Target::Sqlite { nice, .. } => *nice,
-        Target::Postgres(_) => distr_examples::config::DEFAULT_ANALYTICS_WRITER_NICE,
-    };
-    let runtime = AnalyticsRuntime::new(nice).context("starting the writer's thread")?;
+    let runtime =
+        AnalyticsRuntime::new(o.writer_priority).context("starting the writer's thread")?;
     let recorder = runtime.start_recorder(store.clone(), config);
     let per_item = 1 + u64::from(o.bytes_per_pull);
     let started = Instant::now();
