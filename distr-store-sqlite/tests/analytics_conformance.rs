@@ -31,6 +31,15 @@ fn event(org: OrgId, artifact: ArtifactId, customer: Option<CustomerId>, at_ms: 
     }
 }
 
+/// Every pull event of `org` in `store`, newest first.
+async fn all_pulls(store: &SqliteStore, org: OrgId) -> Vec<PullEvent> {
+    let (events, _) = store
+        .list_pulls(&PullFilter::org(org), None, 1_000)
+        .await
+        .unwrap();
+    events
+}
+
 #[tokio::test]
 async fn in_memory_store_conforms() {
     let store = SqliteStore::open_in_memory().await.unwrap();
@@ -64,11 +73,7 @@ async fn file_store_conforms_and_keeps_events_across_reopening() {
         store.close().await;
     }
     let store = SqliteStore::open(&path).await.unwrap();
-    let (events, _) = store
-        .list_pulls(&PullFilter::org(org), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(events, vec![e]);
+    assert_eq!(all_pulls(&store, org).await, vec![e]);
     assert_eq!(store.bytes_served(org, None).await.unwrap()[0].bytes, 42);
 }
 
@@ -181,22 +186,14 @@ async fn failed_batch_records_nothing(background: bool) {
         .record(&[good.clone(), bad], std::slice::from_ref(&bytes))
         .await
         .is_err());
-    let (events, _) = store
-        .list_pulls(&PullFilter::org(org), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(events, vec![]);
+    assert_eq!(all_pulls(&store, org).await, vec![]);
     assert_eq!(store.bytes_served(org, None).await.unwrap(), vec![]);
     // The same batch without the failing event goes through whole.
     store
         .record(std::slice::from_ref(&good), &[bytes])
         .await
         .unwrap();
-    let (events, _) = store
-        .list_pulls(&PullFilter::org(org), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(events, vec![good]);
+    assert_eq!(all_pulls(&store, org).await, vec![good]);
     assert_eq!(store.bytes_served(org, None).await.unwrap()[0].bytes, 7);
 }
 
@@ -231,21 +228,11 @@ async fn background_writer_store_conforms_at_its_nice_value() {
     // Its batches ran on a thread of its own, at nice 7 (other tests of
     // this binary use other values).
     #[cfg(target_os = "linux")]
-    assert!(
-        background_thread_nice_values().contains(&7),
-        "{:?}",
-        background_thread_nice_values()
-    );
+    {
+        let nice = background_thread_nice_values();
+        assert!(nice.contains(&7), "{nice:?}");
+    }
     store.close().await;
-}
-
-/// Every pull event of `org` in `store`, newest first.
-async fn all_pulls(store: &SqliteStore, org: OrgId) -> Vec<PullEvent> {
-    let (events, _) = store
-        .list_pulls(&PullFilter::org(org), None, 1_000)
-        .await
-        .unwrap();
-    events
 }
 
 #[tokio::test]

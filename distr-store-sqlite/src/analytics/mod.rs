@@ -79,10 +79,8 @@ impl AnalyticsStore for SqliteStore {
                 written
             }
             None => {
-                let mut tx = self.write().await?;
-                events::insert(&mut tx, pulls).await?;
-                bytes::add(&mut tx, bytes).await?;
-                tx.commit().await.map_err(StoreError::backend)
+                let mut conn = self.pool.acquire().await.map_err(StoreError::backend)?;
+                write_batch(&mut conn, pulls, bytes).await
             }
         }
     }
