@@ -3,8 +3,6 @@
 //! It exposes internal parsers of request and upstream headers so that they
 //! can be fuzzed without making them public.
 
-pub use crate::upstream::{parse_challenges, Challenge};
-
 /// The credential a request with `Authorization: <value>` presents, as the
 /// access layer sees it: `Some(("basic", password))` for HTTP Basic (any user
 /// name), `Some(("bearer", token))`, or `None` when the header is ignored

@@ -29,7 +29,6 @@ mod query;
 mod ratelimit;
 mod route;
 mod service;
-pub mod upstream;
 
 pub use access::AccessControl;
 pub use analytics::PullAnalytics;
@@ -41,4 +40,3 @@ pub use metrics::{Metered, MeteredConnector, Metrics, MetricsEndpoint, MetricsLa
 pub use ratelimit::ClientAddr;
 pub use route::Route;
 pub use service::DistrService;
-pub use upstream::{EcrTokenSource, HyperConnector};

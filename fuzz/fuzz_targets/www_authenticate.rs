@@ -4,7 +4,7 @@
 //! printing the challenges back and re-parsing gives the same challenges.
 #![no_main]
 
-use distr_hyper::fuzzing::{parse_challenges, Challenge};
+use distr_upstream_oci::{parse_challenges, Challenge};
 use libfuzzer_sys::fuzz_target;
 
 fn is_tchar(c: u8) -> bool {

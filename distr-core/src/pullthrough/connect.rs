@@ -9,7 +9,7 @@ use crate::upstream::{DynUpstream, UpstreamResult};
 
 /// Builds [`Upstream`](crate::upstream::Upstream) clients from an artifact's
 /// upstream configuration. Implemented by transports (distr-hyper's
-/// `HyperConnector`); unit tests implement it with in-process fakes.
+/// `OciConnector`); unit tests implement it with in-process fakes.
 pub trait UpstreamConnector: Debug + Send + Sync + 'static {
     /// A client for `upstream`. Cheap enough to call once per configuration
     /// change: callers cache the client (and with it its tokens).

@@ -1,4 +1,4 @@
-//! [`HyperConnector`]: the pull-through cache's
+//! [`OciConnector`]: the pull-through cache's
 //! [`UpstreamConnector`] over [`OciUpstream`].
 
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ use super::tls::{default_tls_config, https_connector, HttpsConnector};
 /// ```no_run
 /// # fn demo() -> distr_core::upstream::UpstreamResult<()> {
 /// use std::time::Duration;
-/// let connector = distr_hyper::HyperConnector::new()?
+/// let connector = distr_upstream_oci::OciConnector::new()?
 ///     .with_response_timeout(Duration::from_secs(20))
 ///     .with_user_agent("my-product/1.0");
 /// # let _ = connector;
@@ -38,7 +38,7 @@ use super::tls::{default_tls_config, https_connector, HttpsConnector};
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct HyperConnector {
+pub struct OciConnector {
     tls: Arc<rustls::ClientConfig>,
     https: HttpsConnector,
     sdk_http: SharedHttpClient,
@@ -63,9 +63,9 @@ struct EcrKey {
     region: String,
 }
 
-impl std::fmt::Debug for HyperConnector {
+impl std::fmt::Debug for OciConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HyperConnector")
+        f.debug_struct("OciConnector")
             .field("connect_timeout", &self.connect_timeout)
             .field("response_timeout", &self.response_timeout)
             .field("body_idle_timeout", &self.body_idle_timeout)
@@ -79,7 +79,7 @@ impl std::fmt::Debug for HyperConnector {
     }
 }
 
-impl HyperConnector {
+impl OciConnector {
     /// The default of [`with_max_requests_per_host`](Self::with_max_requests_per_host).
     pub const DEFAULT_MAX_REQUESTS_PER_HOST: usize = 32;
 
@@ -215,7 +215,7 @@ impl HyperConnector {
     }
 }
 
-impl UpstreamConnector for HyperConnector {
+impl UpstreamConnector for OciConnector {
     fn connect(&self, upstream: &ArtifactUpstream) -> UpstreamResult<Arc<DynUpstream>> {
         let mut builder = OciUpstreamBuilder::new(upstream.reference.clone())
             .with_insecure(upstream.insecure)
@@ -270,7 +270,7 @@ mod tests {
 
     #[tokio::test]
     async fn connects_each_artifact_and_shares_ecr_sources() {
-        let c = HyperConnector::new()
+        let c = OciConnector::new()
             .unwrap()
             .with_user_agent("test/1")
             .with_ecr_region("eu-west-1");

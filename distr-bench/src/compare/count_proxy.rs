@@ -30,7 +30,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 
-use crate::bench::http::Registry;
+use crate::client::Registry;
 
 /// Arguments of `count-proxy`.
 #[derive(Debug, Args)]

@@ -258,7 +258,7 @@ mod client_tests {
     use tokio::net::{TcpListener, TcpStream};
 
     use super::RetryPolicy;
-    use crate::upstream::{OciUpstream, OciUpstreamBuilder};
+    use crate::{OciUpstream, OciUpstreamBuilder};
 
     const MANIFEST: &str =
         r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#;

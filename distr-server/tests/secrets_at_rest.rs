@@ -43,7 +43,7 @@ use serde_json::{json, Value};
 const REPO: &str = "acme/app";
 const UPSTREAM_USER: &str = "robot-secrets-e2e";
 const LOG_FILTER: &str = "debug,distr_core=trace,distr_hyper=trace,distr_store_sqlite=trace,\
-                          distr_examples=trace,distr_server=trace";
+                          distr_server=trace,distr_server=trace";
 
 fn random_hex(tag: &str) -> String {
     let nanos = SystemTime::now()

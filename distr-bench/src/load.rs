@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::task::JoinSet;
 
-use super::http::{self, HttpClient};
+use super::client::{self as http, HttpClient};
 
 /// Distinct error messages kept per worker (the rest are only counted).
 const MAX_ERROR_KINDS: usize = 16;

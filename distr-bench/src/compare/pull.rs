@@ -10,8 +10,8 @@ use clap::Args;
 use http::{Request, StatusCode};
 use sha2::{Digest as _, Sha256};
 
-use crate::bench::http::{self as bhttp, Registry};
-use crate::bench::load;
+use crate::client::{self as bhttp, Registry};
+use crate::load;
 
 /// Arguments of `pull`.
 #[derive(Debug, Args)]

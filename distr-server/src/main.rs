@@ -22,17 +22,18 @@ use distr_core::access::{
 };
 use distr_core::pullthrough::PullThrough;
 use distr_core::store::RunClaims;
-use distr_examples::admin::{self, AdminArgs};
-use distr_examples::analytics_runtime::AnalyticsRuntime;
-use distr_examples::bootstrap::{self, Outcome};
-use distr_examples::config::{Config, Flags, Stores};
-use distr_examples::gc_job::{self, GcSettings};
-use distr_examples::metrics_config::{serve_with_metrics, MetricsFlags};
-use distr_examples::schedule::run_on_schedule;
-use distr_examples::secrets::load_key_ring;
-use distr_examples::serve::shutdown_signal;
 use distr_hyper::metrics::Metrics;
-use distr_hyper::{AccessControl, DistrService, HyperConnector, ManagementApi, PullAnalytics};
+use distr_hyper::{AccessControl, DistrService, ManagementApi, PullAnalytics};
+use distr_server::admin::{self, AdminArgs};
+use distr_server::analytics_runtime::AnalyticsRuntime;
+use distr_server::bootstrap::{self, Outcome};
+use distr_server::config::{Config, Flags, Stores};
+use distr_server::gc_job::{self, GcSettings};
+use distr_server::metrics_config::{serve_with_metrics, MetricsFlags};
+use distr_server::schedule::run_on_schedule;
+use distr_server::secrets::load_key_ring;
+use distr_server::serve::shutdown_signal;
+use distr_upstream_oci::OciConnector;
 
 /// A registry that hands a vendor's OCI artifacts to its customers.
 /// How stale the access version may be for changes made by other processes.
@@ -142,7 +143,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
             stores.access.as_ref(),
             &config.bootstrap_org,
             bootstrap_token.as_ref(),
-            distr_examples::now_ms(),
+            distr_server::now_ms(),
         )
         .await
         .context("bootstrapping the vendor organisation")?;
@@ -252,7 +253,7 @@ fn pull_through(
     access: Arc<dyn AccessStore>,
     metrics: &Metrics,
 ) -> anyhow::Result<PullThrough> {
-    let mut connector = HyperConnector::new()
+    let mut connector = OciConnector::new()
         .context("setting up the upstream TLS client")?
         .with_response_timeout(config.upstream_timeout)
         .with_max_requests_per_host(config.limits.upstream_max_connections);
@@ -334,7 +335,7 @@ async fn gc_now(config: &Config) -> anyhow::Result<()> {
     let settings = GcSettings::from_env()?;
     let stores = config.open_stores().await?;
     let (report, evicted) =
-        gc_job::run_once(&stores, &settings, None, distr_examples::now_ms()).await?;
+        gc_job::run_once(&stores, &settings, None, distr_server::now_ms()).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{report:#?}")?;
     if let Some(evicted) = evicted {

@@ -30,7 +30,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use distr_hyper::upstream::OciUpstream;
+use distr_upstream_oci::OciUpstream;
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

@@ -12,8 +12,8 @@ use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 
-use crate::bench::http::{self as bhttp, HttpClient, Registry};
-use crate::bench::load;
+use crate::client::{self as bhttp, HttpClient, Registry};
+use crate::load;
 
 /// How often the sync status is polled.
 const POLL_EVERY: Duration = Duration::from_millis(20);

@@ -36,8 +36,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
-use distr_hyper::upstream::{EcrTokenSource, OciUpstream};
-use distr_hyper::HyperConnector;
+use distr_upstream_oci::OciConnector;
+use distr_upstream_oci::{EcrTokenSource, OciUpstream};
 
 const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
 /// `moto_server`: `DISTR_TEST_MOTO_SERVER` (set by scripts/test to the one in
@@ -470,8 +470,8 @@ async fn ecr_pull_with_cached_singleflight_token() {
     }
     assert_eq!(calls(), 2, "8 concurrent requests share one token fetch");
 
-    // HyperConnector: artifacts with the same credentials share one source.
-    let connector = HyperConnector::new()
+    // OciConnector: artifacts with the same credentials share one source.
+    let connector = OciConnector::new()
         .unwrap()
         .with_ecr_endpoint(&ecr.own_url)
         .with_connect_timeout(Duration::from_secs(2));

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context as _};
-use distr_examples::config::{Config, Flags};
+use distr_server::config::{Config, Flags};
 use distr_store_sqlite::BackgroundPriority;
 
 use super::{Options, Target};

@@ -1,6 +1,8 @@
-//! Building blocks shared by the example binaries: configuration loading, a
-//! hyper server loop with graceful shutdown, the first-start bootstrap of the
-//! tenancy model and the `distr-server admin` command line.
+//! `distr-server`: the distr server product as a library and its binary —
+//! configuration loading, storage assembly, a hyper server loop with graceful
+//! shutdown, the first-start bootstrap of the tenancy model, the GC job,
+//! fleet-wide schedules, sealed-secret keys, the analytics runtime and the
+//! `distr-server admin` command line.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

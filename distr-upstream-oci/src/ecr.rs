@@ -117,7 +117,7 @@ impl EcrTokenSourceBuilder {
         self
     }
 
-    /// The HTTPS client of the AWS SDK (shared by [`HyperConnector`](super::HyperConnector)
+    /// The HTTPS client of the AWS SDK (shared by [`OciConnector`](super::OciConnector)
     /// across token sources; default: rustls + ring with the OS roots).
     pub fn with_http_client(mut self, client: SharedHttpClient) -> Self {
         self.http_client = Some(client);

@@ -13,8 +13,8 @@ use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 
-use crate::bench::http::{self as bhttp, Registry};
-use crate::bench::load::{self, Budget};
+use crate::client::{self as bhttp, Registry};
+use crate::load::{self, Budget};
 
 /// Media types a manifest GET accepts.
 const MANIFEST_TYPES: &str = "application/vnd.oci.image.manifest.v1+json, \

@@ -59,11 +59,11 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(45); // server drains for
 // paths and digests
 // ---------------------------------------------------------------------------
 
-/// The Cargo workspace root (parent of the `examples` package).
+/// The Cargo workspace root (parent of the `distr-server` package).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("examples/ has a parent")
+        .expect("distr-server/ has a parent")
         .to_path_buf()
 }
 

@@ -1,4 +1,4 @@
-//! The per-upstream-host request cap of [`HyperConnector`]: a counting
+//! The per-upstream-host request cap of [`OciConnector`]: a counting
 //! registry stand-in on loopback sees at most N requests at once, however
 //! many artifacts mirror it and however many pulls run; requests over the
 //! cap wait and then succeed.
@@ -11,7 +11,7 @@ use distr_core::access::ArtifactUpstream;
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{Upstream, UpstreamAuth};
 use distr_core::Reference;
-use distr_hyper::HyperConnector;
+use distr_upstream_oci::OciConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -74,7 +74,7 @@ fn artifact(addr: &str, repo: &str) -> ArtifactUpstream {
 }
 
 /// Runs 12 manifest HEADs, over two artifacts of the same host, at once.
-async fn twelve_at_once(connector: &HyperConnector, addr: &str) {
+async fn twelve_at_once(connector: &OciConnector, addr: &str) {
     let a = connector.connect(&artifact(addr, "team/a")).unwrap();
     let b = connector.connect(&artifact(addr, "team/b")).unwrap();
     let reference: Reference = "latest".parse().unwrap();
@@ -91,7 +91,7 @@ async fn twelve_at_once(connector: &HyperConnector, addr: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_most_n_requests_per_upstream_host() {
     let (addr, gauge) = counting_registry().await;
-    let connector = HyperConnector::new()
+    let connector = OciConnector::new()
         .unwrap()
         .with_response_timeout(Duration::from_secs(30))
         .with_max_requests_per_host(2);
@@ -108,7 +108,7 @@ async fn at_most_n_requests_per_upstream_host() {
 async fn without_a_cap_requests_run_side_by_side() {
     // The control: the stand-in does see concurrency when nothing caps it.
     let (addr, gauge) = counting_registry().await;
-    let connector = HyperConnector::new().unwrap().with_max_requests_per_host(0);
+    let connector = OciConnector::new().unwrap().with_max_requests_per_host(0);
     twelve_at_once(&connector, &addr).await;
     assert!(gauge.peak.load(Ordering::SeqCst) > 2);
 }

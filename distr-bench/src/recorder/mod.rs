@@ -24,7 +24,7 @@ use distr_core::analytics::{
     AnalyticsStore, BytesServed, DynAnalyticsStore, PullEvent, PullId, RecorderConfig,
 };
 use distr_core::{Digest, TagName};
-use distr_examples::analytics_runtime::AnalyticsRuntime;
+use distr_server::analytics_runtime::AnalyticsRuntime;
 use distr_store_postgres::PostgresStore;
 use distr_store_sqlite::{BackgroundPriority, SqliteStore};
 
@@ -136,7 +136,7 @@ impl World {
         let (customer, user, token) = self.customers[i as usize % self.customers.len()];
         PullEvent {
             id: PullId::new(),
-            at_ms: distr_examples::now_ms(),
+            at_ms: distr_server::now_ms(),
             org: self.org,
             artifact: self.artifact(i),
             tag: Some(self.tag.clone()),
@@ -161,7 +161,7 @@ impl World {
             artifact: self.artifact(i),
             customer: Some(self.customers[i as usize % self.customers.len()].0),
             bytes: 1 << 20,
-            at_ms: distr_examples::now_ms(),
+            at_ms: distr_server::now_ms(),
         }
     }
 }
@@ -178,7 +178,7 @@ impl Opened {
             Target::Sqlite(dir) => {
                 std::fs::create_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
-                let path = distr_examples::config::analytics_database_path(dir);
+                let path = distr_server::config::analytics_database_path(dir);
                 let store = SqliteStore::open(&path)
                     .await
                     .with_context(|| format!("opening {}", path.display()))?

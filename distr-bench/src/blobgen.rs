@@ -10,7 +10,7 @@ use http_body::{Body, Frame, SizeHint};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 
-use super::http::BoxError;
+use super::client::BoxError;
 
 /// Bytes per generated chunk (a multiple of 8).
 pub const CHUNK: usize = 1 << 20;

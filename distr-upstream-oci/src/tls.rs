@@ -11,7 +11,7 @@
 //! identically everywhere, with no file system access. Private CAs (a
 //! corporate mirror, a TLS-intercepting proxy) are supported by passing a
 //! custom [`rustls::ClientConfig`] to
-//! [`HyperConnector::with_tls_config`](super::HyperConnector::with_tls_config).
+//! [`OciConnector::with_tls_config`](super::OciConnector::with_tls_config).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,17 +19,22 @@
 //! run is bounded in time and in request count.
 #![forbid(unsafe_code)]
 
-#[path = "../bench/mod.rs"]
-mod bench;
+mod blobgen;
+mod client;
+mod compare;
+mod cpu;
+mod load;
+mod recorder;
+mod seed;
 
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context as _};
-use bench::blobgen;
-use bench::http::{self as bhttp, HttpClient, Registry};
-use bench::load::{self, Budget, Outcome};
+
+use crate::client::{self as bhttp, HttpClient, Registry};
+use crate::load::{Budget, Outcome};
 use clap::{Args, Parser, Subcommand};
 use http::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{Method, Request, StatusCode};
@@ -76,16 +81,16 @@ enum Command {
     FirstPull(FirstPullArgs),
     /// Forward HTTP to an upstream registry, counting requests by kind
     /// (served at `GET /-/counts`).
-    CountProxy(bench::compare::count_proxy::CountProxyArgs),
+    CountProxy(crate::compare::count_proxy::CountProxyArgs),
     /// Several clients GET the same blob at once; report the wall time.
-    Pull(bench::compare::pull::PullArgs),
+    Pull(crate::compare::pull::PullArgs),
     /// Put one existing manifest under many tags.
-    PushTags(bench::compare::tags::PushTagsArgs),
+    PushTags(crate::compare::tags::PushTagsArgs),
     /// Trigger a distr artifact sync and wait for its end.
-    SyncTags(bench::compare::tag_sync::SyncTagsArgs),
+    SyncTags(crate::compare::tag_sync::SyncTagsArgs),
     /// Push pull events at a fixed rate through the analytics recorder into
     /// a SQLite (or Postgres) store, no HTTP; report the rate sustained.
-    AnalyticsWriter(bench::recorder::AnalyticsWriterArgs),
+    AnalyticsWriter(crate::recorder::AnalyticsWriterArgs),
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +117,7 @@ struct SeedArgs {
 
 async fn seed_access(a: SeedArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let seeded = bench::seed::seed(
+    let seeded = crate::seed::seed(
         &a.data_dir.join("distr.db"),
         &a.org,
         &a.artifact,
@@ -291,11 +296,11 @@ async fn main() -> ExitCode {
         Command::Manifest(a) => manifest(a).await,
         Command::SeedAccess(a) => seed_access(a).await,
         Command::FirstPull(a) => first_pull(a).await,
-        Command::CountProxy(a) => bench::compare::count_proxy::run(a).await,
-        Command::Pull(a) => bench::compare::pull::run(a).await,
-        Command::PushTags(a) => bench::compare::tags::run(a).await,
-        Command::SyncTags(a) => bench::compare::tag_sync::run(a).await,
-        Command::AnalyticsWriter(a) => bench::recorder::run_cli(a).await,
+        Command::CountProxy(a) => crate::compare::count_proxy::run(a).await,
+        Command::Pull(a) => crate::compare::pull::run(a).await,
+        Command::PushTags(a) => crate::compare::tags::run(a).await,
+        Command::SyncTags(a) => crate::compare::tag_sync::run(a).await,
+        Command::AnalyticsWriter(a) => crate::recorder::run_cli(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -456,26 +461,26 @@ async fn first_pull(args: FirstPullArgs) -> anyhow::Result<()> {
     // and ignores it.)
     let plain = bhttp::client(1, Default::default());
     timed_get(&plain, &direct, &args.direct_repo, first, timeout).await?;
-    let cpu = |pid| bench::cpu::cpu_time(Some(pid));
-    let (up0, me0) = (args.upstream_pid.and_then(cpu), bench::cpu::cpu_time(None));
+    let cpu = |pid| crate::cpu::cpu_time(Some(pid));
+    let (up0, me0) = (args.upstream_pid.and_then(cpu), crate::cpu::cpu_time(None));
     let d = timed_get(&plain, &direct, &args.direct_repo, first, timeout).await?;
-    let (up1, me1) = (args.upstream_pid.and_then(cpu), bench::cpu::cpu_time(None));
+    let (up1, me1) = (args.upstream_pid.and_then(cpu), crate::cpu::cpu_time(None));
     let client = bhttp::client(1, Default::default());
     let distr0 = args.server_pid.and_then(cpu);
     let t = timed_get(&client, &distr, repo, first, timeout).await?;
     let (distr1, up2, me2) = (
         args.server_pid.and_then(cpu),
         args.upstream_pid.and_then(cpu),
-        bench::cpu::cpu_time(None),
+        crate::cpu::cpu_time(None),
     );
     let secs = |v: Option<f64>| v.map_or_else(|| "n/a".to_owned(), |s| format!("{s:.2}"));
     println!(
         "cpu seconds     direct: upstream {} client {}; through distr: upstream {} distr {} client {}",
-        secs(bench::cpu::spent(up0, up1)),
-        secs(bench::cpu::spent(me0, me1)),
-        secs(bench::cpu::spent(up1, up2)),
-        secs(bench::cpu::spent(distr0, distr1)),
-        secs(bench::cpu::spent(me1, me2)),
+        secs(crate::cpu::spent(up0, up1)),
+        secs(crate::cpu::spent(me0, me1)),
+        secs(crate::cpu::spent(up1, up2)),
+        secs(crate::cpu::spent(distr0, distr1)),
+        secs(crate::cpu::spent(me1, me2)),
     );
     ensure!(
         t.bytes == d.bytes,
