@@ -211,15 +211,7 @@ impl EgressPolicy {
     /// True when `addr` may be connected to for `host`: a listed host, an
     /// address in a listed network, or a public address.
     pub fn allows_addr(&self, host: &str, port: u16, addr: IpAddr) -> bool {
-        let addr = canonical(addr);
-        self.is_listed(host, port)
-            || self.rules.iter().any(|rule| match rule {
-                AllowRule::Network(net) => net.contains(&addr),
-                AllowRule::Host { host: h, port: p } => {
-                    p.is_none_or(|p| p == port) && literal_ip(h).is_some_and(|l| l == addr)
-                }
-            })
-            || is_public(addr)
+        self.is_listed(host, port) || self.allows_unlisted(addr, Some(port))
     }
 
     /// The connect-time check: every address `host` resolved to must be
@@ -247,6 +239,48 @@ impl EgressPolicy {
             }),
             None => Ok(()),
         }
+    }
+
+    /// The check of a DNS answer when the port is not known (resolvers are
+    /// asked for names only): a host listed on any port passes, otherwise
+    /// every address must be in a listed network, a listed literal, or
+    /// public. The port of a listed `host:port` is enforced before the
+    /// lookup, by [`check_target`](Self::check_target).
+    pub fn check_resolved(&self, host: &str, resolved: &[IpAddr]) -> Result<(), EgressDenied> {
+        let name = normalize_host(host);
+        let listed = self
+            .rules
+            .iter()
+            .any(|r| matches!(r, AllowRule::Host { host: h, .. } if *h == name));
+        if resolved.is_empty() {
+            return Err(EgressDenied::NoAddress {
+                host: host.to_owned(),
+            });
+        }
+        if listed {
+            return Ok(());
+        }
+        match resolved.iter().find(|ip| !self.allows_unlisted(**ip, None)) {
+            Some(addr) => Err(EgressDenied::NonPublicAddress {
+                host: host.to_owned(),
+                addr: *addr,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// An address of a host that is not listed by name: allowed when a
+    /// listed network or literal covers it (a literal listed with a port
+    /// only on that port; with the port unknown, not at all), or when it is
+    /// public.
+    fn allows_unlisted(&self, addr: IpAddr, port: Option<u16>) -> bool {
+        let addr = canonical(addr);
+        self.rules.iter().any(|rule| match rule {
+            AllowRule::Network(net) => net.contains(&addr),
+            AllowRule::Host { host, port: p } => {
+                (p.is_none() || *p == port) && literal_ip(host).is_some_and(|l| l == addr)
+            }
+        }) || is_public(addr)
     }
 
     /// The check before any lookup: a literal host (in any spelling a
@@ -573,6 +607,28 @@ mod tests {
         assert!(p.check_target("[::1]", 5001, true).is_ok());
         // Unlisted plain HTTP stays refused.
         assert!(p.check_target("ghcr.io", 80, false).is_err());
+    }
+
+    #[test]
+    fn dns_answers_are_judged_without_the_port() {
+        let p = EgressPolicy::parse("registry.internal:5000,127.0.0.1").unwrap();
+        assert!(p
+            .check_resolved("registry.internal", &[ip("10.0.0.1")])
+            .is_ok());
+        assert!(p.check_resolved("localhost", &[ip("127.0.0.1")]).is_ok());
+        assert!(p.check_resolved("localhost", &[ip("::1")]).is_err());
+        assert!(p
+            .check_resolved("evil.example", &[ip("1.1.1.1"), ip("10.0.0.1")])
+            .is_err());
+        assert!(p.check_resolved("ghcr.io", &[ip("140.82.121.34")]).is_ok());
+        assert!(p.check_resolved("ghcr.io", &[]).is_err());
+        // A literal listed with a port does not open other names' answers.
+        let q = EgressPolicy::parse("127.0.0.1:5000").unwrap();
+        assert!(q.check_resolved("localhost", &[ip("127.0.0.1")]).is_err());
+        let lo: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        assert!(q.check_connect("localhost", 6000, &[lo]).is_err());
+        assert!(q.check_target("127.0.0.1", 5000, false).is_ok());
+        assert!(q.check_target("127.0.0.1", 6000, true).is_err());
     }
 
     #[test]
