@@ -14,6 +14,7 @@ mod challenge;
 mod client;
 mod connector;
 mod ecr;
+mod egress;
 mod link;
 mod retry;
 mod tls;
@@ -26,5 +27,6 @@ pub use ecr::{
     EcrTokenSource, EcrTokenSourceBuilder, DEFAULT_ECR_REFRESH_MARGIN, DEFAULT_ECR_REGION,
     DEFAULT_ECR_TOKEN_LIFETIME,
 };
+pub use egress::{EgressConnector, EgressResolver};
 pub use retry::RetryPolicy;
 pub use tls::{default_tls_config, HttpsConnector};

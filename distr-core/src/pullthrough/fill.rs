@@ -32,7 +32,6 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
-use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -43,6 +42,8 @@ use crate::blob::{BlobStore, ByteStream};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::upstream::{DynUpstream, UpstreamError};
+
+use self::reader::{Reader, Registration};
 
 /// Default number of most recent bytes a fill keeps in memory for its readers.
 pub const DEFAULT_FILL_WINDOW: u64 = 16 * 1024 * 1024;
@@ -448,142 +449,6 @@ async fn fetch_and_store(
     Ok(written.size)
 }
 
-/// What a reader does next.
-enum Step {
-    Chunk(Bytes),
-    End,
-    Fail(String),
-    FromStore(u64),
-    Wait,
-}
-
-/// One client's view of a fill.
-struct Reader {
-    store: BlobStore,
-    fill: Arc<Fill>,
-    rx: watch::Receiver<u64>,
-    /// Offset of the next byte to return.
-    pos: u64,
-    /// The rest of the blob from the store, once the window has moved on.
-    cached: Option<ByteStream>,
-    done: bool,
-    /// The fill's window size.
-    window: u64,
-    /// This reader's entry in the fill's reader positions.
-    registration: Registration,
-}
-
-/// A reader's entry in [`FillState::readers`], removed on drop (a client
-/// that disconnects stops holding the window back).
-struct Registration {
-    fill: Arc<Fill>,
-    id: u64,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        self.fill.lock().readers.remove(&self.id);
-    }
-}
-
-impl Reader {
-    async fn next(&mut self) -> Option<io::Result<Bytes>> {
-        if self.done {
-            return None;
-        }
-        loop {
-            if let Some(body) = self.cached.as_mut() {
-                let item = body.next().await;
-                if !matches!(item, Some(Ok(_))) {
-                    self.done = true;
-                }
-                return item;
-            }
-            self.rx.borrow_and_update();
-            match self.step() {
-                Step::Chunk(chunk) => {
-                    self.pos += chunk.len() as u64;
-                    return Some(Ok(chunk));
-                }
-                Step::End => {
-                    self.done = true;
-                    return None;
-                }
-                Step::Fail(message) => {
-                    self.done = true;
-                    return Some(Err(io::Error::other(message)));
-                }
-                Step::FromStore(size) => {
-                    match self
-                        .store
-                        .read(&self.fill.digest, Some(self.pos..size))
-                        .await
-                    {
-                        Ok(body) => self.cached = Some(body),
-                        Err(e) => {
-                            self.done = true;
-                            return Some(Err(io::Error::other(format!(
-                                "reading the filled blob {}: {e}",
-                                self.fill.digest
-                            ))));
-                        }
-                    }
-                }
-                // The sender lives in `self.fill`: never closed.
-                Step::Wait => {
-                    let _ = self.rx.changed().await;
-                }
-            }
-        }
-    }
-
-    fn step(&self) -> Step {
-        let mut st = self.fill.lock();
-        // Record how far this reader got (bytes before `pos` were returned)
-        // and drop what no reader needs any more.
-        if st.readers.get(&self.registration.id) != Some(&self.pos) {
-            st.readers.insert(self.registration.id, self.pos);
-            st.trim(self.window);
-        }
-        if let Phase::Failed(e) = &st.phase {
-            return Step::Fail(format!(
-                "pull-through fill of {} failed: {e}",
-                self.fill.digest
-            ));
-        }
-        let done = matches!(st.phase, Phase::Done);
-        if self.pos < st.base {
-            return match (done, st.size) {
-                (true, Some(size)) => Step::FromStore(size),
-                (true, None) => Step::Fail("filled blob has no size".into()),
-                (false, _) => Step::Wait,
-            };
-        }
-        // Until the blob is verified and committed, the last byte received
-        // is held back: a client never gets a complete-looking body of bytes
-        // that turn out not to match the digest.
-        let limit = match (done, st.size) {
-            (true, _) => st.received,
-            // Known size: only the blob's very last byte waits.
-            (false, Some(size)) => st.received.min(size.saturating_sub(1)),
-            (false, None) => st.received.saturating_sub(1),
-        };
-        let i = st.window.partition_point(|(start, _)| *start <= self.pos);
-        if let Some((start, chunk)) = i.checked_sub(1).and_then(|i| st.window.get(i)) {
-            let skip = (self.pos - start) as usize;
-            let available = (limit.saturating_sub(*start) as usize).min(chunk.len());
-            if skip < available {
-                return Step::Chunk(chunk.slice(skip..available));
-            }
-        }
-        if done {
-            Step::End
-        } else {
-            Step::Wait
-        }
-    }
-}
-
 /// A copy of a fill's error for each of its callers (errors are not
 /// `Clone`): kinds a client acts on are kept, the rest become an upstream
 /// fault carrying the message.
@@ -631,5 +496,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+mod reader;
 #[cfg(test)]
 mod tests;

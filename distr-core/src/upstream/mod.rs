@@ -5,6 +5,7 @@
 //! the cache holds them as [`DynUpstream`] behind an `Arc`.
 
 mod auth;
+pub mod egress;
 mod error;
 mod target;
 mod verify;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use auth::UpstreamAuth;
+pub use egress::{EgressDenied, EgressPolicy};
 pub use error::{Missing, UpstreamError, UpstreamResult};
 pub use target::{UpstreamRef, DOCKER_HUB_REGISTRY};
 pub use verify::{upstream_error, verified_stream};
