@@ -2,14 +2,14 @@
 
 use bytes::Bytes;
 use distr_core::manifest::accepts;
-use distr_core::{Error, Reference, Registry, RepoName};
+use distr_core::{Error, Reference, Registry, RepoName, TagName};
 use http::{header, Method, Response, StatusCode};
 use http_body::Body;
 
 use super::{Backend, Parts};
 use crate::access::Guard;
 use crate::body::{drain, empty, full, read_limited, BoxError, ResponseBody};
-use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
+use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT, OCI_TAG};
 
 pub(crate) async fn get(
     backend: Backend<'_>,
@@ -79,6 +79,14 @@ where
     B::Error: Into<BoxError>,
 {
     let reference: Reference = reference.parse()?;
+    // The draft's `?tag=` parameters: every one is validated (TAG_INVALID)
+    // before the body is read or anything is stored.
+    let tags = parts
+        .query
+        .get_all("tag")
+        .into_iter()
+        .map(str::parse)
+        .collect::<Result<Vec<TagName>, Error>>()?;
     let limit = registry.config().max_manifest_size;
     if let Some(len) = parts.content_length().filter(|&l| l > limit) {
         drain(body).await;
@@ -86,11 +94,12 @@ where
     }
     let content = read_limited(body, limit).await?;
     let pushed = registry
-        .put_manifest(
+        .put_manifest_tagged(
             repo,
             &reference,
             parts.header(header::CONTENT_TYPE),
             content,
+            &tags,
         )
         .await?;
     let mut headers = vec![
@@ -104,6 +113,7 @@ where
     if let Some(subject) = pushed.subject {
         headers.push((OCI_SUBJECT, subject.to_string()));
     }
+    headers.extend(pushed.tags.iter().map(|t| (OCI_TAG, t.to_string())));
     Ok(respond(StatusCode::CREATED, &headers))
 }
 
