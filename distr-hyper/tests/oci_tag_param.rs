@@ -17,7 +17,13 @@ const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 type Resp = (StatusCode, http::HeaderMap, Bytes);
 
-async fn call(svc: &DistrService, method: Method, uri: &str, ct: Option<&str>, body: Bytes) -> Resp {
+async fn call(
+    svc: &DistrService,
+    method: Method,
+    uri: &str,
+    ct: Option<&str>,
+    body: Bytes,
+) -> Resp {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(ct) = ct {
         req = req.header("content-type", ct);
@@ -281,7 +287,11 @@ async fn invalid_tags_are_refused_before_anything_is_stored() {
             m.clone(),
         )
         .await;
-        assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "TAG_INVALID"), "{query}");
+        assert_eq!(
+            (s, code(&b).as_str()),
+            (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+            "{query}"
+        );
         assert!(oci_tags(&h).is_empty(), "{query}");
         // Neither the manifest nor the valid tag before the bad one.
         assert_eq!(resolve(&svc, repo, "good").await, None, "{query}");
@@ -315,7 +325,10 @@ async fn tag_parameters_need_a_digest_reference_and_matching_content() {
         m.clone(),
     )
     .await;
-    assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "TAG_INVALID"));
+    assert_eq!(
+        (s, code(&b).as_str()),
+        (StatusCode::BAD_REQUEST, "TAG_INVALID")
+    );
     assert_eq!(resolve(&svc, repo, "v1").await, None);
     assert_eq!(resolve(&svc, repo, "v2").await, None);
     // Content that does not hash to the digest: DIGEST_INVALID, no tag.
@@ -328,7 +341,10 @@ async fn tag_parameters_need_a_digest_reference_and_matching_content() {
         m.clone(),
     )
     .await;
-    assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DIGEST_INVALID"));
+    assert_eq!(
+        (s, code(&b).as_str()),
+        (StatusCode::BAD_REQUEST, "DIGEST_INVALID")
+    );
     assert_eq!(resolve(&svc, repo, "v3").await, None);
     // A manifest whose blobs are missing: MANIFEST_BLOB_UNKNOWN, no tag.
     let orphan = Bytes::from(format!(
