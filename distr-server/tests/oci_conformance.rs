@@ -853,6 +853,13 @@ async fn data_test(s: &Suite, td: &TestData) {
     for t in td.tags.keys() {
         assert!(listed.contains(t), "{name}: {t} missing from {listed:?}");
     }
+    let r = s.get(&format!("/v2/{REPO1}/tags/list?n=1"), &[]).await;
+    assert_eq!(r.status, 200, "{name}: tag-list n=1");
+    assert_eq!(
+        r.json()["tags"].as_array().map(Vec::len),
+        Some(1),
+        "{name}: n=1"
+    );
     let mut sorted = listed.clone();
     sorted.sort();
     if sorted.len() >= 2 {
@@ -1003,6 +1010,24 @@ async fn distribution_spec_conformance_suite_in_order() {
     // ping
     let r = s.get("/v2/", &[]).await;
     assert_eq!(r.status, 200, "ping");
+    // the legacy (ginkgo) pull checks the newest runner no longer makes: a
+    // reference that can never exist is 404, a malformed digest 400 with
+    // an OCI error code
+    for url in [
+        format!("/v2/{REPO1}/manifests/.INVALID_MANIFEST_NAME"),
+        format!("/v2/{REPO1}/blobs/{}", sha256_digest(b"hello world")),
+    ] {
+        assert_eq!(s.head(&url).await.status, 404, "HEAD {url}");
+        assert_eq!(s.get(&url, &accept()).await.status, 404, "GET {url}");
+    }
+    let r = s
+        .get(
+            &format!("/v2/{REPO1}/manifests/sha256:totallywrong"),
+            &accept(),
+        )
+        .await;
+    assert_eq!(r.status, 400, "GET by a malformed digest");
+    assert_eq!(r.json()["errors"][0]["code"], "DIGEST_INVALID");
     // empty: tag list and referrers of an unknown subject
     assert!(matches!(
         s.get(&format!("/v2/{REPO1}/tags/list"), &[]).await.status,

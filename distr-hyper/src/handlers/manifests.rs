@@ -18,7 +18,7 @@ pub(crate) async fn get(
     reference: &str,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
-    let reference: Reference = reference.parse()?;
+    let reference = read_reference(repo, reference)?;
     let scope = guard.read(repo).await?;
     if let Reference::Tag(tag) = &reference {
         scope.check_tag(tag)?;
@@ -65,6 +65,17 @@ pub(crate) async fn get(
         full(manifest.content)
     };
     Ok(with_headers(Response::new(body), StatusCode::OK, &headers))
+}
+
+/// The reference of a read: a tag that could never have been pushed
+/// (`.INVALID_MANIFEST_NAME`) names no manifest, so it is MANIFEST_UNKNOWN
+/// (404, as the conformance suite expects), not TAG_INVALID. A malformed
+/// digest stays DIGEST_INVALID (400, which the spec allows).
+fn read_reference(repo: &RepoName, reference: &str) -> Result<Reference, Error> {
+    reference.parse().map_err(|e| match e {
+        Error::TagInvalid(_) => Error::ManifestUnknown(format!("{repo}:{reference}")),
+        e => e,
+    })
 }
 
 pub(crate) async fn put<B>(
