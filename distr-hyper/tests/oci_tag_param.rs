@@ -17,6 +17,7 @@ const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
 type Resp = (StatusCode, http::HeaderMap, Bytes);
 
+/// Sends one request through the service (with a `Content-Type` when given).
 async fn call(
     svc: &DistrService,
     method: Method,
@@ -24,21 +25,17 @@ async fn call(
     ct: Option<&str>,
     body: Bytes,
 ) -> Resp {
-    let mut req = Request::builder().method(method).uri(uri);
-    if let Some(ct) = ct {
-        req = req.header("content-type", ct);
-    }
-    let resp = svc
-        .clone()
-        .oneshot(req.body(Full::new(body)).unwrap())
-        .await
-        .unwrap();
-    let (parts, body) = resp.into_parts();
-    (
-        parts.status,
-        parts.headers,
-        body.collect().await.unwrap().to_bytes(),
-    )
+    let req = ct
+        .into_iter()
+        .fold(Request::builder().method(method).uri(uri), |r, ct| {
+            r.header("content-type", ct)
+        })
+        .body(Full::new(body))
+        .expect("request");
+    let resp = svc.clone().oneshot(req).await.expect("infallible service");
+    let (status, headers) = (resp.status(), resp.headers().clone());
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (status, headers, bytes)
 }
 
 fn code(body: &Bytes) -> String {

@@ -276,6 +276,29 @@ async fn push_blob_by(s: &Suite, api: &str, repo: &str, digest: &str, data: &[u8
     }
 }
 
+/// A blob pushed to repo2 and mounted into repo1 (from repo2, or without
+/// `from`), then pulled and deleted from both.
+async fn mount_round(s: &Suite, algo: &str, (d, data): (String, Vec<u8>), from: Option<&str>) {
+    push_ok(s, REPO2, &d, &data, "mount source").await;
+    let query = match from {
+        Some(f) => format!("mount={d}&from={f}"),
+        None => format!("mount={d}"),
+    };
+    let url = format!("/v2/{REPO1}/blobs/uploads/?{query}");
+    let r = s.send(reqwest::Method::POST, &url, &[], None).await;
+    let what = format!("{algo} {url}");
+    expect_blob_created(&r, REPO1, &d, &what);
+    head_and_pull_blob(s, REPO1, &d, &data, &what).await;
+    delete_blob(s, REPO1, &d, &what).await;
+    delete_blob(s, REPO2, &d, "mount source").await;
+}
+
+/// A POST+PUT push that must succeed.
+async fn push_ok(s: &Suite, repo: &str, d: &str, data: &[u8], what: &str) {
+    let r = push_blob_by(s, "post+put", repo, d, data).await;
+    expect_blob_created(&r, repo, d, what);
+}
+
 /// `TestBlobAPIs` for one digest algorithm.
 async fn blob_apis(s: &Suite, algo: &str, seed: u64) {
     let blob = |n: u64, len: usize| {
@@ -309,46 +332,10 @@ async fn blob_apis(s: &Suite, algo: &str, seed: u64) {
         head_and_pull_blob(s, REPO1, &d, &data, &what).await;
         delete_blob(s, REPO1, &d, &what).await;
     }
-    // mount: push to repo2, mount into repo1 from it
-    let (d, data) = blob(20, 512);
-    expect_blob_created(
-        &push_blob_by(s, "post+put", REPO2, &d, &data).await,
-        REPO2,
-        &d,
-        "mount source",
-    );
-    let r = s
-        .send(
-            reqwest::Method::POST,
-            &format!("/v2/{REPO1}/blobs/uploads/?mount={d}&from={REPO2}"),
-            &[],
-            None,
-        )
-        .await;
-    expect_blob_created(&r, REPO1, &d, &format!("{algo} blob-mount"));
-    head_and_pull_blob(s, REPO1, &d, &data, "mounted").await;
-    delete_blob(s, REPO1, &d, "mounted").await;
-    delete_blob(s, REPO2, &d, "mount source").await;
-    // mount anonymous: no `from`, the registry finds the blob itself
-    let (d, data) = blob(21, 512);
-    expect_blob_created(
-        &push_blob_by(s, "post+put", REPO2, &d, &data).await,
-        REPO2,
-        &d,
-        "mount source",
-    );
-    let r = s
-        .send(
-            reqwest::Method::POST,
-            &format!("/v2/{REPO1}/blobs/uploads/?mount={d}"),
-            &[],
-            None,
-        )
-        .await;
-    expect_blob_created(&r, REPO1, &d, &format!("{algo} blob-mount-anonymous"));
-    head_and_pull_blob(s, REPO1, &d, &data, "mounted anonymously").await;
-    delete_blob(s, REPO1, &d, "mounted anonymously").await;
-    delete_blob(s, REPO2, &d, "mount source").await;
+    // mount: push to repo2, mount into repo1 from it; mount anonymous: no
+    // `from`, the registry finds the blob itself
+    mount_round(s, algo, blob(20, 512), Some(REPO2)).await;
+    mount_round(s, algo, blob(21, 512), None).await;
     // mount missing: falls back to an upload session (202 + Location)
     let (d, data) = blob(22, 512);
     let r = s
@@ -380,12 +367,7 @@ async fn blob_apis(s: &Suite, algo: &str, seed: u64) {
 
     // range requests on a 2048-byte blob
     let (d, data) = blob(30, 2048);
-    expect_blob_created(
-        &push_blob_by(s, "post+put", REPO1, &d, &data).await,
-        REPO1,
-        &d,
-        "range blob",
-    );
+    push_ok(s, REPO1, &d, &data, "range blob").await;
     let url = format!("/v2/{REPO1}/blobs/{d}");
     for (range, want) in [
         ("bytes=500-1499", Some((500, 1499))),
@@ -419,12 +401,7 @@ async fn blob_apis(s: &Suite, algo: &str, seed: u64) {
     for data in [b"".to_vec(), b"{}".to_vec()] {
         let d = digest_of(algo, &data);
         let what = format!("{algo} well-known blob {d}");
-        expect_blob_created(
-            &push_blob_by(s, "post+put", REPO1, &d, &data).await,
-            REPO1,
-            &d,
-            &what,
-        );
+        push_ok(s, REPO1, &d, &data, &what).await;
         head_and_pull_blob(s, REPO1, &d, &data, &what).await;
         delete_blob(s, REPO1, &d, &what).await;
     }
@@ -824,7 +801,7 @@ async fn data_test(s: &Suite, td: &TestData) {
             s.head(&format!("/v2/{REPO1}/manifests/{d}")).await.status,
             404
         );
-        for (d, _) in &td.blobs {
+        for d in td.blobs.keys() {
             delete_blob(s, REPO1, d, name).await;
         }
         return;
@@ -952,7 +929,7 @@ async fn data_test(s: &Suite, td: &TestData) {
         }
     }
     // delete: tags, then manifests in reverse push order, then blobs
-    for (t, _) in &td.tags {
+    for t in td.tags.keys() {
         let url = format!("/v2/{REPO1}/manifests/{t}");
         let r = s.delete(&url).await;
         assert_eq!(
@@ -1070,12 +1047,7 @@ async fn distribution_spec_conformance_suite_in_order() {
     let mut td = TestData::new("invalid-manifest-digest", "sha256");
     td.image(30, 1, json!({}), None);
     for (d, data) in &td.blobs {
-        expect_blob_created(
-            &push_blob_by(&s, "post+put", REPO1, d, data).await,
-            REPO1,
-            d,
-            "invalid digest",
-        );
+        push_ok(&s, REPO1, d, data, "invalid digest").await;
     }
     let r = put_manifest(&s, "sha256:baddigeststring", &td.manifests[0].1, "").await;
     assert_eq!(r.status, 400, "PUT by a malformed digest");
@@ -1116,21 +1088,13 @@ async fn distribution_spec_conformance_suite_in_order() {
 }
 
 fn skopeo_copy(skopeo: &std::path::Path, creds: &str, src: &str, dest: &str) {
-    run_ok(skopeo_cmd(skopeo).args([
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--retry-times",
-        "0",
-        "--src-tls-verify=false",
-        "--dest-tls-verify=false",
-        "--src-creds",
-        creds,
-        "--dest-creds",
-        creds,
-        src,
-        dest,
-    ]));
+    let mut cmd = skopeo_cmd(skopeo);
+    cmd.args(["copy", "--all", "--preserve-digests", "--retry-times", "0"]);
+    for side in ["src", "dest"] {
+        cmd.arg(format!("--{side}-tls-verify=false"))
+            .arg(format!("--{side}-creds={creds}"));
+    }
+    run_ok(cmd.args([src, dest]));
 }
 
 fn skopeo_inspect_raw(skopeo: &std::path::Path, creds: &str, reference: &str) -> Vec<u8> {
