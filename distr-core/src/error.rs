@@ -86,10 +86,12 @@ pub enum Error {
     /// The caller is authenticated but not allowed to do this.
     #[error("{0}")]
     Denied(String),
-    /// A delete would take away what an entitlement grants (HTTP 400).
+    /// A delete would take away what an entitlement grants (refused on `/v2`
+    /// with 400 `DENIED`).
     #[error("delete refused: {0}")]
     DeleteRefused(String),
-    /// A delete would leave an artifact without any tag (HTTP 409).
+    /// A delete would leave an artifact without any tag (refused on `/v2`
+    /// with 400 `DENIED`, a status the distribution-spec allows a DELETE).
     #[error("delete conflicts: {0}")]
     DeleteConflict(String),
     /// Too many requests (or failed authentications) from this client.

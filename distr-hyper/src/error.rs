@@ -62,8 +62,11 @@ fn classify(e: &Error) -> (StatusCode, &'static str, serde_json::Value) {
         ),
         Unsupported(_) => (StatusCode::METHOD_NOT_ALLOWED, "UNSUPPORTED", json!(null)),
         Denied(_) => (StatusCode::FORBIDDEN, "DENIED", json!(null)),
-        DeleteRefused(_) => (StatusCode::BAD_REQUEST, "DENIED", json!(null)),
-        DeleteConflict(_) => (StatusCode::CONFLICT, "DENIED", json!(null)),
+        // The product's deletion rules (entitled content, an artifact's last
+        // tag): 400 is what the distribution-spec allows a manifest DELETE
+        // to answer besides 202, 404 and 405, so registry clients see them as
+        // the refusal they are. The management API keeps its own codes.
+        DeleteRefused(_) | DeleteConflict(_) => (StatusCode::BAD_REQUEST, "DENIED", json!(null)),
         Unauthorized => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED", json!(null)),
         TooManyRequests { .. } => (
             StatusCode::TOO_MANY_REQUESTS,

@@ -10,6 +10,8 @@ pub(crate) const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docke
 pub(crate) const API_VERSION: HeaderName =
     HeaderName::from_static("docker-distribution-api-version");
 pub(crate) const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+/// One per tag a manifest push by digest set from its `?tag=` parameters.
+pub(crate) const OCI_TAG: HeaderName = HeaderName::from_static("oci-tag");
 pub(crate) const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
 
 /// A response with `status`, an empty body and the given headers. Header

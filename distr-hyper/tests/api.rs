@@ -330,10 +330,19 @@ async fn client_mistakes_get_spec_codes() {
             StatusCode::BAD_REQUEST,
             "DIGEST_INVALID",
         ),
+        // A tag that could never be pushed names no manifest: 404, as the
+        // conformance suite expects of `.INVALID_MANIFEST_NAME`.
         (
             Method::GET,
             "/v2/acme/app/manifests/-bad".to_owned(),
             "",
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            Method::PUT,
+            "/v2/acme/app/manifests/-bad".to_owned(),
+            "{}",
             StatusCode::BAD_REQUEST,
             "TAG_INVALID",
         ),

@@ -500,10 +500,11 @@ async fn pusher(reg: Registry, shared: Arc<Shared>, mut rng: Rng, worker: u64, i
                             l.tags.get_mut(&vtag).unwrap().candidates.clear();
                         }
                         s => {
-                            // Refused (e.g. 409): nothing changed.
+                            // Refused (400 DENIED: the artifact's last
+                            // tag): nothing changed.
                             l.tags.get_mut(&vtag).unwrap().may_be_absent = false;
                             l.pullable.insert(vtag.clone(), digest.clone());
-                            if s != 409 {
+                            if s != 400 {
                                 return Err(format!("DELETE manifest: {s}"));
                             }
                         }

@@ -851,8 +851,9 @@ async fn delete_manifest_by_digest() {
         "GET tag of a deleted manifest",
     )
     .await;
-    // Deleting the last tagged manifest of an artifact is refused (409):
-    // that would be deleting the artifact.
+    // Deleting the last tagged manifest of an artifact is refused with 400
+    // DENIED (a status the distribution-spec allows a DELETE): that would be
+    // deleting the artifact.
     let resp = reg
         .client
         .delete(reg.url(&format!("/v2/{repo}/manifests/{}", other.manifest_digest)))
@@ -861,7 +862,7 @@ async fn delete_manifest_by_digest() {
         .unwrap();
     expect_oci_error(
         resp,
-        409,
+        400,
         "DENIED",
         "DELETE the artifact's last tagged manifest",
     )

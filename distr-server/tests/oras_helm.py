@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Push / pull a Helm-chart OCI artifact with oras-py (the `oras` package on PyPI).
 
-Driven by examples/tests/oras_helm.rs. Prints exactly one JSON object on the
+Driven by distr-server/tests/oras_helm.rs. Prints exactly one JSON object on the
 last line of stdout; oras' own logging goes to stderr. Authenticates with the
 token in $DISTR_E2E_TOKEN (HTTP Basic, any user name) when it is set.
 

@@ -1087,6 +1087,22 @@ async fn push_to_mirrored_artifact_is_denied() {
         "PUT manifest by digest into a mirrored artifact",
     )
     .await;
+    let resp = reg
+        .put_manifest(
+            REPO,
+            &format!("{}?tag=evil&tag=1.0", p.manifest_digest),
+            OCI_MANIFEST,
+            manifest,
+        )
+        .await;
+    assert!(resp.headers().get("oci-tag").is_none());
+    expect_oci_error(
+        resp,
+        403,
+        "DENIED",
+        "PUT manifest by digest with ?tag= into a mirrored artifact",
+    )
+    .await;
     // Over a plain socket too (the harness's raw client).
     let (status, body) = raw_http_put(
         &host,

@@ -7,7 +7,7 @@ use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, Result};
 use crate::manifest::{parse_manifest, ParsedManifest};
 use crate::name::RepoName;
-use crate::reference::Reference;
+use crate::reference::{Reference, TagName};
 use crate::store::ManifestRecord;
 
 /// The stored record of a parsed manifest: what pushes and pull-through
@@ -42,6 +42,9 @@ pub struct PushedManifest {
     pub digest: Digest,
     /// The subject, when the manifest has one (sent back as `OCI-Subject`).
     pub subject: Option<Digest>,
+    /// The tags set from the push's tag parameters, in request order without
+    /// repeats (sent back as one `OCI-Tag` header each).
+    pub tags: Vec<TagName>,
 }
 
 impl Registry {
@@ -55,6 +58,27 @@ impl Registry {
         content_type: Option<&str>,
         content: Bytes,
     ) -> Result<PushedManifest> {
+        self.put_manifest_tagged(repo, reference, content_type, content, &[])
+            .await
+    }
+
+    /// [`Registry::put_manifest`] with the distribution-spec's tag
+    /// parameters (`PUT /v2/<name>/manifests/<digest>?tag=a&tag=b`): the
+    /// manifest is stored by digest and each of `tags` is pointed at it.
+    ///
+    /// Tags are only accepted with a digest reference (TAG_INVALID otherwise),
+    /// and every check runs before anything is stored. The manifest and its
+    /// first tag are one store write; each further tag is one more, so a
+    /// store failure part-way leaves the manifest with the tags already set
+    /// (each of which is a complete, valid state).
+    pub async fn put_manifest_tagged(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+        tags: &[TagName],
+    ) -> Result<PushedManifest> {
         self.check_manifest_size(&content)?;
         let digest = match reference {
             Reference::Digest(want) => {
@@ -66,18 +90,36 @@ impl Registry {
                 }
                 actual
             }
+            Reference::Tag(t) if !tags.is_empty() => {
+                return Err(Error::TagInvalid(format!(
+                    "tag parameters need a push by digest, not by tag {t}"
+                )));
+            }
             Reference::Tag(_) => Digest::of(Algorithm::Sha256, &content),
         };
         let parsed = parse_manifest(&content, content_type)?;
         self.check_references(repo, &parsed).await?;
         let subject = parsed.subject.clone();
         let record = manifest_record(digest.clone(), content, parsed);
-        let tag = match reference {
+        let mut applied: Vec<TagName> = Vec::with_capacity(tags.len());
+        for t in tags {
+            if !applied.contains(t) {
+                applied.push(t.clone());
+            }
+        }
+        let first = match reference {
             Reference::Tag(t) => Some(t),
-            Reference::Digest(_) => None,
+            Reference::Digest(_) => applied.first(),
         };
-        self.store.put_manifest(repo, &record, tag).await?;
-        Ok(PushedManifest { digest, subject })
+        self.store.put_manifest(repo, &record, first).await?;
+        for t in applied.iter().skip(1) {
+            self.store.put_manifest(repo, &record, Some(t)).await?;
+        }
+        Ok(PushedManifest {
+            digest,
+            subject,
+            tags: applied,
+        })
     }
 
     /// MANIFEST_INVALID (too large) when `content` exceeds the size limit.

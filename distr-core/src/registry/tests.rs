@@ -397,3 +397,52 @@ async fn referrers_filter_and_pagination() {
         0
     );
 }
+
+#[tokio::test]
+async fn tag_parameters_point_every_tag_at_a_push_by_digest() {
+    let reg = Registry::in_memory();
+    let r = repo("acme/app");
+    let config = push_blob(&reg, &r, b"{}").await;
+    let m = image_manifest(&config, &[], None);
+    let by512 = Reference::Digest(Digest::of(Algorithm::Sha512, &m));
+    let tags: Vec<crate::TagName> = ["a", "b", "a"].iter().map(|t| t.parse().unwrap()).collect();
+    let pushed = reg
+        .put_manifest_tagged(&r, &by512, Some(OCI_MANIFEST), m.clone(), &tags)
+        .await
+        .unwrap();
+    // Each tag once, in request order.
+    assert_eq!(pushed.tags, tags[..2]);
+    for t in ["a", "b"] {
+        let got = reg.get_manifest(&r, &tag(t)).await.unwrap();
+        assert_eq!(
+            (got.digest, got.content),
+            (pushed.digest.clone(), m.clone())
+        );
+    }
+    // A plain push reports no tags; tag parameters on a push by tag, or on
+    // content that fails its checks, store nothing.
+    assert!(reg
+        .put_manifest(&r, &tag("c"), Some(OCI_MANIFEST), m.clone())
+        .await
+        .unwrap()
+        .tags
+        .is_empty());
+    assert!(matches!(
+        reg.put_manifest_tagged(&r, &tag("d"), Some(OCI_MANIFEST), m.clone(), &tags)
+            .await,
+        Err(Error::TagInvalid(_))
+    ));
+    let wrong = Reference::Digest(Digest::sha256(b"other"));
+    let e: Vec<crate::TagName> = vec!["e".parse().unwrap()];
+    assert!(matches!(
+        reg.put_manifest_tagged(&r, &wrong, Some(OCI_MANIFEST), m.clone(), &e)
+            .await,
+        Err(Error::DigestInvalid(_))
+    ));
+    for t in ["d", "e"] {
+        assert!(matches!(
+            reg.get_manifest(&r, &tag(t)).await,
+            Err(Error::ManifestUnknown(_))
+        ));
+    }
+}

@@ -2,14 +2,14 @@
 
 use bytes::Bytes;
 use distr_core::manifest::accepts;
-use distr_core::{Error, Reference, Registry, RepoName};
+use distr_core::{Error, Reference, Registry, RepoName, TagName};
 use http::{header, Method, Response, StatusCode};
 use http_body::Body;
 
 use super::{Backend, Parts};
 use crate::access::Guard;
 use crate::body::{drain, empty, full, read_limited, BoxError, ResponseBody};
-use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
+use crate::headers::{respond, with_headers, DOCKER_CONTENT_DIGEST, OCI_SUBJECT, OCI_TAG};
 
 pub(crate) async fn get(
     backend: Backend<'_>,
@@ -18,7 +18,7 @@ pub(crate) async fn get(
     reference: &str,
     parts: &Parts,
 ) -> Result<Response<ResponseBody>, Error> {
-    let reference: Reference = reference.parse()?;
+    let reference = read_reference(repo, reference)?;
     let scope = guard.read(repo).await?;
     if let Reference::Tag(tag) = &reference {
         scope.check_tag(tag)?;
@@ -67,6 +67,17 @@ pub(crate) async fn get(
     Ok(with_headers(Response::new(body), StatusCode::OK, &headers))
 }
 
+/// The reference of a read: a tag that could never have been pushed
+/// (`.INVALID_MANIFEST_NAME`) names no manifest, so it is MANIFEST_UNKNOWN
+/// (404, as the conformance suite expects), not TAG_INVALID. A malformed
+/// digest stays DIGEST_INVALID (400, which the spec allows).
+fn read_reference(repo: &RepoName, reference: &str) -> Result<Reference, Error> {
+    reference.parse().map_err(|e| match e {
+        Error::TagInvalid(_) => Error::ManifestUnknown(format!("{repo}:{reference}")),
+        e => e,
+    })
+}
+
 pub(crate) async fn put<B>(
     registry: &Registry,
     repo: &RepoName,
@@ -79,6 +90,14 @@ where
     B::Error: Into<BoxError>,
 {
     let reference: Reference = reference.parse()?;
+    // The draft's `?tag=` parameters: every one is validated (TAG_INVALID)
+    // before the body is read or anything is stored.
+    let tags = parts
+        .query
+        .get_all("tag")
+        .into_iter()
+        .map(str::parse)
+        .collect::<Result<Vec<TagName>, Error>>()?;
     let limit = registry.config().max_manifest_size;
     if let Some(len) = parts.content_length().filter(|&l| l > limit) {
         drain(body).await;
@@ -86,11 +105,12 @@ where
     }
     let content = read_limited(body, limit).await?;
     let pushed = registry
-        .put_manifest(
+        .put_manifest_tagged(
             repo,
             &reference,
             parts.header(header::CONTENT_TYPE),
             content,
+            &tags,
         )
         .await?;
     let mut headers = vec![
@@ -104,6 +124,7 @@ where
     if let Some(subject) = pushed.subject {
         headers.push((OCI_SUBJECT, subject.to_string()));
     }
+    headers.extend(pushed.tags.iter().map(|t| (OCI_TAG, t.to_string())));
     Ok(respond(StatusCode::CREATED, &headers))
 }
 

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use distr_core::range::parse_content_range;
-use distr_core::store::UploadRecord;
+use distr_core::store::{Page, UploadRecord};
 use distr_core::{Digest, Error, Registry, RepoName};
 use http::{header, HeaderName, Response, StatusCode};
 use http_body::Body;
@@ -56,15 +56,16 @@ where
 {
     if let Some(mount) = parts.query.get("mount") {
         let digest: Digest = mount.parse()?;
-        // A malformed or foreign `from` just falls back to a fresh upload.
-        if let Some(from) = parts
-            .query
-            .get("from")
-            .and_then(|f| f.parse::<RepoName>().ok())
-        {
-            if may_read_blob(guard, &from, &digest).await
-                && registry.mount_blob(repo, &digest, &from).await?.is_some()
-            {
+        let source = match parts.query.get("from") {
+            // A malformed or foreign `from` just falls back to a fresh upload.
+            Some(from) => match from.parse::<RepoName>() {
+                Ok(from) if may_read_blob(guard, &from, &digest).await => Some(from),
+                _ => None,
+            },
+            None => anonymous_mount_source(registry, guard, repo, &digest).await?,
+        };
+        if let Some(from) = source {
+            if registry.mount_blob(repo, &digest, &from).await?.is_some() {
                 return Ok(blob_created(repo, &digest));
             }
         }
@@ -146,6 +147,34 @@ pub(crate) async fn cancel(
 ) -> Result<Response<ResponseBody>, Error> {
     registry.cancel_upload(repo, id).await?;
     Ok(respond(StatusCode::NO_CONTENT, &[]))
+}
+
+/// For a mount without `from` (the spec's automatic content discovery): the
+/// target itself when it holds the blob already, else the first repository
+/// the principal may see that holds it and from which it may read it. Only
+/// repositories visible to the principal are searched, so the answer (201 or
+/// the 202 of a plain upload) reveals nothing about anybody else's content.
+async fn anonymous_mount_source(
+    registry: &Registry,
+    guard: &Guard<'_>,
+    repo: &RepoName,
+    digest: &Digest,
+) -> Result<Option<RepoName>, Error> {
+    let store = registry.store();
+    if store.get_blob(repo, digest).await?.is_some() {
+        return Ok(Some(repo.clone()));
+    }
+    let candidates = match guard.visible_repositories().await? {
+        Some(repos) => repos,
+        None => store.list_repositories(&Page::default()).await?,
+    };
+    for from in candidates.iter().filter(|r| *r != repo) {
+        if store.get_blob(from, digest).await?.is_some() && may_read_blob(guard, from, digest).await
+        {
+            return Ok(Some(from.clone()));
+        }
+    }
+    Ok(None)
 }
 
 /// True when the principal may read `digest` from `from`; a mount from a
