@@ -7,14 +7,13 @@
 //! [`Policy`] decides what each principal sees.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use distr_core::access::{
     GrantedScope, Policy, Principal, RepoAccess, SessionClaims, SessionKey, TokenAuthenticator,
     TokenId, SESSION_TTL_MS,
 };
-use distr_core::{Digest, Error, Reference, RepoName, TagName};
+use distr_core::{now_ms, Digest, Error, Reference, RepoName, TagName};
 use http::{header, HeaderMap};
 use std::net::IpAddr;
 
@@ -110,13 +109,6 @@ fn access_token_scheme(headers: &HeaderMap) -> Option<String> {
     let (scheme, rest) = value.split_once(' ')?;
     let rest = rest.trim();
     (scheme.eq_ignore_ascii_case("accesstoken") && !rest.is_empty()).then(|| rest.to_owned())
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// A token secret presented by a request.

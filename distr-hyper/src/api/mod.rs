@@ -27,12 +27,13 @@ mod upstream;
 mod users;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use distr_core::access::ArtifactId;
 use distr_core::access::{AccessStore, TokenAuthenticator};
 use distr_core::analytics::DynAnalyticsStore;
+use distr_core::now_ms;
 use distr_core::pullthrough::{PullThrough, SyncStarted, UpstreamConnector};
 use distr_core::MetadataStore;
 use http::{Request, Response};
@@ -250,11 +251,4 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
         E::CustomerAnalytics => analytics::customer(ctx).await,
         E::UnpulledCustomers => analytics::unpulled(ctx).await,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
