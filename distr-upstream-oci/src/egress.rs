@@ -24,10 +24,19 @@ use hyper_util::client::legacy::connect::dns::{GaiResolver, Name};
 use tower_service::Service;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+tokio::task_local! {
+    /// The port [`EgressConnector`] is connecting to, for the resolver
+    /// (hyper asks resolvers for a name only).
+    static CONNECT_PORT: u16;
+}
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// A DNS resolver (getaddrinfo) that answers only with addresses the policy
-/// allows for the name, and fails otherwise.
+/// allows for the name and the port being connected to, and fails
+/// otherwise. The port comes from [`EgressConnector`]; used without one,
+/// the resolver does not know it and entries listed with a port do not
+/// apply.
 #[derive(Clone, Debug)]
 pub struct EgressResolver {
     policy: Arc<EgressPolicy>,
@@ -56,11 +65,12 @@ impl Service<Name> for EgressResolver {
     fn call(&mut self, name: Name) -> Self::Future {
         let policy = self.policy.clone();
         let host = name.as_str().to_owned();
+        let port = CONNECT_PORT.try_with(|p| *p).ok();
         let lookup = self.inner.call(name);
         Box::pin(async move {
             let addrs: Vec<SocketAddr> = lookup.await?.collect();
             let ips: Vec<IpAddr> = addrs.iter().map(SocketAddr::ip).collect();
-            policy.check_resolved(&host, &ips).map_err(refused)?;
+            policy.check_connect(&host, port, &ips).map_err(refused)?;
             Ok(addrs.into_iter())
         })
     }
@@ -102,20 +112,17 @@ where
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        if let Err(denied) = check_uri(&self.policy, &uri) {
+        let https = uri.scheme_str() == Some("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let host = uri.host().unwrap_or_default();
+        if let Err(denied) = self.policy.check_target(host, port, https) {
             return Box::pin(std::future::ready(Err(refused(denied))));
         }
-        let connecting = self.inner.call(uri);
+        // The inner connector resolves the name while this future is
+        // polled: inside the scope, so the resolver judges this port.
+        let connecting = CONNECT_PORT.scope(port, self.inner.call(uri));
         Box::pin(async move { connecting.await.map_err(Into::into) })
     }
-}
-
-/// The pre-connect check of one URI.
-fn check_uri(policy: &EgressPolicy, uri: &Uri) -> Result<(), EgressDenied> {
-    let host = uri.host().unwrap_or_default();
-    let https = uri.scheme_str() == Some("https");
-    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-    policy.check_target(host, port, https)
 }
 
 /// A refusal as a connection error. The details (host and address) are for
@@ -256,5 +263,24 @@ mod tests {
             Ok(204)
         );
         assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    }
+
+    #[tokio::test]
+    async fn a_name_listed_with_a_port_reaches_internal_addresses_on_that_port_only() {
+        let (port, accepted) = listener().await;
+        let (other, other_accepted) = listener().await;
+        let c = client(EgressPolicy::parse(&format!("localhost:{port}")).unwrap());
+        assert_eq!(
+            get(&c, &format!("http://localhost:{port}/v2/")).await,
+            Ok(204)
+        );
+        // Over https the pre-connect check passes (a name, not a literal):
+        // the resolver, told the port, refuses the loopback answer.
+        let err = get(&c, &format!("https://localhost:{other}/v2/"))
+            .await
+            .unwrap_err();
+        assert!(err.contains("non-public"), "{err}");
+        assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+        assert_eq!(other_accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }

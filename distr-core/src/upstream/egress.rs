@@ -10,7 +10,8 @@
 //! (`DISTR_UPSTREAM_ALLOW`); plain HTTP is likewise only for listed hosts.
 //!
 //! The check is made on the addresses a name *resolves to*, at connect time
-//! (see [`EgressPolicy::check_connect`]), so a name that resolves to
+//! (see [`EgressPolicy::check_connect`], which transports call with the
+//! port about to be connected to), so a name that resolves to
 //! loopback, a redirect to an internal host and DNS rebinding between a
 //! validation and the real request are all caught by the same test. Spellings
 //! of IPv4 addresses that resolvers accept (`127.1`, `2130706433`,
@@ -20,10 +21,12 @@
 //! This module is pure (no I/O): transports resolve names and ask it.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use ipnet::IpNet;
+
+use super::target::is_registry_host;
 
 /// The operator's egress rule for upstream connections.
 ///
@@ -130,13 +133,7 @@ impl FromStr for AllowRule {
         }
         let (host, port) = split_host_port(entry).ok_or_else(bad)?;
         let host = host.to_ascii_lowercase();
-        let valid = host.parse::<IpAddr>().is_ok()
-            || (!host.is_empty()
-                && host.len() <= 253
-                && host
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'));
-        if !valid {
+        if host.parse::<IpAddr>().is_err() && !is_registry_host(&host) {
             return Err(bad());
         }
         Ok(AllowRule::Host { host, port })
@@ -196,11 +193,17 @@ impl EgressPolicy {
     /// True when the operator listed this host (and port): such a target may
     /// use any address and plain HTTP.
     pub fn is_listed(&self, host: &str, port: u16) -> bool {
+        self.is_listed_on(host, Some(port))
+    }
+
+    /// [`is_listed`](Self::is_listed) with the port possibly unknown: then
+    /// only entries without a port list the host.
+    fn is_listed_on(&self, host: &str, port: Option<u16>) -> bool {
         let host = normalize_host(host);
         let literal = literal_ip(&host);
         self.rules.iter().any(|rule| match rule {
             AllowRule::Host { host: h, port: p } => {
-                p.is_none_or(|p| p == port)
+                (p.is_none() || *p == port)
                     && (*h == host
                         || literal.is_some_and(|ip| literal_ip(h).is_some_and(|l| l == ip)))
             }
@@ -208,59 +211,34 @@ impl EgressPolicy {
         })
     }
 
-    /// True when `addr` may be connected to for `host`: a listed host, an
-    /// address in a listed network, or a public address.
+    /// True when `addr` may be connected to for `host` on `port`: a listed
+    /// host, an address in a listed network, or a public address.
     pub fn allows_addr(&self, host: &str, port: u16, addr: IpAddr) -> bool {
-        self.is_listed(host, port) || self.allows_unlisted(addr, Some(port))
+        self.allows(host, Some(port), addr)
     }
 
-    /// The connect-time check: every address `host` resolved to must be
-    /// allowed (a name resolving to one public and one internal address is
-    /// refused: the resolver's order must not decide).
+    fn allows(&self, host: &str, port: Option<u16>, addr: IpAddr) -> bool {
+        self.is_listed_on(host, port) || self.allows_unlisted(addr, port)
+    }
+
+    /// The connect-time check of a DNS answer: every address `host`
+    /// resolved to must be allowed (a name resolving to one public and one
+    /// internal address is refused: the resolver's order must not decide).
+    ///
+    /// `port` is the port about to be connected to; where it is not known,
+    /// entries listed with a port do not apply (the check fails closed).
     pub fn check_connect(
         &self,
         host: &str,
-        port: u16,
-        resolved: &[SocketAddr],
+        port: Option<u16>,
+        resolved: &[IpAddr],
     ) -> Result<(), EgressDenied> {
         if resolved.is_empty() {
             return Err(EgressDenied::NoAddress {
                 host: host.to_owned(),
             });
         }
-        match resolved
-            .iter()
-            .map(SocketAddr::ip)
-            .find(|ip| !self.allows_addr(host, port, *ip))
-        {
-            Some(addr) => Err(EgressDenied::NonPublicAddress {
-                host: host.to_owned(),
-                addr,
-            }),
-            None => Ok(()),
-        }
-    }
-
-    /// The check of a DNS answer when the port is not known (resolvers are
-    /// asked for names only): a host listed on any port passes, otherwise
-    /// every address must be in a listed network, a listed literal, or
-    /// public. The port of a listed `host:port` is enforced before the
-    /// lookup, by [`check_target`](Self::check_target).
-    pub fn check_resolved(&self, host: &str, resolved: &[IpAddr]) -> Result<(), EgressDenied> {
-        let name = normalize_host(host);
-        let listed = self
-            .rules
-            .iter()
-            .any(|r| matches!(r, AllowRule::Host { host: h, .. } if *h == name));
-        if resolved.is_empty() {
-            return Err(EgressDenied::NoAddress {
-                host: host.to_owned(),
-            });
-        }
-        if listed {
-            return Ok(());
-        }
-        match resolved.iter().find(|ip| !self.allows_unlisted(**ip, None)) {
+        match resolved.iter().find(|ip| !self.allows(host, port, **ip)) {
             Some(addr) => Err(EgressDenied::NonPublicAddress {
                 host: host.to_owned(),
                 addr: *addr,
@@ -560,12 +538,13 @@ mod tests {
             );
         }
         // A name resolving to loopback (or to loopback among public ones).
-        let lo: SocketAddr = "127.0.0.1:443".parse().unwrap();
-        let public: SocketAddr = "1.1.1.1:443".parse().unwrap();
-        assert!(p.check_connect("localhost", 443, &[lo]).is_err());
-        assert!(p.check_connect("evil.example", 443, &[public, lo]).is_err());
-        assert!(p.check_connect("ghcr.io", 443, &[public]).is_ok());
-        assert!(p.check_connect("ghcr.io", 443, &[]).is_err());
+        let (lo, public) = (ip("127.0.0.1"), ip("1.1.1.1"));
+        assert!(p.check_connect("localhost", Some(443), &[lo]).is_err());
+        assert!(p
+            .check_connect("evil.example", Some(443), &[public, lo])
+            .is_err());
+        assert!(p.check_connect("ghcr.io", Some(443), &[public]).is_ok());
+        assert!(p.check_connect("ghcr.io", Some(443), &[]).is_err());
         // Plain HTTP needs a listed host, even a public one.
         assert_eq!(
             p.check_target("ghcr.io", 80, false),
@@ -580,53 +559,63 @@ mod tests {
     fn operator_allow_list_opens_exactly_what_it_names() {
         let p = EgressPolicy::parse("127.0.0.1, registry.internal:5000 10.0.0.0/8 [::1]").unwrap();
         assert_eq!(p.rules().len(), 4);
-        let lo: SocketAddr = "127.0.0.1:5001".parse().unwrap();
+        let lo = ip("127.0.0.1");
         assert!(p.check_target("127.0.0.1", 5001, false).is_ok());
         // Another spelling of a listed literal is the same address.
         assert!(p.check_target("127.1", 5001, false).is_ok());
-        assert!(p.check_connect("127.0.0.1", 5001, &[lo]).is_ok());
+        assert!(p.check_connect("127.0.0.1", Some(5001), &[lo]).is_ok());
         // A listed name may resolve anywhere, on its port only.
-        let internal: SocketAddr = "192.168.0.5:5000".parse().unwrap();
+        let internal = ip("192.168.0.5");
         assert!(p
-            .check_connect("registry.internal", 5000, &[internal])
+            .check_connect("registry.internal", Some(5000), &[internal])
             .is_ok());
         assert!(p
-            .check_connect("registry.internal", 5001, &[internal])
+            .check_connect("registry.internal", Some(5001), &[internal])
             .is_err());
         assert!(p.check_target("registry.internal", 5000, false).is_ok());
         assert!(p.check_target("registry.internal", 5001, false).is_err());
         // A listed network admits resolved addresses inside it only.
-        let ten: SocketAddr = "10.9.8.7:443".parse().unwrap();
-        assert!(p.check_connect("git.corp", 443, &[ten]).is_ok());
-        assert!(p.check_connect("git.corp", 443, &[internal]).is_err());
+        assert!(p
+            .check_connect("git.corp", Some(443), &[ip("10.9.8.7")])
+            .is_ok());
+        assert!(p.check_connect("git.corp", Some(443), &[internal]).is_err());
         // A name resolving to a listed literal address is allowed
         // (`localhost` when 127.0.0.1 is listed), others are not.
-        assert!(p.check_connect("localhost", 5001, &[lo]).is_ok());
-        let other_lo: SocketAddr = "127.0.0.2:5001".parse().unwrap();
-        assert!(p.check_connect("localhost", 5001, &[other_lo]).is_err());
+        assert!(p.check_connect("localhost", Some(5001), &[lo]).is_ok());
+        assert!(p
+            .check_connect("localhost", Some(5001), &[ip("127.0.0.2")])
+            .is_err());
         assert!(p.check_target("[::1]", 5001, true).is_ok());
         // Unlisted plain HTTP stays refused.
         assert!(p.check_target("ghcr.io", 80, false).is_err());
     }
 
     #[test]
-    fn dns_answers_are_judged_without_the_port() {
+    fn an_unknown_port_is_judged_strictly() {
         let p = EgressPolicy::parse("registry.internal:5000,127.0.0.1").unwrap();
+        // Entries listed with a port do not apply when the port is unknown.
         assert!(p
-            .check_resolved("registry.internal", &[ip("10.0.0.1")])
-            .is_ok());
-        assert!(p.check_resolved("localhost", &[ip("127.0.0.1")]).is_ok());
-        assert!(p.check_resolved("localhost", &[ip("::1")]).is_err());
-        assert!(p
-            .check_resolved("evil.example", &[ip("1.1.1.1"), ip("10.0.0.1")])
+            .check_connect("registry.internal", None, &[ip("10.0.0.1")])
             .is_err());
-        assert!(p.check_resolved("ghcr.io", &[ip("140.82.121.34")]).is_ok());
-        assert!(p.check_resolved("ghcr.io", &[]).is_err());
+        assert!(p
+            .check_connect("localhost", None, &[ip("127.0.0.1")])
+            .is_ok());
+        assert!(p.check_connect("localhost", None, &[ip("::1")]).is_err());
+        assert!(p
+            .check_connect("evil.example", None, &[ip("1.1.1.1"), ip("10.0.0.1")])
+            .is_err());
+        assert!(p
+            .check_connect("ghcr.io", None, &[ip("140.82.121.34")])
+            .is_ok());
+        assert!(p.check_connect("ghcr.io", None, &[]).is_err());
         // A literal listed with a port does not open other names' answers.
         let q = EgressPolicy::parse("127.0.0.1:5000").unwrap();
-        assert!(q.check_resolved("localhost", &[ip("127.0.0.1")]).is_err());
-        let lo: SocketAddr = "127.0.0.1:6000".parse().unwrap();
-        assert!(q.check_connect("localhost", 6000, &[lo]).is_err());
+        assert!(q
+            .check_connect("localhost", None, &[ip("127.0.0.1")])
+            .is_err());
+        assert!(q
+            .check_connect("localhost", Some(6000), &[ip("127.0.0.1")])
+            .is_err());
         assert!(q.check_target("127.0.0.1", 5000, false).is_ok());
         assert!(q.check_target("127.0.0.1", 6000, true).is_err());
     }

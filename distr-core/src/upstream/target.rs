@@ -53,7 +53,7 @@ impl UpstreamRef {
 }
 
 /// True for `host[:port]`: DNS labels (or an IPv4 address) and a port 1..=65535.
-fn is_registry_host(s: &str) -> bool {
+pub(super) fn is_registry_host(s: &str) -> bool {
     let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (s, None),
