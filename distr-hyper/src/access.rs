@@ -9,24 +9,21 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
 use distr_core::access::{
-    GrantedScope, Policy, Principal, RepoAccess, SessionClaims, SessionKey, TokenAuthenticator,
-    TokenId, SESSION_TTL_MS,
+    Action, GrantedScope, Policy, Principal, RepoAccess, SessionClaims, SessionKey,
+    TokenAuthenticator, TokenId, SESSION_TTL_MS,
 };
 use distr_core::{Digest, Error, Reference, RepoName, TagName};
-use http::{header, HeaderMap};
-use std::net::IpAddr;
+use http::Extensions;
 
+use crate::authn::{Authentication, Authenticator, Boundary};
 use crate::ratelimit::FailedAuthLimiter;
 
 /// Token authentication plus entitlement enforcement.
 #[derive(Clone, Debug)]
 pub struct AccessControl {
     policy: Policy,
-    authn: Arc<TokenAuthenticator>,
-    sessions: Option<SessionKey>,
-    limiter: Arc<FailedAuthLimiter>,
+    authenticator: Authenticator,
 }
 
 impl AccessControl {
@@ -44,107 +41,52 @@ impl AccessControl {
         };
         Self {
             policy,
-            authn,
-            sessions,
-            limiter: Arc::new(FailedAuthLimiter::default()),
+            authenticator: Authenticator::new(
+                Boundary::Registry,
+                authn,
+                sessions,
+                Arc::new(FailedAuthLimiter::default()),
+            ),
         }
     }
 
     /// Allows `max_failures` failed authentications per client address per
     /// `window` (default 20 per minute); more get 429 until the window ends.
+    /// Mounted with a [`crate::ManagementApi`], this limit counts the
+    /// failures of both: the registry and the API share one limiter.
     pub fn with_failed_auth_limit(
         mut self,
         max_failures: u32,
         window: std::time::Duration,
     ) -> Self {
-        self.limiter = Arc::new(FailedAuthLimiter::new(max_failures, window));
+        self.authenticator
+            .set_limiter(Arc::new(FailedAuthLimiter::new(max_failures, window)));
         self
     }
 
     /// Signs and verifies session tokens with `key`.
     pub fn with_session_key(mut self, key: SessionKey) -> Self {
-        self.sessions = Some(key);
+        self.authenticator.set_sessions(key);
         self
     }
 
     /// True when the Docker token flow is available.
     pub(crate) fn issues_sessions(&self) -> bool {
-        self.sessions.is_some()
+        self.authenticator.sessions().is_some()
     }
 
-    /// The access token a request authenticates with, for per-token
-    /// limits: the one a valid session token was issued for, or the access
-    /// token presented (Basic password, `Bearer` or `AccessToken`) when the
-    /// authenticator accepts it (a cached check: the request's own
-    /// authentication then costs nothing more). `None` when the request
-    /// presents no valid token, and, without looking anything up, when
-    /// `peer` is blocked for failed authentications.
-    pub(crate) async fn token_of(
-        &self,
-        headers: &HeaderMap,
-        peer: Option<IpAddr>,
-    ) -> Option<TokenId> {
-        let (secret, bearer) = match presented(headers) {
-            Some(Credential::Basic(s)) => (s, false),
-            Some(Credential::Bearer(s)) => (s, true),
-            None => (access_token_scheme(headers)?, false),
-        };
-        let now = now_ms();
-        if bearer {
-            if let Some(claims) = self.sessions.as_ref().and_then(|k| k.verify(&secret, now)) {
-                return Some(claims.token_id);
-            }
-        }
-        if peer.is_some_and(|ip| self.limiter.check(ip).is_err()) {
-            return None;
-        }
-        self.authn.authenticate(&secret, now).await.ok()?;
-        self.authn.token_id(&secret)
+    /// Authenticates registry requests.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
     }
 }
 
-/// The token of `Authorization: AccessToken <token>` (the management API's
-/// scheme).
-fn access_token_scheme(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, rest) = value.split_once(' ')?;
-    let rest = rest.trim();
-    (scheme.eq_ignore_ascii_case("accesstoken") && !rest.is_empty()).then(|| rest.to_owned())
-}
-
+/// Now, in milliseconds since the Unix epoch (0 before it).
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// A token secret presented by a request.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Credential {
-    /// The password of HTTP Basic (any user name), as `docker login` sends it.
-    Basic(String),
-    /// `Authorization: Bearer <secret>`: an access token or a session token.
-    Bearer(String),
-}
-
-/// The credential a request presents, if any.
-pub(crate) fn presented(headers: &HeaderMap) -> Option<Credential> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, rest) = value.split_once(' ')?;
-    let rest = rest.trim();
-    if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(rest)
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (_user, password) = text.split_once(':')?;
-        (!password.is_empty()).then(|| Credential::Basic(password.to_owned()))
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        (!rest.is_empty()).then(|| Credential::Bearer(rest.to_owned()))
-    } else {
-        None
-    }
 }
 
 /// What one request may do.
@@ -152,75 +94,45 @@ pub(crate) struct Guard<'a> {
     control: Option<&'a AccessControl>,
     principal: Principal,
     session: Option<SessionClaims>,
-    secret: Option<String>,
+    token_id: Option<TokenId>,
 }
 
 /// One repository as a request sees it: `None` means everything.
 pub(crate) struct ReadScope(Option<RepoAccess>);
 
 impl<'a> Guard<'a> {
-    /// Authenticates the request (or, without access control, lets it act as
-    /// the system).
-    pub(crate) async fn authenticate_from(
+    /// The guard of a request the service authenticated (its
+    /// [`Authentication`] is in `extensions`) or, without access control,
+    /// one that acts as the system.
+    pub(crate) fn from_extensions(
         control: Option<&'a AccessControl>,
-        headers: &HeaderMap,
-        client: Option<IpAddr>,
-    ) -> Result<Guard<'a>, Error> {
-        let (Some(c), Some(ip)) = (control, client) else {
-            return Self::authenticate(control, headers).await;
-        };
-        c.limiter
-            .check(ip)
-            .map_err(|retry_after_secs| Error::TooManyRequests { retry_after_secs })?;
-        let result = Self::authenticate(control, headers).await;
-        if matches!(result, Err(Error::Unauthorized)) && headers.contains_key(header::AUTHORIZATION)
-        {
-            c.limiter.record_failure(ip);
-        }
-        result
-    }
-
-    pub(crate) async fn authenticate(
-        control: Option<&'a AccessControl>,
-        headers: &HeaderMap,
+        extensions: &Extensions,
     ) -> Result<Guard<'a>, Error> {
         let Some(c) = control else {
             return Ok(Guard {
                 control,
                 principal: Principal::System,
                 session: None,
-                secret: None,
+                token_id: None,
             });
         };
-        let (secret, bearer) = match presented(headers).ok_or(Error::Unauthorized)? {
-            Credential::Basic(s) => (s, false),
-            Credential::Bearer(s) => (s, true),
-        };
-        let now = now_ms();
-        if bearer {
-            if let Some(claims) = c.sessions.as_ref().and_then(|k| k.verify(&secret, now)) {
-                let principal = c.authn.authenticate_session(&claims, now).await?;
-                return Ok(Guard {
-                    control,
-                    principal,
-                    session: Some(claims),
-                    secret: None,
-                });
-            }
-        }
-        let principal = c.authn.authenticate(&secret, now).await?;
+        let authenticated = extensions
+            .get::<Authentication>()
+            .cloned()
+            .unwrap_or(Authentication::Refused)
+            .into_result()?;
         Ok(Guard {
-            control,
-            principal,
-            session: None,
-            secret: Some(secret),
+            control: Some(c),
+            principal: authenticated.principal,
+            session: authenticated.session,
+            token_id: authenticated.token_id,
         })
     }
 
     /// With a session token, fails with [`Error::Unauthorized`] unless the
     /// session grants `action` on `repo` (`None`: the catalog), so the client
     /// asks for a token with that scope.
-    pub(crate) fn check_scope(&self, repo: Option<&RepoName>, action: &str) -> Result<(), Error> {
+    pub(crate) fn check_scope(&self, repo: Option<&RepoName>, action: Action) -> Result<(), Error> {
         let Some(claims) = &self.session else {
             return Ok(());
         };
@@ -243,15 +155,17 @@ impl<'a> Guard<'a> {
             .control
             .ok_or_else(|| Error::Unsupported("this registry does not require tokens".into()))?;
         let key = c
-            .sessions
-            .as_ref()
+            .authenticator
+            .sessions()
             .ok_or_else(|| Error::Unsupported("the token flow is off".into()))?;
-        let secret = self.secret.as_deref().ok_or(Error::Unauthorized)?;
-        let token_id = c.authn.token_id(secret).ok_or(Error::Unauthorized)?;
+        if self.session.is_some() {
+            return Err(Error::Unauthorized);
+        }
+        let token_id = self.token_id.ok_or(Error::Unauthorized)?;
         let mut granted = Vec::new();
         for requested in scopes.iter().filter_map(|s| GrantedScope::parse_request(s)) {
             let actions = match requested.kind.as_str() {
-                "registry" if requested.name == "catalog" => vec!["*".to_owned()],
+                "registry" if requested.name == "catalog" => vec![Action::All],
                 "repository" => self.grantable(&requested).await,
                 _ => Vec::new(),
             };
@@ -273,7 +187,7 @@ impl<'a> Guard<'a> {
     }
 
     /// The requested actions on a repository the principal may perform.
-    async fn grantable(&self, requested: &GrantedScope) -> Vec<String> {
+    async fn grantable(&self, requested: &GrantedScope) -> Vec<Action> {
         let Ok(repo) = requested.name.parse::<RepoName>() else {
             return Vec::new();
         };
@@ -282,12 +196,8 @@ impl<'a> Guard<'a> {
         requested
             .actions
             .iter()
-            .filter(|a| match a.as_str() {
-                "pull" => may_read,
-                "push" | "delete" | "*" => may_write,
-                _ => false,
-            })
-            .cloned()
+            .copied()
+            .filter(|a| if a.writes() { may_write } else { may_read })
             .collect()
     }
 
@@ -297,14 +207,9 @@ impl<'a> Guard<'a> {
     }
 
     /// The access token the request authenticated with: the one a session
-    /// was issued for, or the one presented (as cached by the
-    /// authenticator). `None` without access control.
+    /// was issued for, or the one presented. `None` without access control.
     pub(crate) fn token_id(&self) -> Option<TokenId> {
-        if let Some(claims) = &self.session {
-            return Some(claims.token_id);
-        }
-        let (c, secret) = (self.control?, self.secret.as_deref()?);
-        c.authn.token_id(secret)
+        self.token_id
     }
 
     /// The principal's read access to `repo` ([`Error::NameUnknown`] when it
@@ -403,40 +308,5 @@ impl ReadScope {
             Some(a) => Ok(Some(a.visible_tags().await?)),
             None => Ok(None),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, v.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn secrets_from_basic_and_bearer() {
-        let basic = base64::engine::general_purpose::STANDARD.encode("anyone:distr_abc");
-        assert_eq!(
-            presented(&headers(&format!("Basic {basic}"))),
-            Some(Credential::Basic("distr_abc".into()))
-        );
-        assert_eq!(
-            presented(&headers("bearer distr_xyz")),
-            Some(Credential::Bearer("distr_xyz".into()))
-        );
-        let empty = base64::engine::general_purpose::STANDARD.encode("user:");
-        for bad in [
-            format!("Basic {empty}"),
-            "Basic !!!".into(),
-            "Digest x".into(),
-            "Bearer ".into(),
-            "Basic".into(),
-        ] {
-            assert_eq!(presented(&headers(&bad)), None, "{bad}");
-        }
-        assert_eq!(presented(&HeaderMap::new()), None);
     }
 }

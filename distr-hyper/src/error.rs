@@ -135,6 +135,16 @@ pub(crate) fn error_response(e: &Error) -> Response<ResponseBody> {
     resp
 }
 
+/// [`error_response`] with `message` in place of the kind's own, for
+/// refusals that know more than their kind says (the request limits).
+pub(crate) fn error_response_saying(e: &Error, message: &str) -> Response<ResponseBody> {
+    let (_, code, detail) = classify(e);
+    let mut resp = error_response(e);
+    let body = json!({ "errors": [{ "code": code, "message": message, "detail": detail }] });
+    *resp.body_mut() = full(body.to_string());
+    resp
+}
+
 /// A 404 for a path that is no registry endpoint (code `UNSUPPORTED`).
 pub(crate) fn unknown_endpoint(path: &str) -> Response<ResponseBody> {
     let body = json!({ "errors": [{ "code": "UNSUPPORTED", "message": format!("no registry endpoint at {path}"), "detail": null }] });

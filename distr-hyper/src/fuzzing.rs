@@ -3,16 +3,16 @@
 //! It exposes internal parsers of request and upstream headers so that they
 //! can be fuzzed without making them public.
 
+use crate::authn::{Boundary, Credential};
+
 /// The credential a request with `Authorization: <value>` presents, as the
-/// access layer sees it: `Some(("basic", password))` for HTTP Basic (any user
+/// registry sees it (the one parser every boundary uses, with the schemes
+/// `/v2` accepts): `Some(("basic", password))` for HTTP Basic (any user
 /// name), `Some(("bearer", token))`, or `None` when the header is ignored
 /// (including values that are not a valid header value).
 pub fn parse_authorization(value: &[u8]) -> Option<(&'static str, String)> {
     let value = http::HeaderValue::from_bytes(value).ok()?;
-    let mut headers = http::HeaderMap::new();
-    headers.insert(http::header::AUTHORIZATION, value);
-    crate::access::presented(&headers).map(|c| match c {
-        crate::access::Credential::Basic(s) => ("basic", s),
-        crate::access::Credential::Bearer(s) => ("bearer", s),
-    })
+    Credential::parse(&value)
+        .filter(|c| Boundary::Registry.accepts(c.scheme()))
+        .map(|c| (c.scheme().as_str(), c.into_secret()))
 }

@@ -16,6 +16,7 @@
 mod access;
 mod analytics;
 mod api;
+mod authn;
 mod body;
 mod client_ip;
 mod error;

@@ -12,12 +12,12 @@ use distr_core::Registry;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
-use crate::access::AccessControl;
+use crate::access::{now_ms, AccessControl};
 use crate::analytics::PullAnalytics;
 use crate::api::ManagementApi;
 use crate::body::{BoxError, ResponseBody};
 use crate::headers::API_VERSION;
-use crate::limits::{limited, IdleTimeout, Limiter, RequestLimits};
+use crate::limits::{limited, IdleTimeout, Limiter, Refusal, RequestLimits};
 use crate::ratelimit::ClientAddr;
 
 /// The OCI Distribution API of a [`Registry`] as a tower service.
@@ -79,15 +79,29 @@ impl DistrService {
     /// reach it.
     pub fn with_access_control(mut self, access: AccessControl) -> Self {
         self.access = Some(access);
+        self.share_failed_auth_limiter();
         self
     }
 
     /// Serves the management REST API under `/api/v1` (see
     /// [`ManagementApi`]). Without it, those paths are 404 like any other
     /// path that is no registry endpoint.
+    ///
+    /// With an [`AccessControl`] too, the API counts failed authentications
+    /// with the registry's limiter: guesses against either count for both.
     pub fn with_management_api(mut self, api: ManagementApi) -> Self {
         self.api = Some(Arc::new(api));
+        self.share_failed_auth_limiter();
         self
+    }
+
+    /// Makes the management API use the registry's failed-authentication
+    /// limiter, when both are mounted.
+    fn share_failed_auth_limiter(&mut self) {
+        if let (Some(access), Some(api)) = (&self.access, &mut self.api) {
+            let limiter = access.authenticator().limiter().clone();
+            Arc::make_mut(api).share_failed_auth_limiter(limiter);
+        }
     }
 
     /// The registry served.
@@ -120,28 +134,46 @@ where
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
             let is_api = api.is_some() && ManagementApi::handles(&path);
-            let admitted = match &limits {
-                Some(l) => {
-                    let peer = req.extensions().get::<ClientAddr>().map(|a| a.0.ip());
-                    l.admit(&method, &path, req.headers(), peer, access.as_ref())
-                        .await
-                        .map(Some)
-                }
-                None => Ok(None),
+            let refused = |refusal: Refusal| {
+                tracing::debug!(%method, %path, ?refusal, "request refused by a limit");
+                with_api_version(limited(refusal, is_api))
             };
-            let _admission = match admitted {
-                Ok(a) => a,
-                Err(refusal) => {
-                    let mut resp = limited(refusal, is_api);
-                    resp.headers_mut()
-                        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
-                    tracing::debug!(%method, %path, ?refusal, "request refused by a limit");
-                    return Ok(resp);
+            let peer = req.extensions().get::<ClientAddr>().map(|a| a.0.ip());
+            // The client address's rate first: it protects authentication too.
+            let client = match limits
+                .as_deref()
+                .map(|l| l.admit_address(req.headers(), peer))
+            {
+                Some(Err(refusal)) => return Ok(refused(refusal)),
+                Some(Ok(client)) => client,
+                None => None,
+            };
+            let mut req = req;
+            let authenticator = match (&api, &access) {
+                (Some(api), _) if is_api => Some(api.authenticator()),
+                (_, Some(access)) if !is_api => Some(access.authenticator()),
+                _ => None,
+            };
+            let token = match authenticator {
+                Some(a) => {
+                    let outcome = a.authenticate(req.headers(), peer, now_ms()).await;
+                    let token = outcome.token_id();
+                    req.extensions_mut().insert(outcome);
+                    token
                 }
+                None => None,
+            };
+            let _admission = match limits
+                .as_deref()
+                .map(|l| l.admit(&method, &path, token, client))
+            {
+                Some(Err(refusal)) => return Ok(refused(refusal)),
+                Some(Ok(admission)) => Some(admission),
+                None => None,
             };
             let idle = limits.as_ref().and_then(|l| l.body_idle_timeout());
             let req = req.map(|body| IdleTimeout::new(body, idle));
-            let mut resp = match api.as_deref().filter(|_| is_api) {
+            let resp = match api.as_deref().filter(|_| is_api) {
                 Some(api) => api.handle(req).await,
                 None => {
                     let backend = crate::handlers::Backend {
@@ -156,10 +188,15 @@ where
                     crate::handlers::dispatch(backend, access.as_ref(), req).await
                 }
             };
-            resp.headers_mut()
-                .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
             tracing::debug!(%method, %path, status = resp.status().as_u16(), "request");
-            Ok(resp)
+            Ok(with_api_version(resp))
         })
     }
+}
+
+/// Adds `Docker-Distribution-API-Version: registry/2.0`, on every response.
+fn with_api_version(mut resp: Response<ResponseBody>) -> Response<ResponseBody> {
+    resp.headers_mut()
+        .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
+    resp
 }

@@ -72,6 +72,59 @@ impl fmt::Debug for SessionKey {
     }
 }
 
+/// What a scope lets a session do: the actions of the Docker token flow's
+/// `scope` parameter (`repository:<name>:<action>[,<action>]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Read manifests, blobs and tags (`pull`).
+    #[serde(rename = "pull")]
+    Pull,
+    /// Upload blobs and manifests (`push`).
+    #[serde(rename = "push")]
+    Push,
+    /// Delete manifests and blobs (`delete`).
+    #[serde(rename = "delete")]
+    Delete,
+    /// Everything (`*`).
+    #[serde(rename = "*")]
+    All,
+}
+
+impl Action {
+    /// The action's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Pull => "pull",
+            Action::Push => "push",
+            Action::Delete => "delete",
+            Action::All => "*",
+        }
+    }
+
+    /// The action named `s`; `None` for an action distr does not know.
+    pub fn parse(s: &str) -> Option<Action> {
+        [Action::Pull, Action::Push, Action::Delete, Action::All]
+            .into_iter()
+            .find(|a| a.as_str() == s)
+    }
+
+    /// True when a grant of `self` covers `wanted`.
+    pub fn covers(self, wanted: Action) -> bool {
+        self == Action::All || self == wanted
+    }
+
+    /// True for actions that change a repository (they need write access).
+    pub fn writes(self) -> bool {
+        self != Action::Pull
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Actions granted on one repository (or `registry:catalog`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantedScope {
@@ -80,23 +133,20 @@ pub struct GrantedScope {
     pub kind: String,
     /// Repository name, or `catalog`.
     pub name: String,
-    /// Granted actions: `pull`, `push`, `delete`, `*`.
-    pub actions: Vec<String>,
+    /// Granted actions.
+    pub actions: Vec<Action>,
 }
 
 impl GrantedScope {
     /// Parses one `scope` parameter: `repository:<name>:<action>[,<action>]`.
+    /// Actions distr does not know are left out.
     pub fn parse_request(scope: &str) -> Option<GrantedScope> {
         let (kind, rest) = scope.split_once(':')?;
         let (name, actions) = rest.rsplit_once(':')?;
         if kind.is_empty() || name.is_empty() {
             return None;
         }
-        let actions = actions
-            .split(',')
-            .filter(|a| !a.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let actions = actions.split(',').filter_map(Action::parse).collect();
         Some(GrantedScope {
             kind: kind.to_owned(),
             name: name.to_owned(),
@@ -105,10 +155,10 @@ impl GrantedScope {
     }
 
     /// True when this scope grants `action` on repository `repo`.
-    pub fn allows(&self, repo: &str, action: &str) -> bool {
+    pub fn allows(&self, repo: &str, action: Action) -> bool {
         self.kind == "repository"
             && self.name == repo
-            && self.actions.iter().any(|a| a == action || a == "*")
+            && self.actions.iter().any(|a| a.covers(action))
     }
 }
 
@@ -127,7 +177,7 @@ pub struct SessionClaims {
 
 impl SessionClaims {
     /// True when the session grants `action` on `repo`.
-    pub fn allows(&self, repo: &str, action: &str) -> bool {
+    pub fn allows(&self, repo: &str, action: Action) -> bool {
         self.scopes.iter().any(|s| s.allows(repo, action))
     }
 
@@ -179,10 +229,22 @@ mod tests {
         assert_eq!(key.verify("", 0), None);
         assert!(!format!("{key:?}").contains(&hex::encode(key.0)));
         assert!(
-            c.allows("acme/app", "pull")
-                && c.allows("acme/app", "push")
-                && !c.allows("acme/other", "pull")
+            c.allows("acme/app", Action::Pull)
+                && c.allows("acme/app", Action::Push)
+                && !c.allows("acme/app", Action::Delete)
+                && !c.allows("acme/other", Action::Pull)
         );
+    }
+
+    #[test]
+    fn actions_on_the_wire() {
+        for a in [Action::Pull, Action::Push, Action::Delete, Action::All] {
+            assert_eq!(Action::parse(a.as_str()), Some(a));
+            assert_eq!(serde_json::to_string(&a).unwrap(), format!("\"{a}\""));
+        }
+        assert_eq!(Action::parse("PULL"), None);
+        assert!(Action::All.covers(Action::Delete) && !Action::Push.covers(Action::Pull));
+        assert!(!Action::Pull.writes() && Action::Push.writes() && Action::All.writes());
     }
 
     #[test]
@@ -190,10 +252,19 @@ mod tests {
         let s = GrantedScope::parse_request("repository:acme/charts/web:pull").unwrap();
         assert_eq!(
             (s.kind.as_str(), s.name.as_str(), s.actions.clone()),
-            ("repository", "acme/charts/web", vec!["pull".to_owned()])
+            ("repository", "acme/charts/web", vec![Action::Pull])
+        );
+        let s = GrantedScope::parse_request("repository:a:pull,frobnicate,,delete").unwrap();
+        assert_eq!(
+            s.actions,
+            vec![Action::Pull, Action::Delete],
+            "unknown actions dropped"
         );
         let c = GrantedScope::parse_request("registry:catalog:*").unwrap();
-        assert_eq!(c.name, "catalog");
+        assert_eq!(
+            (c.name.as_str(), c.actions.clone()),
+            ("catalog", vec![Action::All])
+        );
         for bad in [
             "",
             "repository",

@@ -4,13 +4,12 @@
 //! customer users records of another customer, are "not found"; a record the
 //! caller can see but not change is "forbidden".
 
-use std::net::IpAddr;
-
 use distr_core::access::{Customer, Org, Principal, Role, User};
-use http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::ManagementApi;
+use crate::authn::Authentication;
+use crate::ratelimit::ClientAddr;
 
 /// The authenticated caller.
 #[derive(Debug)]
@@ -21,37 +20,27 @@ pub(crate) struct Caller {
     pub(crate) org: Org,
 }
 
-/// The token of `Authorization: AccessToken <token>` or `Bearer <token>`.
-pub(crate) fn presented_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, rest) = value.split_once(' ')?;
-    let rest = rest.trim();
-    let known = scheme.eq_ignore_ascii_case("accesstoken") || scheme.eq_ignore_ascii_case("bearer");
-    (known && !rest.is_empty()).then_some(rest)
-}
-
-/// Authenticates a request, counting failures per client address.
-pub(crate) async fn authenticate(
+/// The caller of a request: from the [`Authentication`] the service left
+/// in its extensions, or, for an API served on its own, authenticated here
+/// (counting failures per client address just the same).
+pub(crate) async fn caller(
     api: &ManagementApi,
-    headers: &HeaderMap,
-    client: Option<IpAddr>,
+    head: &http::request::Parts,
     now: i64,
 ) -> Result<Caller, ApiError> {
-    if let Some(ip) = client {
-        api.limiter.check(ip).map_err(ApiError::too_many_requests)?;
-    }
-    let result = identify(api, headers, now).await;
-    if let (Err(e), Some(ip)) = (&result, client) {
-        if e.is_unauthorized() && headers.contains_key(header::AUTHORIZATION) {
-            api.limiter.record_failure(ip);
+    let authentication = match head.extensions.get::<Authentication>() {
+        Some(a) => a.clone(),
+        None => {
+            let peer = head.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+            api.authenticator
+                .authenticate(&head.headers, peer, now)
+                .await
         }
-    }
-    result
-}
-
-async fn identify(api: &ManagementApi, headers: &HeaderMap, now: i64) -> Result<Caller, ApiError> {
-    let secret = presented_token(headers).ok_or_else(ApiError::unauthorized)?;
-    let user_id = match api.authn.authenticate(secret, now).await? {
+    };
+    let authenticated = authentication.into_result()?;
+    let user_id = match authenticated.principal {
+        // Sessions are scoped to registry actions: never the API.
+        _ if authenticated.session.is_some() => return Err(ApiError::unauthorized()),
         Principal::VendorAdmin { user, .. } | Principal::Customer { user, .. } => user,
         Principal::System => return Err(ApiError::unauthorized()),
     };
@@ -121,33 +110,5 @@ impl Caller {
                 Err(ApiError::forbidden("members manage only their own tokens"))
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, v.parse().unwrap());
-        h
-    }
-
-    #[test]
-    fn access_token_and_bearer_schemes() {
-        assert_eq!(
-            presented_token(&headers("AccessToken distr_a")),
-            Some("distr_a")
-        );
-        assert_eq!(
-            presented_token(&headers("accesstoken  distr_a ")),
-            Some("distr_a")
-        );
-        assert_eq!(presented_token(&headers("Bearer distr_b")), Some("distr_b"));
-        for bad in ["Basic eDp5", "AccessToken", "AccessToken  ", "Token x"] {
-            assert_eq!(presented_token(&headers(bad)), None, "{bad}");
-        }
-        assert_eq!(presented_token(&HeaderMap::new()), None);
     }
 }

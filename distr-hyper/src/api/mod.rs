@@ -27,7 +27,7 @@ mod upstream;
 mod users;
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use distr_core::access::ArtifactId;
@@ -38,12 +38,14 @@ use distr_core::MetadataStore;
 use http::{Request, Response};
 use http_body::Body;
 
-use self::error::ApiError;
+pub(crate) use self::error::ApiError;
 use self::router::{Endpoint, Match, Params};
+use crate::access::now_ms;
 use crate::analytics::ArtifactIndex;
+use crate::authn::{Authenticator, Boundary};
 use crate::body::{BoxError, ResponseBody};
 use crate::query::Query;
-use crate::ratelimit::{ClientAddr, FailedAuthLimiter};
+use crate::ratelimit::FailedAuthLimiter;
 
 /// The management API: what it needs from the tenancy model, the registry
 /// metadata and token authentication.
@@ -56,8 +58,7 @@ use crate::ratelimit::{ClientAddr, FailedAuthLimiter};
 pub struct ManagementApi {
     access: Arc<dyn AccessStore>,
     meta: Arc<dyn MetadataStore>,
-    authn: Arc<TokenAuthenticator>,
-    limiter: Arc<FailedAuthLimiter>,
+    authenticator: Authenticator,
     pull_through: Option<PullThrough>,
     artifacts: Arc<ArtifactIndex>,
     analytics: Option<Arc<DynAnalyticsStore>>,
@@ -67,7 +68,7 @@ impl ManagementApi {
     /// The API over the tenancy model `access`, the registry metadata `meta`
     /// (for tag listings) and the token authenticator `authn`. Failed
     /// authentications are limited to 20 per client address per minute
-    /// (when the server supplies [`ClientAddr`]).
+    /// (when the server supplies [`crate::ClientAddr`]).
     pub fn new(
         access: Arc<dyn AccessStore>,
         meta: Arc<dyn MetadataStore>,
@@ -77,8 +78,12 @@ impl ManagementApi {
             artifacts: Arc::new(ArtifactIndex::new(access.clone())),
             access,
             meta,
-            authn,
-            limiter: Arc::new(FailedAuthLimiter::default()),
+            authenticator: Authenticator::new(
+                Boundary::Api,
+                authn,
+                None,
+                Arc::new(FailedAuthLimiter::default()),
+            ),
             pull_through: None,
             analytics: None,
         }
@@ -134,9 +139,22 @@ impl ManagementApi {
 
     /// Allows `max_failures` failed authentications per client address per
     /// `window`; more get 429 `too_many_requests` until the window ends.
+    /// Mounted next to an [`crate::AccessControl`], the registry's limit
+    /// applies instead: the registry and the API share one limiter.
     pub fn with_failed_auth_limit(mut self, max_failures: u32, window: Duration) -> Self {
-        self.limiter = Arc::new(FailedAuthLimiter::new(max_failures, window));
+        self.authenticator
+            .set_limiter(Arc::new(FailedAuthLimiter::new(max_failures, window)));
         self
+    }
+
+    /// Authenticates API requests.
+    pub(crate) fn authenticator(&self) -> &Authenticator {
+        &self.authenticator
+    }
+
+    /// Counts failed authentications with `limiter` (the registry's).
+    pub(crate) fn share_failed_auth_limiter(&mut self, limiter: Arc<FailedAuthLimiter>) {
+        self.authenticator.set_limiter(limiter);
     }
 
     /// Every route served, as (HTTP method, path template) pairs such as
@@ -173,10 +191,9 @@ impl ManagementApi {
         if endpoint == Endpoint::OpenApi {
             return openapi::response().unwrap_or_else(ApiError::into_response);
         }
-        let client = head.extensions.get::<ClientAddr>().map(|a| a.0.ip());
         let now = now_ms();
         let result = async {
-            let caller = auth::authenticate(self, &head.headers, client, now).await?;
+            let caller = auth::caller(self, &head, now).await?;
             let body = if endpoint.has_body() {
                 json::read_body(body).await?
             } else {
@@ -250,11 +267,4 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
         E::CustomerAnalytics => analytics::customer(ctx).await,
         E::UnpulledCustomers => analytics::unpulled(ctx).await,
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

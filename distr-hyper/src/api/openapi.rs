@@ -398,7 +398,9 @@ fn schemas() -> Value {
                     "code": { "type": "string", "enum": [
                         "bad_request", "artifact_entitled", "invalid_filter", "invalid_cursor",
                         "unauthorized", "forbidden", "not_found", "analytics_disabled",
-                        "method_not_allowed", "conflict", "payload_too_large", "too_many_requests", "internal"
+                        "method_not_allowed", "conflict", "payload_too_large", "range_not_satisfiable",
+                        "too_many_requests", "rate_limited", "internal", "upstream_failed",
+                        "upstream_unavailable"
                     ] },
                     "message": { "type": "string" }
                 }
@@ -570,7 +572,7 @@ fn error_responses() -> Value {
         ("404", "No such object, or one of another vendor or customer (`not_found`); download analytics not enabled on the server (`analytics_disabled`)."),
         ("409", "A name is taken, or the object's state forbids this (`conflict`)."),
         ("413", "The request body exceeds 1 MiB (`payload_too_large`)."),
-        ("429", "Too many failed authentications from this address (`too_many_requests`, with Retry-After)."),
+        ("429", "Too many failed authentications from this address or an upstream's rate limit (`too_many_requests`), or a request limit of the server (`rate_limited`); with Retry-After."),
         ("500", "Internal error (`internal`); details are logged, never shown."),
     ] {
         out.insert(

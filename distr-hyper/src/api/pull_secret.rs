@@ -88,7 +88,13 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> Result<Response<ResponseBody>, ApiErro
 
     let foreign =
         || ApiError::bad_request("token is not an active token of a user of this customer");
-    let user_id = match ctx.api.authn.authenticate(token, ctx.now).await {
+    let user_id = match ctx
+        .api
+        .authenticator
+        .tokens()
+        .authenticate(token, ctx.now)
+        .await
+    {
         Ok(Principal::Customer {
             customer: c, user, ..
         }) if c == customer.id => user,

@@ -6,6 +6,7 @@ mod manifests;
 mod uploads;
 
 use bytes::Bytes;
+use distr_core::access::Action;
 use distr_core::pullthrough::PullThrough;
 use distr_core::{Error, Registry, RepoName};
 use http::{header, HeaderMap, Method, Request, Response, StatusCode};
@@ -89,7 +90,7 @@ where
             let challenge = access
                 .filter(|a| a.issues_sessions())
                 .map(|_| bearer_challenge(&parts.headers, &needs));
-            let result = match Guard::authenticate_from(access, &parts.headers, peer).await {
+            let result = match Guard::from_extensions(access, &head.extensions) {
                 Ok(guard) => handle(backend, &guard, route, needs, parts, body).await,
                 Err(e) => Err(e),
             };
@@ -114,19 +115,19 @@ where
 
 /// What a request needs from a session token: a repository (`None` for the
 /// catalog) and an action. `None` when it needs nothing in particular.
-type Needs = Option<(Option<RepoName>, &'static str)>;
+type Needs = Option<(Option<RepoName>, Action)>;
 
 fn needed_scope(method: &Method, route: &Route) -> Needs {
     use Route as R;
     let action = |m: &Method| match *m {
-        Method::GET | Method::HEAD => "pull",
-        Method::DELETE => "delete",
-        _ => "push",
+        Method::GET | Method::HEAD => Action::Pull,
+        Method::DELETE => Action::Delete,
+        _ => Action::Push,
     };
     match route {
         R::Base | R::Token => None,
-        R::Catalog => Some((None, "pull")),
-        R::UploadStart(repo) | R::Upload(repo, _) => Some((Some(repo.clone()), "push")),
+        R::Catalog => Some((None, Action::Pull)),
+        R::UploadStart(repo) | R::Upload(repo, _) => Some((Some(repo.clone()), Action::Push)),
         R::Tags(repo) | R::Manifest(repo, _) | R::Blob(repo, _) | R::Referrers(repo, _) => {
             Some((Some(repo.clone()), action(method)))
         }
@@ -147,10 +148,9 @@ fn bearer_challenge(headers: &header::HeaderMap, needs: &Needs) -> String {
     let mut c = format!("Bearer realm=\"{scheme}://{host}/v2/token\",service=\"distr\"");
     match needs {
         Some((Some(repo), action)) => {
-            let actions = if *action == "push" {
-                "pull,push"
-            } else {
-                action
+            let actions = match action {
+                Action::Push => "pull,push",
+                a => a.as_str(),
             };
             c.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
         }
@@ -175,7 +175,7 @@ where
     use Method as M;
     use Route as R;
     if let Some((repo, action)) = &needs {
-        guard.check_scope(repo.as_ref(), action)?;
+        guard.check_scope(repo.as_ref(), *action)?;
     }
     // Every write is authorized here, in one place; reads are checked by
     // their handlers, which know what is being read.

@@ -33,7 +33,6 @@ use std::time::{Duration, Instant};
 use distr_core::access::TokenId;
 use http::{HeaderMap, Method};
 
-use crate::access::AccessControl;
 use crate::client_ip::TrustedProxies;
 use crate::route::Route;
 
@@ -228,33 +227,43 @@ impl Limiter {
         self.config.body_idle_timeout
     }
 
-    /// Checks a request (its method, path, headers and the connection's
-    /// peer address) against every limit, in order: its client address's
-    /// rate, its token's rate, its token's concurrent uploads.
-    pub(crate) async fn admit(
+    /// Checks the rate of a request's client address (the connection's
+    /// `peer`, or behind trusted proxies the address they forward): the
+    /// first limit, before the request is authenticated. The client
+    /// address, when known.
+    pub(crate) fn admit_address(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+    ) -> Result<Option<IpAddr>, Refusal> {
+        let client = peer.map(|p| self.config.proxies.client_ip(p, headers));
+        if let (Some(buckets), Some(ip)) = (&self.addresses, client) {
+            buckets
+                .try_take(&ip, Instant::now())
+                .map_err(Refusal::Rate)?;
+        }
+        Ok(client)
+    }
+
+    /// Checks an authenticated request (its method, path, the access
+    /// `token` it authenticated with and its `client` address) against the
+    /// rate of its token, then its token's (or without one its address's)
+    /// concurrent uploads.
+    pub(crate) fn admit(
         &self,
         method: &Method,
         path: &str,
-        headers: &HeaderMap,
-        peer: Option<IpAddr>,
-        access: Option<&AccessControl>,
+        token: Option<TokenId>,
+        client: Option<IpAddr>,
     ) -> Result<Admission, Refusal> {
-        let now = Instant::now();
-        let client = peer.map(|p| self.config.proxies.client_ip(p, headers));
-        if let (Some(buckets), Some(ip)) = (&self.addresses, client) {
-            buckets.try_take(&ip, now).map_err(Refusal::Rate)?;
-        }
-        let is_upload = self.uploads.is_some() && is_upload(method, path);
-        let token = match access {
-            Some(a) if self.tokens.is_some() || is_upload => a.token_of(headers, peer).await,
-            _ => None,
-        };
         if let (Some(buckets), Some(id)) = (&self.tokens, token) {
-            buckets.try_take(&id, now).map_err(Refusal::Rate)?;
+            buckets
+                .try_take(&id, Instant::now())
+                .map_err(Refusal::Rate)?;
         }
         let uploader = token.map(Uploader::Token).or(client.map(Uploader::Address));
         let upload = match (&self.uploads, uploader) {
-            (Some(uploads), Some(who)) if is_upload => Some(
+            (Some(uploads), Some(who)) if is_upload(method, path) => Some(
                 uploads
                     .try_enter(who)
                     .ok_or(Refusal::Uploads(UPLOAD_RETRY_AFTER_SECS))?,

@@ -1,12 +1,13 @@
-//! The responses of refused requests.
+//! The responses of refused requests, rendered by the two error renderers:
+//! the OCI one for the registry, the management API's for `/api/v1`.
 
 use distr_core::Error;
-use http::{header, HeaderValue, Response, StatusCode};
-use serde_json::json;
+use http::Response;
 
 use super::Refusal;
-use crate::body::{full, ResponseBody};
-use crate::error::error_response;
+use crate::api::ApiError;
+use crate::body::ResponseBody;
+use crate::error::error_response_saying;
 
 /// `429` with `Retry-After`: for the management API (`api`) a JSON error
 /// with the stable code `rate_limited`, otherwise an OCI error with the
@@ -19,29 +20,20 @@ pub(crate) fn limited(refusal: Refusal, api: bool) -> Response<ResponseBody> {
             format!("too many concurrent uploads for this token; retry in {secs} s")
         }
     };
-    if !api {
-        let mut resp = error_response(&Error::TooManyRequests {
+    if api {
+        ApiError::rate_limited(message, secs).into_response()
+    } else {
+        let kind = Error::TooManyRequests {
             retry_after_secs: secs,
-        });
-        let body = json!({ "errors": [{ "code": "TOOMANYREQUESTS", "message": message, "detail": null }] });
-        *resp.body_mut() = full(body.to_string());
-        return resp;
+        };
+        error_response_saying(&kind, &message)
     }
-    let body = json!({ "error": { "code": "rate_limited", "message": message } });
-    let mut resp = Response::new(full(body.to_string()));
-    *resp.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    resp
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{header, StatusCode};
     use http_body_util::BodyExt;
 
     async fn parts(resp: Response<ResponseBody>) -> (StatusCode, String, serde_json::Value) {

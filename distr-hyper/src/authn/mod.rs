@@ -1,0 +1,214 @@
+//! Authentication of requests, done once per request by the service.
+//!
+//! [`Authenticator::authenticate`] reads the one [`Credential`] parser,
+//! asks the failed-authentication limiter first, and leaves its
+//! [`Authentication`] in the request's extensions; the registry handlers
+//! ([`crate::access::Guard`]) and the management API read the principal
+//! from there instead of parsing headers again. The registry and the API
+//! share one limiter, so guesses against either count against both.
+//!
+//! The two boundaries accept different schemes ([`Boundary`]): the registry
+//! Basic (what `docker login` sends) and Bearer (access or session
+//! tokens); the API `AccessToken` and Bearer with a personal access token
+//! only. The API refuses Basic on purpose: a browser replays Basic
+//! credentials it cached for the registry on its own, which would make every
+//! API call forgeable across sites.
+
+mod credential;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use distr_core::access::{Principal, SessionClaims, SessionKey, TokenAuthenticator, TokenId};
+use distr_core::{Error, StoreError};
+use http::{header, HeaderMap};
+
+pub(crate) use self::credential::{Credential, Scheme};
+use crate::ratelimit::FailedAuthLimiter;
+
+/// Which endpoints a request is for: they accept different schemes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Boundary {
+    /// `/v2`: Basic and Bearer (access or session token).
+    Registry,
+    /// `/api/v1`: `AccessToken` and Bearer, personal access tokens only.
+    Api,
+}
+
+impl Boundary {
+    /// True when the boundary accepts a credential presented with `scheme`.
+    pub(crate) fn accepts(self, scheme: Scheme) -> bool {
+        match self {
+            Boundary::Registry => matches!(scheme, Scheme::Basic | Scheme::Bearer),
+            Boundary::Api => matches!(scheme, Scheme::AccessToken | Scheme::Bearer),
+        }
+    }
+}
+
+/// Who made a request, as authentication established it.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticated {
+    /// The principal.
+    pub(crate) principal: Principal,
+    /// The personal access token the request authenticated with (the one a
+    /// session was issued for).
+    pub(crate) token_id: Option<TokenId>,
+    /// The session's claims, when a session token was presented.
+    pub(crate) session: Option<SessionClaims>,
+}
+
+/// The outcome of authenticating a request; in its extensions.
+#[derive(Clone, Debug)]
+pub(crate) enum Authentication {
+    /// A valid credential.
+    Authenticated(Authenticated),
+    /// No acceptable credential, or one that was refused (401).
+    Refused,
+    /// The client address used up its failed authentications (429).
+    Blocked {
+        /// Seconds until it may try again.
+        retry_after_secs: u64,
+    },
+    /// Authentication could not be decided (a store failure: 500).
+    Failed(Arc<Error>),
+}
+
+impl Authentication {
+    /// The access token of an authenticated request, for per-token limits.
+    pub(crate) fn token_id(&self) -> Option<TokenId> {
+        match self {
+            Authentication::Authenticated(a) => a.token_id,
+            _ => None,
+        }
+    }
+
+    /// The authenticated request, or the error it fails with.
+    pub(crate) fn into_result(self) -> Result<Authenticated, Error> {
+        match self {
+            Authentication::Authenticated(a) => Ok(a),
+            Authentication::Refused => Err(Error::Unauthorized),
+            Authentication::Blocked { retry_after_secs } => {
+                Err(Error::TooManyRequests { retry_after_secs })
+            }
+            Authentication::Failed(e) => {
+                Err(Arc::try_unwrap(e).unwrap_or_else(|e| Error::Store(StoreError::backend(e))))
+            }
+        }
+    }
+}
+
+/// Authenticates the requests of one boundary.
+#[derive(Clone, Debug)]
+pub(crate) struct Authenticator {
+    boundary: Boundary,
+    authn: Arc<TokenAuthenticator>,
+    sessions: Option<SessionKey>,
+    limiter: Arc<FailedAuthLimiter>,
+}
+
+impl Authenticator {
+    /// Authenticates with `authn` (and session tokens signed by `sessions`)
+    /// the schemes `boundary` accepts, limited by `limiter`.
+    pub(crate) fn new(
+        boundary: Boundary,
+        authn: Arc<TokenAuthenticator>,
+        sessions: Option<SessionKey>,
+        limiter: Arc<FailedAuthLimiter>,
+    ) -> Self {
+        Self {
+            boundary,
+            authn,
+            sessions,
+            limiter,
+        }
+    }
+
+    /// The failed-authentication limiter.
+    pub(crate) fn limiter(&self) -> &Arc<FailedAuthLimiter> {
+        &self.limiter
+    }
+
+    /// Counts failures with `limiter` from now on.
+    pub(crate) fn set_limiter(&mut self, limiter: Arc<FailedAuthLimiter>) {
+        self.limiter = limiter;
+    }
+
+    /// The session key, when the token flow is on.
+    pub(crate) fn sessions(&self) -> Option<&SessionKey> {
+        self.sessions.as_ref()
+    }
+
+    /// Signs sessions with `key`.
+    pub(crate) fn set_sessions(&mut self, key: SessionKey) {
+        self.sessions = Some(key);
+    }
+
+    /// The token authenticator.
+    pub(crate) fn tokens(&self) -> &TokenAuthenticator {
+        &self.authn
+    }
+
+    /// Authenticates a request with `headers` from the connection's `peer`
+    /// address: refused without looking anything up while `peer` is
+    /// blocked; a refused credential counts as a failure of `peer`.
+    pub(crate) async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Authentication {
+        if let Some(Err(retry_after_secs)) = peer.map(|ip| self.limiter.check(ip)) {
+            return Authentication::Blocked { retry_after_secs };
+        }
+        match self.identify(headers, now_ms).await {
+            Ok(a) => Authentication::Authenticated(a),
+            Err(Error::Unauthorized) => {
+                if let (Some(ip), true) = (peer, headers.contains_key(header::AUTHORIZATION)) {
+                    self.limiter.record_failure(ip);
+                }
+                Authentication::Refused
+            }
+            Err(e) => Authentication::Failed(Arc::new(e)),
+        }
+    }
+
+    async fn identify(&self, headers: &HeaderMap, now_ms: i64) -> Result<Authenticated, Error> {
+        let credential = Credential::from_headers(headers)
+            .filter(|c| self.boundary.accepts(c.scheme()))
+            .ok_or(Error::Unauthorized)?;
+        if credential.scheme() == Scheme::Bearer {
+            if let Some(claims) = self
+                .sessions
+                .as_ref()
+                .and_then(|k| k.verify(credential.secret(), now_ms))
+            {
+                let principal = self.authn.authenticate_session(&claims, now_ms).await?;
+                return Ok(Authenticated {
+                    principal,
+                    token_id: Some(claims.token_id),
+                    session: Some(claims),
+                });
+            }
+        }
+        let principal = self.authn.authenticate(credential.secret(), now_ms).await?;
+        Ok(Authenticated {
+            principal,
+            token_id: self.authn.token_id(credential.secret()),
+            session: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_boundary_accepts_its_schemes() {
+        use Scheme::*;
+        assert!(Boundary::Registry.accepts(Basic) && Boundary::Registry.accepts(Bearer));
+        assert!(!Boundary::Registry.accepts(AccessToken));
+        assert!(Boundary::Api.accepts(AccessToken) && Boundary::Api.accepts(Bearer));
+        assert!(!Boundary::Api.accepts(Basic), "browsers replay Basic");
+    }
+}
