@@ -1604,3 +1604,69 @@ async fn failed_authentications_are_rate_limited() {
     assert!(blocked.headers().contains_key("retry-after"));
     assert_eq!(send(va, [10, 0, 0, 2]).await.status(), StatusCode::OK);
 }
+
+/// One failed-authentication limiter for the registry and the API: guesses
+/// against either count for both, whichever order the service is built in.
+#[tokio::test]
+async fn registry_and_api_share_the_failed_authentication_limit() {
+    for api_first in [false, true] {
+        let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+        let store = Arc::new(MemoryAccessStore::new());
+        let acme = org(&store, "acme").await;
+        let va = vendor_admin(&store, &acme).await;
+        let authn = Arc::new(TokenAuthenticator::new(store.clone()));
+        let control = AccessControl::new(Policy::new(store.clone(), meta.clone()), authn.clone())
+            .with_failed_auth_limit(3, Duration::from_secs(60));
+        let api = ManagementApi::new(store.clone(), meta.clone(), authn);
+        let registry = Arc::new(Registry::new(
+            meta,
+            BlobStore::in_memory(),
+            RegistryConfig::default(),
+        ));
+        let svc = DistrService::new(registry);
+        let svc = if api_first {
+            svc.with_management_api(api).with_access_control(control)
+        } else {
+            svc.with_access_control(control).with_management_api(api)
+        };
+        let send = |uri: &'static str, auth: String, ip: [u8; 4]| {
+            let svc = svc.clone();
+            async move {
+                let mut req = Request::builder()
+                    .uri(uri)
+                    .header("authorization", auth)
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                req.extensions_mut().insert(ClientAddr((ip, 40000).into()));
+                svc.oneshot(req).await.unwrap().status()
+            }
+        };
+        let guesser = [10, 0, 0, 9];
+        for _ in 0..2 {
+            assert_eq!(
+                send("/v2/", basic("distr_guess"), guesser).await,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+        assert_eq!(
+            send("/api/v1/me", "AccessToken distr_guess".into(), guesser).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // The third failure, on the API, used up the registry's budget too.
+        assert_eq!(
+            send("/v2/", basic(&va), guesser).await,
+            StatusCode::TOO_MANY_REQUESTS,
+            "api_first={api_first}"
+        );
+        assert_eq!(
+            send("/api/v1/me", format!("AccessToken {va}"), guesser).await,
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        let other = [10, 0, 0, 10];
+        assert_eq!(send("/v2/", basic(&va), other).await, StatusCode::OK);
+        assert_eq!(
+            send("/api/v1/me", format!("AccessToken {va}"), other).await,
+            StatusCode::OK
+        );
+    }
+}
