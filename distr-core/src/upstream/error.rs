@@ -78,15 +78,19 @@ impl UpstreamError {
     }
 }
 
-/// Maps upstream kinds onto core kinds: what the client asked for that does
-/// not exist keeps its own kind; upstream faults (unavailable, protocol,
-/// digest mismatch, our credentials rejected) become [`Error::Upstream`], a
-/// 5xx whose cause goes to logs.
+/// The one conversion of upstream errors into core kinds, for every path
+/// that serves or syncs upstream content (the pull-through cache uses it
+/// too). What the upstream authoritatively does not have keeps its own kind
+/// (a 404 for the manifest or blob the client asked for); a rate limit stays
+/// a 429 and an unsatisfiable range a 416. Everything else is an
+/// [`Error::Upstream`] fault, a 502/503 whose cause goes to logs, never the
+/// client's mistake: a missing upstream *repository* (a misconfigured
+/// mirror: the client asked for a local name that exists), a malformed or
+/// unsupported upstream configuration, our credentials rejected, protocol
+/// errors, digest mismatches.
 impl From<UpstreamError> for Error {
     fn from(e: UpstreamError) -> Self {
         match e {
-            UpstreamError::InvalidReference(m) => Error::NameInvalid(m),
-            UpstreamError::NotFound(Missing::Repository) => Error::NameUnknown,
             UpstreamError::NotFound(Missing::Manifest(r)) => Error::ManifestUnknown(r),
             UpstreamError::NotFound(Missing::Blob(d)) => Error::BlobUnknown(d),
             UpstreamError::RateLimited { retry_after_secs } => Error::TooManyRequests {
@@ -95,7 +99,6 @@ impl From<UpstreamError> for Error {
             UpstreamError::RangeNotSatisfiable { size: Some(size) } => {
                 Error::RangeNotSatisfiable { size }
             }
-            UpstreamError::Unsupported(m) => Error::Unsupported(m),
             other => Error::Upstream(other),
         }
     }
@@ -117,19 +120,39 @@ mod tests {
             Error::ManifestUnknown(r) if r == "latest"
         ));
         assert!(matches!(
-            Error::from(UpstreamError::NotFound(Missing::Repository)),
-            Error::NameUnknown
+            Error::from(UpstreamError::RateLimited {
+                retry_after_secs: None
+            }),
+            Error::TooManyRequests {
+                retry_after_secs: 60
+            }
         ));
-        let e = Error::from(UpstreamError::Unavailable("down".into()));
-        assert!(e.is_internal());
-        let e = Error::from(UpstreamError::Unauthorized("bad creds".into()));
-        assert!(
-            e.is_internal(),
-            "our upstream credentials are not the client's fault"
-        );
+        assert!(matches!(
+            Error::from(UpstreamError::RangeNotSatisfiable { size: Some(9) }),
+            Error::RangeNotSatisfiable { size: 9 }
+        ));
         assert!(UpstreamError::RateLimited {
             retry_after_secs: None
         }
         .is_transient());
+    }
+
+    #[test]
+    fn upstream_faults_are_never_the_clients() {
+        for e in [
+            UpstreamError::NotFound(Missing::Repository),
+            UpstreamError::InvalidReference("x".into()),
+            UpstreamError::Unsupported("x".into()),
+            UpstreamError::Unauthorized("bad creds".into()),
+            UpstreamError::Denied("no".into()),
+            UpstreamError::Unavailable("down".into()),
+            UpstreamError::Protocol("junk".into()),
+            UpstreamError::RangeNotSatisfiable { size: None },
+        ] {
+            let label = format!("{e:?}");
+            let e = Error::from(e);
+            assert!(matches!(e, Error::Upstream(_)), "{label}: {e:?}");
+            assert!(e.is_internal(), "{label}");
+        }
     }
 }
