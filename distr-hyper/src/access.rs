@@ -5,6 +5,10 @@
 //! token (HTTP Basic with any user name and the token as password, as
 //! `docker login` sends it, or `Authorization: Bearer <token>`), and the
 //! [`Policy`] decides what each principal sees.
+//!
+//! The service authenticates each request once ([`crate::authn`]) before
+//! routing it; a [`Guard`] is built from that outcome, found in the
+//! request's extensions, and never reads credentials itself.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1670,3 +1670,38 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
         );
     }
 }
+
+/// The API is a tower service of its own: mounted without a `DistrService`
+/// it authenticates its requests itself.
+#[tokio::test]
+async fn the_api_serves_on_its_own() {
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryAccessStore::new());
+    let acme = org(&store, "acme").await;
+    let va = vendor_admin(&store, &acme).await;
+    let api = ManagementApi::new(
+        store.clone(),
+        meta,
+        Arc::new(TokenAuthenticator::new(store.clone())),
+    );
+    let me = |auth: String| {
+        Request::builder()
+            .uri("/api/v1/me")
+            .header("authorization", auth)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let ok = api
+        .clone()
+        .oneshot(me(format!("AccessToken {va}")))
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let body = ok.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["org_slug"], "acme");
+    for refused in [basic(&va), "AccessToken distr_bad".into()] {
+        let r = api.clone().oneshot(me(refused)).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+}

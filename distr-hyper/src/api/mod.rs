@@ -215,6 +215,35 @@ impl ManagementApi {
     }
 }
 
+/// The API as a tower service of its own, for servers that mount it without
+/// a [`crate::DistrService`] (which dispatches `/api/v1` to it). Never fails
+/// at the service level; requests are authenticated here, failures limited
+/// per client address ([`crate::ClientAddr`]) as
+/// [`ManagementApi::with_failed_auth_limit`] says.
+impl<B> tower_service::Service<Request<B>> for ManagementApi
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let api = self.clone();
+        Box::pin(async move { Ok(api.handle(req).await) })
+    }
+}
+
 /// What a handler gets: the API, the authenticated caller and the request.
 struct Ctx<'a> {
     api: &'a ManagementApi,
