@@ -1563,18 +1563,22 @@ async fn openapi_covers_every_route() {
     }
 }
 
-#[tokio::test]
-async fn failed_authentications_are_rate_limited() {
+/// A management API of its own over fresh stores (their metadata store),
+/// with a vendor admin token of `acme`.
+async fn lone_api() -> (Arc<dyn MetadataStore>, String, ManagementApi) {
     let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
     let store = Arc::new(MemoryAccessStore::new());
     let acme = org(&store, "acme").await;
     let va = vendor_admin(&store, &acme).await;
-    let api = ManagementApi::new(
-        store.clone(),
-        meta.clone(),
-        Arc::new(TokenAuthenticator::new(store.clone())),
-    )
-    .with_failed_auth_limit(2, Duration::from_secs(60));
+    let authn = Arc::new(TokenAuthenticator::new(store.clone()));
+    let api = ManagementApi::new(store, meta.clone(), authn);
+    (meta, va, api)
+}
+
+#[tokio::test]
+async fn failed_authentications_are_rate_limited() {
+    let (meta, va, api) = lone_api().await;
+    let api = api.with_failed_auth_limit(2, Duration::from_secs(60));
     let registry = Arc::new(Registry::new(
         meta,
         BlobStore::in_memory(),
@@ -1675,15 +1679,7 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
 /// it authenticates its requests itself.
 #[tokio::test]
 async fn the_api_serves_on_its_own() {
-    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
-    let store = Arc::new(MemoryAccessStore::new());
-    let acme = org(&store, "acme").await;
-    let va = vendor_admin(&store, &acme).await;
-    let api = ManagementApi::new(
-        store.clone(),
-        meta,
-        Arc::new(TokenAuthenticator::new(store.clone())),
-    );
+    let (_, va, api) = lone_api().await;
     let me = |auth: String| {
         Request::builder()
             .uri("/api/v1/me")

@@ -119,33 +119,18 @@ mod tests {
     }
 
     #[test]
-    fn bearer_and_access_token() {
-        assert_eq!(
-            parse("Bearer distr_x"),
-            Some((Scheme::Bearer, "distr_x".into()))
-        );
-        assert_eq!(
-            parse("  Bearer   distr_x \t"),
-            Some((Scheme::Bearer, "distr_x".into()))
-        );
-        assert_eq!(
-            parse("AccessToken distr_a"),
-            Some((Scheme::AccessToken, "distr_a".into()))
-        );
-    }
-
-    #[test]
-    fn schemes_in_any_case() {
-        let basic = B64.encode("u:s");
-        assert_eq!(
-            parse(&format!("bAsIc {basic}")),
-            Some((Scheme::Basic, "s".into()))
-        );
-        assert_eq!(parse("BEARER t"), Some((Scheme::Bearer, "t".into())));
-        assert_eq!(
-            parse("accesstoken t"),
-            Some((Scheme::AccessToken, "t".into()))
-        );
+    fn bearer_and_access_token_in_any_case() {
+        let basic = format!("bAsIc {}", B64.encode("u:s"));
+        for (value, scheme, secret) in [
+            ("Bearer distr_x", Scheme::Bearer, "distr_x"),
+            ("  Bearer   distr_x \t", Scheme::Bearer, "distr_x"),
+            ("BEARER t", Scheme::Bearer, "t"),
+            ("AccessToken distr_a", Scheme::AccessToken, "distr_a"),
+            ("accesstoken t", Scheme::AccessToken, "t"),
+            (basic.as_str(), Scheme::Basic, "s"),
+        ] {
+            assert_eq!(parse(value), Some((scheme, secret.to_owned())), "{value}");
+        }
     }
 
     #[test]
