@@ -23,6 +23,7 @@ pub mod registry;
 pub mod store;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
+pub mod time;
 pub mod upstream;
 
 pub use blob::{BlobStore, ByteStream};
@@ -32,3 +33,4 @@ pub use name::RepoName;
 pub use reference::{Reference, TagName};
 pub use registry::{Registry, RegistryConfig};
 pub use store::{DynMetadataStore, MetadataStore};
+pub use time::now_ms;

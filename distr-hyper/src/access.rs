@@ -11,13 +11,12 @@
 //! request's extensions, and never reads credentials itself.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use distr_core::access::{
     Action, GrantedScope, Policy, Principal, RepoAccess, SessionClaims, SessionKey,
     TokenAuthenticator, TokenId, SESSION_TTL_MS,
 };
-use distr_core::{Digest, Error, Reference, RepoName, TagName};
+use distr_core::{now_ms, Digest, Error, Reference, RepoName, TagName};
 use http::Extensions;
 
 use crate::authn::{Authentication, Authenticator, Boundary};
@@ -83,14 +82,6 @@ impl AccessControl {
     pub(crate) fn authenticator(&self) -> &Authenticator {
         &self.authenticator
     }
-}
-
-/// Now, in milliseconds since the Unix epoch (0 before it).
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// What one request may do.

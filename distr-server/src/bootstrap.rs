@@ -14,6 +14,7 @@ use distr_core::access::{
 use distr_core::StoreError;
 
 use crate::admin::lookup::validate_slug;
+use crate::config::model::BootstrapSettings;
 
 /// The environment variable holding the bootstrap token secret.
 pub const TOKEN_ENV: &str = "DISTR_BOOTSTRAP_TOKEN";
@@ -61,14 +62,10 @@ pub fn parse_token(secret: &str) -> anyhow::Result<PlainToken> {
     Ok(PlainToken::from_secret(secret))
 }
 
-/// The bootstrap token from [`TOKEN_ENV`]; unset or empty means none.
-pub fn token_from_env() -> anyhow::Result<Option<PlainToken>> {
-    match std::env::var(TOKEN_ENV) {
-        Ok(s) if s.is_empty() => Ok(None),
-        Ok(s) => parse_token(&s).map(Some),
-        Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(std::env::VarError::NotUnicode(_)) => bail!("{TOKEN_ENV} is not valid UTF-8"),
-    }
+/// The configured bootstrap token (`bootstrap.token`, usually from
+/// [`TOKEN_ENV`]); empty means none.
+pub fn configured_token(settings: &BootstrapSettings) -> anyhow::Result<Option<PlainToken>> {
+    settings.token.get().map(parse_token).transpose()
 }
 
 /// The email of the bootstrap vendor admin of `slug`.

@@ -16,11 +16,3 @@ pub mod schedule;
 pub mod secrets;
 pub mod serve;
 pub mod storage;
-
-/// Now, in ms since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use distr_core::access::{
     AccessStore, Policy, SealingAccessStore, TokenAuthenticator, VersionCachedAccessStore,
 };
@@ -27,9 +27,9 @@ use distr_hyper::{AccessControl, DistrService, ManagementApi, PullAnalytics};
 use distr_server::admin::{self, AdminArgs};
 use distr_server::analytics_runtime::AnalyticsRuntime;
 use distr_server::bootstrap::{self, Outcome};
-use distr_server::config::{Config, Flags, Stores};
-use distr_server::gc_job::{self, GcSettings};
-use distr_server::metrics_config::{serve_with_metrics, MetricsFlags};
+use distr_server::config::{self, process_env, FlagValues, Settings, Stores};
+use distr_server::gc_job;
+use distr_server::metrics_config::{self, serve_with_metrics};
 use distr_server::schedule::run_on_schedule;
 use distr_server::secrets::load_key_ring;
 use distr_server::serve::shutdown_signal;
@@ -41,13 +41,11 @@ const ACCESS_VERSION_TTL: std::time::Duration = std::time::Duration::from_millis
 /// The run-claim name of the scheduled upstream sync.
 const UPSTREAM_SYNC_JOB: &str = "upstream-sync";
 
-#[derive(Debug, Parser)]
+/// The subcommands; the settings' flags are added from
+/// [`config::cli::args`].
+#[derive(Debug, clap::Parser)]
 #[command(name = "distr-server", version)]
 struct Cli {
-    #[command(flatten)]
-    flags: Flags,
-    #[command(flatten)]
-    metrics: MetricsFlags,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -58,28 +56,37 @@ enum Command {
     /// while the server runs).
     Admin(AdminArgs),
     /// Run one garbage collection (and cache eviction, when configured)
-    /// now, with the `DISTR_GC_*` and `DISTR_CACHE_*` settings (works while
-    /// the server runs).
+    /// now, with the `[gc]` settings (works while the server runs).
     Gc,
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, environment and
+    /// flags merged) as TOML, with keys, tokens and passwords redacted.
+    Print,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let admin = matches!(cli.command, Some(Command::Admin(_)));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("DISTR_LOG")
-                .unwrap_or_else(|_| if admin { "warn" } else { "info" }.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let result = match Config::resolve(&cli.flags) {
-        Ok(config) => match &cli.command {
-            Some(Command::Admin(args)) => admin::main(args, &config).await,
-            Some(Command::Gc) => gc_now(&config).await,
-            None => run_server(config, &cli.metrics).await,
-        },
+    let matches = Cli::command().args(config::cli::args()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let result = match Settings::load(&FlagValues::from_matches(&matches), &process_env) {
+        Ok(config) => {
+            init_logging(&config, matches!(cli.command, Some(Command::Admin(_))));
+            match &cli.command {
+                Some(Command::Admin(args)) => admin::main(args, &config).await,
+                Some(Command::Gc) => gc_now(&config).await,
+                Some(Command::Config(ConfigCommand::Print)) => print_config(&config),
+                None => run_server(config).await,
+            }
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -91,19 +98,42 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Result<()> {
-    let bootstrap_token = if config.insecure_no_auth {
+/// Logs to stderr, filtered by `log.filter` (`DISTR_LOG`; by default
+/// `info`, `warn` for `admin`).
+fn init_logging(config: &Settings, admin: bool) {
+    let filter = match config.log.filter.as_str() {
+        "" if admin => "warn",
+        "" => "info",
+        filter => filter,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// `distr-server config print`.
+fn print_config(config: &Settings) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(config::print::render(config)?.as_bytes())?;
+    Ok(out.flush()?)
+}
+
+async fn run_server(config: Settings) -> anyhow::Result<()> {
+    let insecure = config.server.insecure_no_auth;
+    let bootstrap_token = if insecure {
         None
     } else {
-        bootstrap::token_from_env()?
+        bootstrap::configured_token(&config.bootstrap)?
     };
     let stores = config.open_stores().await?;
     // Bind before the bootstrap, so a busy port fails before anything (a
     // token shown once, say) is created.
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let listen = config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let metrics_listener = metrics_flags.bind().await?;
+        .with_context(|| format!("binding {listen}"))?;
+    let metrics_listener = metrics_config::bind(&config.metrics).await?;
     let metrics = Metrics::new();
     let keys = load_key_ring(&config)?;
     let sealing = Arc::new(SealingAccessStore::new(
@@ -118,9 +148,9 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     metrics.observe_pull_through(&pull_through);
     // Download analytics: recorded in the background, on a thread of their
     // own at a lower priority, flushed on shutdown.
-    let analytics_runtime = match config.analytics {
+    let analytics_runtime = match config.analytics.is_enabled() {
         true => Some(
-            AnalyticsRuntime::new(config.analytics_writer_priority)
+            AnalyticsRuntime::new(config.analytics.writer_priority)
                 .context("starting the analytics writer's thread")?,
         ),
         false => None,
@@ -133,17 +163,17 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     }
     let analytics = recorder.as_ref().map(|r| {
         PullAnalytics::new(r.clone(), access.clone())
-            .with_trusted_proxies(config.trusted_proxies.clone())
+            .with_trusted_proxies(config.server.trusted_proxies.proxies().clone())
     });
-    let service = if config.insecure_no_auth {
+    let service = if insecure {
         tracing::warn!("--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
         DistrService::new(stores.registry.clone()).with_pull_through(pull_through.clone())
     } else {
         let outcome = bootstrap::run(
             stores.access.as_ref(),
-            &config.bootstrap_org,
+            &config.bootstrap.org,
             bootstrap_token.as_ref(),
-            distr_server::now_ms(),
+            distr_core::now_ms(),
         )
         .await
         .context("bootstrapping the vendor organisation")?;
@@ -155,7 +185,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
         None => service,
     };
     let service = service.with_limits(config.request_limits());
-    let sync_schedule = config.upstream_sync_cron.clone().map(|cron| {
+    let sync_schedule = config.upstream.sync_cron.cron().cloned().map(|cron| {
         tracing::info!(schedule = %cron, "upstream sync scheduled");
         let (pt, claims) = (pull_through.clone(), stores.claims.clone());
         let holder = format!("{}/{}", listener_addr_or_pid(&listener), std::process::id());
@@ -171,7 +201,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
         let in_flight: distr_core::gc::InFlightCheck =
             Arc::new(move |digest| filler.is_filling(digest));
         let holder = format!("{}/{}", listener_addr_or_pid(&listener), std::process::id());
-        gc_job::spawn(&stores, GcSettings::from_env()?, Some(in_flight), holder)
+        gc_job::spawn(&stores, config.gc.clone(), Some(in_flight), holder)
     };
 
     // Seal credentials stored before encryption or under a previous key.
@@ -194,7 +224,7 @@ async fn run_server(config: Config, metrics_flags: &MetricsFlags) -> anyhow::Res
     writeln!(out, "listening on {addr}")?;
     out.flush()?;
     drop(out);
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "distr-server started");
+    tracing::info!(%addr, data_dir = %config.storage.data_dir.display(), "distr-server started");
     serve_with_metrics(
         listener,
         metrics_listener,
@@ -248,17 +278,17 @@ fn secured_service(
 /// The pull-through cache in front of the registry: upstream clients over
 /// hyper (TLS by rustls), ECR tokens from the configured ECR endpoint.
 fn pull_through(
-    config: &Config,
+    config: &Settings,
     stores: &Stores,
     access: Arc<dyn AccessStore>,
     metrics: &Metrics,
 ) -> anyhow::Result<PullThrough> {
     let mut connector = OciConnector::new()
         .context("setting up the upstream TLS client")?
-        .with_response_timeout(config.upstream_timeout)
-        .with_max_requests_per_host(config.limits.upstream_max_connections);
-    if let Some(endpoint) = &config.ecr_endpoint {
-        connector = connector.with_ecr_endpoint(endpoint.clone());
+        .with_response_timeout(config.upstream.timeout())
+        .with_max_requests_per_host(config.upstream.max_connections as usize);
+    if !config.upstream.ecr_endpoint.is_empty() {
+        connector = connector.with_ecr_endpoint(config.upstream.ecr_endpoint.clone());
     }
     Ok(PullThrough::new(
         stores.registry.clone(),
@@ -331,11 +361,10 @@ fn report(outcome: &Outcome) {
 }
 
 /// `distr-server gc`: one collection now, reported on stdout.
-async fn gc_now(config: &Config) -> anyhow::Result<()> {
-    let settings = GcSettings::from_env()?;
+async fn gc_now(config: &Settings) -> anyhow::Result<()> {
     let stores = config.open_stores().await?;
     let (report, evicted) =
-        gc_job::run_once(&stores, &settings, None, distr_server::now_ms()).await?;
+        gc_job::run_once(&stores, &config.gc, None, distr_core::now_ms()).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{report:#?}")?;
     if let Some(evicted) = evicted {

@@ -1,14 +1,14 @@
 //! Where `distr-server` serves Prometheus metrics, and serving them.
 //!
 //! By default `GET /metrics` is answered on the registry listener. With
-//! `--metrics-listen`/`DISTR_METRICS_LISTEN` (e.g. `127.0.0.1:9100`) it is
+//! `metrics.listen` (`--metrics-listen`/`DISTR_METRICS_LISTEN`, e.g.
+//! `127.0.0.1:9100`) it is
 //! answered only on that listener, and the registry listener answers 404
 //! for `/metrics`. The endpoint has no authentication: in production bind
 //! the metrics listener to a private interface only the scraper reaches.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 
 use anyhow::Context;
 use distr_hyper::metrics::Metrics;
@@ -16,44 +16,18 @@ use distr_hyper::ResponseBody;
 use hyper::body::Incoming;
 use tokio::net::TcpListener;
 
+use crate::config::model::MetricsSettings;
 use crate::serve::{serve_with, ConnectionLimits};
 
-/// The metrics flags of `distr-server`.
-#[derive(Clone, Debug, Default, clap::Args)]
-pub struct MetricsFlags {
-    /// Serve `/metrics` only on this address (e.g. 127.0.0.1:9100), not on
-    /// the registry listener. Unauthenticated: bind it to a private
-    /// interface. Empty: on the registry listener.
-    #[arg(
-        long = "metrics-listen",
-        env = "DISTR_METRICS_LISTEN",
-        value_name = "ADDR"
-    )]
-    pub metrics_listen: Option<String>,
-}
-
-impl MetricsFlags {
-    /// The separate metrics address, if one is set (an empty value is none).
-    pub fn listen_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
-        match self.metrics_listen.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(addr) => addr
-                .parse()
-                .map(Some)
-                .with_context(|| format!("DISTR_METRICS_LISTEN: {addr:?} is no address:port")),
-        }
-    }
-
-    /// Binds the separate metrics listener, if one is set.
-    pub async fn bind(&self) -> anyhow::Result<Option<TcpListener>> {
-        let Some(addr) = self.listen_addr()? else {
-            return Ok(None);
-        };
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding the metrics listener {addr}"))?;
-        Ok(Some(listener))
-    }
+/// Binds the separate metrics listener of `settings`, if one is set.
+pub async fn bind(settings: &MetricsSettings) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = settings.listen.0 else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the metrics listener {addr}"))?;
+    Ok(Some(listener))
 }
 
 /// Serves `service` on `listener`, recording its requests in `metrics`, and
@@ -105,31 +79,5 @@ pub async fn serve_with_metrics<S>(
     drop(stop);
     if let Err(e) = endpoint.await {
         tracing::warn!(error = %e, "the metrics listener task failed");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn empty_or_unset_means_the_registry_listener() {
-        let unset = MetricsFlags::default();
-        assert_eq!(unset.listen_addr().unwrap(), None);
-        let empty = MetricsFlags {
-            metrics_listen: Some(" ".into()),
-        };
-        assert_eq!(empty.listen_addr().unwrap(), None);
-        let set = MetricsFlags {
-            metrics_listen: Some("127.0.0.1:9100".into()),
-        };
-        assert_eq!(
-            set.listen_addr().unwrap(),
-            Some("127.0.0.1:9100".parse().unwrap())
-        );
-        let bad = MetricsFlags {
-            metrics_listen: Some("localhost".into()),
-        };
-        assert!(bad.listen_addr().is_err());
     }
 }

@@ -8,33 +8,33 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use distr_core::access::{KeyRing, SecretKey};
 
-use crate::config::Config;
+use crate::config::Settings;
 
 /// Name of the generated key file in the data directory.
 pub const KEY_FILE: &str = "master.key";
 
-/// The key ring `config` names: the current key from `secret_key`, else
-/// from `secret_key_file`, else (SQLite only) `<data-dir>/master.key`,
+/// The key ring `config` names: the current key from `secrets.key`, else
+/// from `secrets.key_file`, else (SQLite only) `<data-dir>/master.key`,
 /// created with a random key when missing; previous keys (for a rotation)
-/// from `previous_secret_keys`.
-pub fn load_key_ring(config: &Config) -> anyhow::Result<KeyRing> {
-    let current = match (&config.secret_key, &config.secret_key_file) {
-        (Some(text), _) => SecretKey::parse(text.expose()).context("DISTR_SECRET_KEY")?,
+/// from `secrets.previous_keys`.
+pub fn load_key_ring(config: &Settings) -> anyhow::Result<KeyRing> {
+    let secrets = &config.secrets;
+    let data_dir = &config.storage.data_dir;
+    let current = match (secrets.key.get(), secrets.key_file()) {
+        (Some(text), _) => SecretKey::parse(text).context("DISTR_SECRET_KEY")?,
         (None, Some(path)) => read_key_file(path)?,
-        (None, None) if config.database_url.is_some() => bail!(
+        (None, None) if config.database.url.get().is_some() => bail!(
             "with DATABASE_URL every replica needs the same master key: set \
              DISTR_SECRET_KEY or DISTR_SECRET_KEY_FILE"
         ),
         (None, None) => {
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!("creating data directory {}", config.data_dir.display())
-            })?;
-            default_key(&config.data_dir.join(KEY_FILE))?
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+            default_key(&data_dir.join(KEY_FILE))?
         }
     };
-    let previous = match &config.previous_secret_keys {
+    let previous = match secrets.previous_keys.get() {
         Some(list) => list
-            .expose()
             .split(',')
             .filter(|k| !k.trim().is_empty())
             .map(|k| SecretKey::parse(k).context("DISTR_PREVIOUS_SECRET_KEYS"))
@@ -80,14 +80,11 @@ fn default_key(path: &PathBuf) -> anyhow::Result<SecretKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Flags;
 
-    fn config(dir: &Path) -> Config {
-        let flags = Flags {
-            data_dir: Some(dir.to_owned()),
-            ..Flags::default()
-        };
-        Config::resolve(&flags).unwrap()
+    fn config(dir: &Path) -> Settings {
+        let mut settings = Settings::default();
+        settings.storage.data_dir = dir.to_owned();
+        settings
     }
 
     #[test]
@@ -112,12 +109,10 @@ mod tests {
     fn explicit_key_and_previous_keys() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
-        c.secret_key = Some(
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-                .parse()
-                .unwrap(),
-        );
-        c.previous_secret_keys = Some(hex::encode([1u8; 32]).parse().unwrap());
+        c.secrets.key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
+            .parse()
+            .unwrap();
+        c.secrets.previous_keys = hex::encode([1u8; 32]).parse().unwrap();
         let ring = load_key_ring(&c).unwrap();
         let sealed = KeyRing::new(SecretKey::from_bytes(&[1u8; 32]), vec![])
             .seal("pw", b"ctx")
@@ -127,7 +122,7 @@ mod tests {
             !dir.path().join(KEY_FILE).exists(),
             "no file when a key is given"
         );
-        c.secret_key = Some("not a key".parse().unwrap());
+        c.secrets.key = "not a key".parse().unwrap();
         assert!(load_key_ring(&c).is_err());
     }
 
@@ -135,7 +130,7 @@ mod tests {
     fn postgres_needs_an_explicit_key() {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
-        c.database_url = Some("postgres://x@127.0.0.1/db".parse().unwrap());
+        c.database.url = "postgres://x@127.0.0.1/db".parse().unwrap();
         let e = load_key_ring(&c).unwrap_err().to_string();
         assert!(e.contains("DISTR_SECRET_KEY"), "{e}");
     }

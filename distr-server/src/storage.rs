@@ -15,7 +15,7 @@ use distr_store_sqlite::SqliteStore;
 use object_store::prefix::PrefixStore;
 use object_store::ObjectStore;
 
-use crate::config::{analytics_database_path, database_path, BlobStoreKind, Config};
+use crate::config::{analytics_database_path, database_path, BlobStoreKind, Settings};
 
 /// The metadata database: one store serves as the registry's metadata and
 /// as the tenancy model.
@@ -52,7 +52,7 @@ impl Stores {
     /// Opens the database `config` names (creating the data directory and
     /// SQLite file if needed, or migrating the Postgres schema) and the blob
     /// storage, and assembles the registry.
-    pub async fn open(config: &Config) -> anyhow::Result<Stores> {
+    pub async fn open(config: &Settings) -> anyhow::Result<Stores> {
         let database = open_database(config).await?;
         let (meta, access, mut analytics, claims) = match &database {
             Database::Sqlite(s) => roles(s),
@@ -66,7 +66,11 @@ impl Stores {
             analytics = store.clone();
         }
         let blobs = open_blobs(config)?;
-        let registry = Arc::new(Registry::new(meta.clone(), blobs, config.registry.clone()));
+        let registry = Arc::new(Registry::new(
+            meta.clone(),
+            blobs,
+            config.registry.registry_config(),
+        ));
         Ok(Stores {
             database,
             meta,
@@ -102,16 +106,17 @@ fn roles<S: MetadataStore + AccessStore + AnalyticsStore + RunClaims>(s: &Arc<S>
     (s.clone(), s.clone(), s.clone(), s.clone())
 }
 
-async fn open_database(config: &Config) -> anyhow::Result<Database> {
-    if let Some(url) = &config.database_url {
-        let pg = PostgresStore::connect(url.expose())
+async fn open_database(config: &Settings) -> anyhow::Result<Database> {
+    if let Some(url) = config.database.url.get() {
+        let pg = PostgresStore::connect(url)
             .await
             .context("connecting to the PostgreSQL metadata database (DATABASE_URL)")?;
         return Ok(Database::Postgres(Arc::new(pg)));
     }
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
-    let path = database_path(&config.data_dir);
+    let data_dir = &config.storage.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let path = database_path(data_dir);
     let sqlite = SqliteStore::open(&path)
         .await
         .with_context(|| format!("opening the SQLite database {}", path.display()))?;
@@ -122,14 +127,14 @@ async fn open_database(config: &Config) -> anyhow::Result<Database> {
 /// directory, its writes at the configured priority, and moves into it the
 /// analytics that earlier versions kept in `main`.
 pub async fn open_sqlite_analytics(
-    config: &Config,
+    config: &Settings,
     main: &SqliteStore,
 ) -> anyhow::Result<Arc<SqliteStore>> {
-    let path = analytics_database_path(&config.data_dir);
+    let path = analytics_database_path(&config.storage.data_dir);
     let store = SqliteStore::open(&path)
         .await
         .with_context(|| format!("opening the SQLite analytics database {}", path.display()))?
-        .with_background_analytics(config.analytics_writer_priority);
+        .with_background_analytics(config.analytics.writer_priority);
     store
         .move_analytics_from(main)
         .await
@@ -138,10 +143,10 @@ pub async fn open_sqlite_analytics(
 }
 
 /// The blob storage `config` names.
-pub fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
-    let store: Arc<dyn ObjectStore> = match config.blob_store {
+pub fn open_blobs(config: &Settings) -> anyhow::Result<BlobStore> {
+    let store: Arc<dyn ObjectStore> = match config.storage.blob_store {
         // Rooted at the data dir: objects are `blobs/...` and `uploads/...`.
-        BlobStoreKind::Local => return local_blobs(&config.data_dir),
+        BlobStoreKind::Local => return local_blobs(&config.storage.data_dir),
         BlobStoreKind::Memory => return Ok(BlobStore::in_memory()),
         BlobStoreKind::S3 => Arc::new(s3(config)?),
         BlobStoreKind::Gcs => {
@@ -163,27 +168,38 @@ pub fn open_blobs(config: &Config) -> anyhow::Result<BlobStore> {
             )
         }
     };
-    let store = match config.blob_prefix.as_deref().map(|p| p.trim_matches('/')) {
-        Some(prefix) if !prefix.is_empty() => Arc::new(PrefixStore::new(store, prefix)),
-        _ => store,
+    let store = match config.storage.blob_prefix.trim_matches('/') {
+        "" => store,
+        prefix => Arc::new(PrefixStore::new(store, prefix)),
     };
     Ok(BlobStore::new(store))
 }
 
-fn bucket<'a>(config: &'a Config, kind: &str) -> anyhow::Result<&'a str> {
-    match config.blob_bucket.as_deref() {
-        Some(b) if !b.is_empty() => Ok(b),
-        _ => bail!("--blob-store {kind} needs --blob-bucket (DISTR_BLOB_BUCKET)"),
+fn bucket<'a>(config: &'a Settings, kind: &str) -> anyhow::Result<&'a str> {
+    match config.storage.blob_bucket.as_str() {
+        "" => bail!("--blob-store {kind} needs --blob-bucket (DISTR_BLOB_BUCKET)"),
+        b => Ok(b),
     }
 }
 
-/// S3 from the AWS environment, with the configured bucket and endpoint.
-/// A custom endpoint gets path-style requests (what S3-compatible services
-/// expect) and may be plain `http://`.
-fn s3(config: &Config) -> anyhow::Result<object_store::aws::AmazonS3> {
+/// S3 from the AWS environment, with the configured bucket, endpoint,
+/// region and credentials over it. A custom endpoint gets path-style
+/// requests (what S3-compatible services expect) and may be plain `http://`.
+fn s3(config: &Settings) -> anyhow::Result<object_store::aws::AmazonS3> {
+    let s = &config.storage;
     let mut builder =
         object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket(config, "s3")?);
-    if let Some(endpoint) = &config.s3_endpoint {
+    if !s.s3_region.is_empty() {
+        builder = builder.with_region(&s.s3_region);
+    }
+    if !s.s3_access_key_id.is_empty() {
+        builder = builder.with_access_key_id(&s.s3_access_key_id);
+    }
+    if let Some(secret) = s.s3_secret_access_key.get() {
+        builder = builder.with_secret_access_key(secret);
+    }
+    let endpoint = s.s3_endpoint.as_str();
+    if !endpoint.is_empty() {
         builder = builder
             .with_endpoint(endpoint)
             .with_virtual_hosted_style_request(false)

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use distr_core::store::RunClaims;
-use distr_core::{StoreError, StoreResult};
+use distr_core::{now_ms, StoreError, StoreResult};
 
 use crate::SqliteStore;
 
@@ -35,11 +35,4 @@ impl RunClaims for SqliteStore {
         }
         Ok(inserted)
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }

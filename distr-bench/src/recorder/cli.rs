@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context as _};
-use distr_server::config::{Config, Flags};
+use distr_server::config::Settings;
 use distr_store_sqlite::BackgroundPriority;
 
 use super::{Options, Target};
@@ -49,12 +49,11 @@ pub struct AnalyticsWriterArgs {
 /// Runs the subcommand and prints its report, ending with a `RESULT` line.
 /// Fails when any item was dropped or lost.
 pub async fn run(a: AnalyticsWriterArgs) -> anyhow::Result<()> {
-    let server =
-        Config::resolve(&Flags::default()).context("resolving the distr-server configuration")?;
+    let server = Settings::from_env().context("resolving the distr-server configuration")?;
     let config = server.recorder_config();
     let writer_priority = a
         .writer_priority
-        .unwrap_or(server.analytics_writer_priority);
+        .unwrap_or(server.analytics.writer_priority);
     let options = Options {
         rate: a.rate,
         duration: Duration::from_secs(a.seconds),

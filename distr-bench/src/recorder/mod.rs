@@ -136,7 +136,7 @@ impl World {
         let (customer, user, token) = self.customers[i as usize % self.customers.len()];
         PullEvent {
             id: PullId::new(),
-            at_ms: distr_server::now_ms(),
+            at_ms: distr_core::now_ms(),
             org: self.org,
             artifact: self.artifact(i),
             tag: Some(self.tag.clone()),
@@ -161,7 +161,7 @@ impl World {
             artifact: self.artifact(i),
             customer: Some(self.customers[i as usize % self.customers.len()].0),
             bytes: 1 << 20,
-            at_ms: distr_server::now_ms(),
+            at_ms: distr_core::now_ms(),
         }
     }
 }

@@ -11,7 +11,6 @@ mod size_limit;
 mod uploads;
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use blobs::BlobRead;
 pub use listing::Listing;
@@ -110,13 +109,7 @@ impl Registry {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use crate::time::now_ms;
 
 #[cfg(test)]
 mod tests;

@@ -2,10 +2,8 @@
 
 use distr_core::access::{ArtifactId, CustomerId, OrgId};
 use distr_core::analytics::{BytesServed, Recorder};
-use distr_core::ByteStream;
+use distr_core::{now_ms, ByteStream};
 use futures::{StreamExt, TryStreamExt};
-
-use crate::access::now_ms;
 
 /// Bytes handed to the connection so far; recorded once, when dropped
 /// (after the last chunk, or when the client goes away mid-body).

@@ -15,12 +15,12 @@ use distr_core::access::{AccessStore, ArtifactId, CustomerId, OrgId, Principal, 
 use distr_core::analytics::{cap_user_agent, PullEvent, PullId, Recorder};
 use distr_core::manifest::{DOCKER_MANIFEST_LIST, OCI_INDEX};
 use distr_core::store::ManifestRecord;
-use distr_core::{ByteStream, RepoName, TagName};
+use distr_core::{now_ms, ByteStream, RepoName, TagName};
 use http::{header, HeaderMap};
 
 pub(crate) use artifacts::ArtifactIndex;
 
-use crate::access::{now_ms, Guard};
+use crate::access::Guard;
 use crate::client_ip::TrustedProxies;
 
 /// Records pulls for [`crate::DistrService::with_analytics`]: every

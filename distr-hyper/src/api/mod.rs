@@ -33,6 +33,7 @@ use bytes::Bytes;
 use distr_core::access::ArtifactId;
 use distr_core::access::{AccessStore, TokenAuthenticator};
 use distr_core::analytics::DynAnalyticsStore;
+use distr_core::now_ms;
 use distr_core::pullthrough::{PullThrough, SyncStarted, UpstreamConnector};
 use distr_core::MetadataStore;
 use http::{Request, Response};
@@ -40,7 +41,6 @@ use http_body::Body;
 
 pub(crate) use self::error::ApiError;
 use self::router::{Endpoint, Match, Params};
-use crate::access::now_ms;
 use crate::analytics::ArtifactIndex;
 use crate::authn::{Authenticator, Boundary};
 use crate::body::{BoxError, ResponseBody};

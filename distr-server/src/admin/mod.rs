@@ -22,7 +22,7 @@ use distr_core::access::AccessStore;
 
 pub use output::Output;
 
-use crate::config::{database_path, Config};
+use crate::config::{database_path, Settings};
 use crate::storage::Stores;
 
 /// `distr-server admin`.
@@ -85,9 +85,10 @@ pub async fn execute(
 
 /// Opens the database of `config`'s data directory and runs `args`,
 /// printing to stdout and stderr.
-pub async fn main(args: &AdminArgs, config: &Config) -> anyhow::Result<()> {
-    let path = database_path(&config.data_dir);
-    if config.database_url.is_none() && !path.exists() && !args.command.may_create_database() {
+pub async fn main(args: &AdminArgs, config: &Settings) -> anyhow::Result<()> {
+    let path = database_path(&config.storage.data_dir);
+    if config.database.url.get().is_none() && !path.exists() && !args.command.may_create_database()
+    {
         bail!(
             "no database at {} (wrong --data-dir? start distr-server once, or create an \
              organisation with `distr-server admin org create`)",
@@ -101,7 +102,7 @@ pub async fn main(args: &AdminArgs, config: &Config) -> anyhow::Result<()> {
         &args.command,
         stores.access.as_ref(),
         &mut out,
-        crate::now_ms(),
+        distr_core::now_ms(),
     )
     .await;
     stores.close().await;
