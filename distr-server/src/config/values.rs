@@ -262,7 +262,7 @@ impl fmt::Display for HumanDuration {
         let secs = self.0.as_secs();
         match [(86_400, "d"), (3600, "h"), (60, "m")]
             .into_iter()
-            .find(|(unit, _)| secs > 0 && secs % unit == 0)
+            .find(|(unit, _)| secs > 0 && secs.is_multiple_of(*unit))
         {
             Some((unit, suffix)) => write!(f, "{}{suffix}", secs / unit),
             None => write!(f, "{secs}s"),
@@ -291,7 +291,7 @@ impl fmt::Display for ByteSize {
         let Some(n) = self.0 else { return Ok(()) };
         match [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")]
             .into_iter()
-            .find(|(shift, _)| n > 0 && n % (1u64 << shift) == 0)
+            .find(|(shift, _)| n > 0 && n.is_multiple_of(1u64 << shift))
         {
             Some((shift, unit)) => write!(f, "{}{unit}", n >> shift),
             None => write!(f, "{n}"),
@@ -356,30 +356,32 @@ impl fmt::Display for ProxyList {
     }
 }
 
-/// Parses `90`, `90s`, `15m`, `24h` or `7d`.
-pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+/// The leading digits of `s` (a `what`) as a number, and the rest.
+fn number_and_unit<'s>(s: &'s str, what: &str) -> anyhow::Result<(u64, &'s str)> {
     let s = s.trim();
     let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number
+    let n = number
         .parse()
-        .with_context(|| format!("invalid duration {s:?}"))?;
+        .with_context(|| format!("invalid {what} {s:?}"))?;
+    Ok((n, unit))
+}
+
+/// Parses `90`, `90s`, `15m`, `24h` or `7d`.
+pub fn parse_duration(s: &str) -> anyhow::Result<Duration> {
+    let (n, unit) = number_and_unit(s, "duration")?;
     let secs = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
-        _ => anyhow::bail!("invalid duration unit in {s:?} (use s, m, h or d)"),
+        _ => anyhow::bail!("invalid duration unit in {:?} (use s, m, h or d)", s.trim()),
     };
     Ok(Duration::from_secs(n.saturating_mul(secs)))
 }
 
 /// Parses `1048576`, `512k`, `100m`, `20g` or `1t` (binary multiples).
 pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = number
-        .parse()
-        .with_context(|| format!("invalid size {s:?}"))?;
+    let (n, unit) = number_and_unit(s, "size")?;
     let shift = match unit
         .to_ascii_lowercase()
         .trim_end_matches("ib")
@@ -390,10 +392,10 @@ pub fn parse_bytes(s: &str) -> anyhow::Result<u64> {
         "m" => 20,
         "g" => 30,
         "t" => 40,
-        _ => anyhow::bail!("invalid size unit in {s:?} (use k, m, g or t)"),
+        _ => anyhow::bail!("invalid size unit in {:?} (use k, m, g or t)", s.trim()),
     };
     n.checked_mul(1 << shift)
-        .with_context(|| format!("size {s:?} is too large"))
+        .with_context(|| format!("size {:?} is too large", s.trim()))
 }
 
 #[cfg(test)]
