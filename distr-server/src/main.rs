@@ -35,14 +35,13 @@ use distr_server::secrets::load_key_ring;
 use distr_server::serve::shutdown_signal;
 use distr_upstream_oci::OciConnector;
 
-/// A registry that hands a vendor's OCI artifacts to its customers.
 /// How stale the access version may be for changes made by other processes.
 const ACCESS_VERSION_TTL: std::time::Duration = std::time::Duration::from_millis(100);
 /// The run-claim name of the scheduled upstream sync.
 const UPSTREAM_SYNC_JOB: &str = "upstream-sync";
 
-/// The subcommands; the settings' flags are added from
-/// [`config::cli::args`].
+/// A registry that hands a vendor's OCI artifacts to its customers.
+// The subcommands; the settings' flags are added from `config::cli::args`.
 #[derive(Debug, clap::Parser)]
 #[command(name = "distr-server", version)]
 struct Cli {
