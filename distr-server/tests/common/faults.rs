@@ -1,5 +1,5 @@
-//! [`FaultProxy`]: an HTTP/1.1 reverse proxy (hyper, on its own thread and
-//! runtime, like [`super::upstream::BearerProxy`]) in front of a real
+//! [`FaultProxy`]: an HTTP/1.1 reverse proxy (the harness's [`HttpServer`],
+//! like [`super::upstream::BearerProxy`]) in front of a real
 //! registry, which counts requests per (method, [`PathKind`]) and applies
 //! faults to matching requests, switchable at run time:
 //!
@@ -21,12 +21,13 @@
 //! Requests are counted before any fault, whether they get one or not.
 
 use std::collections::BTreeMap;
-use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+
+use distr_test_support::proxy::HttpServer;
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -190,65 +191,33 @@ struct State {
 /// A fault-injecting HTTP/1.1 reverse proxy in front of a registry. Stops
 /// (dropping hanging connections) on drop.
 pub struct FaultProxy {
-    addr: SocketAddr,
+    server: HttpServer,
     shared: Arc<Shared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FaultProxy {
     /// Front `upstream_host_port` (plain HTTP).
     pub fn start(upstream_host_port: &str) -> FaultProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared::default());
         let state = Arc::new(State {
             upstream: format!("http://{upstream_host_port}"),
             shared: shared.clone(),
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
         });
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("fault-proxy".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("fault proxy runtime");
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    loop {
-                        tokio::select! {
-                            _ = &mut rx => break,
-                            accepted = listener.accept() => {
-                                let Ok((stream, _)) = accepted else { continue };
-                                let _ = stream.set_nodelay(true);
-                                tokio::spawn(serve_connection(state.clone(), stream));
-                            }
-                        }
-                    }
-                });
-                rt.shutdown_timeout(Duration::from_secs(1));
-            })
-            .expect("spawn fault proxy thread");
-        FaultProxy {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
+        let server = HttpServer::start_connections("fault-proxy", |_| {
+            move |stream| serve_connection(state.clone(), stream)
+        });
+        FaultProxy { server, shared }
     }
 
     /// `127.0.0.1:PORT`
     pub fn host_port(&self) -> String {
-        self.addr.to_string()
+        self.server.host_port()
     }
 
     /// `127.0.0.1:PORT/<repo>`: an upstream reference through the proxy.
     pub fn reference(&self, repo: &str) -> String {
-        format!("{}/{repo}", self.addr)
+        self.server.reference(repo)
     }
 
     /// Add a rule (after the existing ones).
@@ -304,17 +273,6 @@ impl FaultProxy {
     /// How often each fault (by its `Debug`) was applied.
     pub fn faults_applied(&self) -> BTreeMap<String, usize> {
         self.shared.faults_applied.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -383,13 +341,11 @@ async fn serve_connection(state: Arc<State>, stream: tokio::net::TcpStream) {
         inner: stream,
         reset: reset.clone(),
     };
-    let svc = hyper::service::service_fn(move |req| {
+    let handler = move |req| {
         let (state, reset) = (state.clone(), reset.clone());
-        async move { Ok::<_, std::convert::Infallible>(state.handle(req, reset).await) }
-    });
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(TokioIo::new(io), svc)
-        .await;
+        async move { state.handle(req, reset).await }
+    };
+    distr_test_support::proxy::serve_http1(TokioIo::new(io), Arc::new(handler)).await;
 }
 
 fn full(

@@ -1,12 +1,14 @@
 //! Helpers of the hardening tests (crash consistency, disk full, secrets at
 //! rest):
 //!
-//! * [`Node`]: a `distr-server` process on a data directory the caller
-//!   owns, with extra environment and an optional launcher prefix (e.g.
-//!   `unshare -m sh -c …` to run it in its own mount namespace), which can
-//!   be SIGKILLed ([`Node::kill9`]) or stopped gracefully ([`Node::stop`])
-//!   and started again on the same data directory. Its stdout and stderr
-//!   are kept whole in files, for inspection.
+//! * [`Node`]: a preset of the harness's [`ServerProcess`] on a data
+//!   directory the caller owns, with extra environment and an optional
+//!   launcher prefix (e.g. `unshare -m sh -c …` to run it in its own mount
+//!   namespace), SIGKILLed on drop; it can be SIGKILLed
+//!   ([`ServerProcess::kill9`]) or stopped gracefully
+//!   ([`ServerProcess::stop`]) and started again on the same data directory
+//!   ([`ServerProcess::spawn`]). Its stdout and stderr are kept whole in
+//!   files, for inspection.
 //! * [`scan_blob_dir`]: what lies under the data directory's `blobs/` and
 //!   `uploads/`: committed blob files (named by their digest), staging files
 //!   of writes in progress (`<name>#<digits>`, `object_store`'s local
@@ -19,41 +21,41 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 
-use sha2::{Digest as _, Sha256};
+pub use distr_test_support::digest::{find_bytes, sha256_file};
+use distr_test_support::ServerProcess;
 
-use super::{Registry, TEST_ORG, TEST_TOKEN};
-
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
+use super::{server_builder, Registry, TEST_TOKEN};
 
 // ---------------------------------------------------------------------------
 // the server process
 // ---------------------------------------------------------------------------
 
-/// A `distr-server` on a caller-owned data directory ([`TEST_ORG`]
-/// bootstrapped with [`TEST_TOKEN`]), restartable on the same directory.
-/// SIGKILLed on drop if still running; its logs are printed when the test
-/// is panicking.
-pub struct Node {
-    child: Option<Child>,
-    addr: String,
-    data_dir: PathBuf,
-    env: Vec<(String, String)>,
-    launcher: Vec<OsString>,
-    stdout_path: PathBuf,
-    stderr_path: PathBuf,
-    starts: u32,
-    _logs: tempfile::TempDir,
+/// A `distr-server` on a caller-owned data directory ([`super::TEST_ORG`]
+/// bootstrapped with [`TEST_TOKEN`]), restartable on the same directory,
+/// SIGKILLed on drop if still running: a preset of [`ServerProcess`] (which
+/// it derefs to).
+pub struct Node(ServerProcess);
+
+impl Deref for Node {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.0
+    }
+}
+
+impl DerefMut for Node {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.0
+    }
 }
 
 impl Node {
     /// Start `distr-server --listen 127.0.0.1:0 --data-dir <data_dir>` with
-    /// `env` added to the clean environment of [`super::server_command`].
+    /// `env` added.
     pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> Node {
         Self::start_with_launcher(data_dir, env, &[])
     }
@@ -66,135 +68,14 @@ impl Node {
         env: &[(&str, &str)],
         launcher: &[OsString],
     ) -> Node {
-        let logs = tempfile::Builder::new()
-            .prefix("distr-e2e-node-log-")
-            .tempdir()
-            .expect("create log dir");
-        let mut node = Node {
-            child: None,
-            addr: String::new(),
-            data_dir: data_dir.to_path_buf(),
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            launcher: launcher.to_vec(),
-            stdout_path: logs.path().join("stdout.log"),
-            stderr_path: logs.path().join("stderr.log"),
-            starts: 0,
-            _logs: logs,
-        };
-        node.spawn();
-        node
-    }
-
-    /// Start the server again (after [`Node::kill9`] or [`Node::stop`]).
-    pub fn spawn(&mut self) {
-        assert!(self.child.is_none(), "server already running");
-        self.starts += 1;
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_path)
-            .expect("open stderr log");
-        let mut stdout_log = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stdout_path)
-            .expect("open stdout log");
-        let bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_distr-server"));
-        let template = super::server_command();
-        let mut cmd = if self.launcher.is_empty() {
-            Command::new(&bin)
-        } else {
-            let mut c = Command::new(&self.launcher[0]);
-            c.args(&self.launcher[1..]).arg(&bin);
-            c
-        };
-        // The clean environment of `server_command`, then ours.
-        for (k, v) in template.get_envs() {
-            match v {
-                Some(v) => cmd.env(k, v),
-                None => cmd.env_remove(k),
-            };
-        }
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .env("DISTR_BOOTSTRAP_ORG", TEST_ORG)
-            .env("DISTR_BOOTSTRAP_TOKEN", TEST_TOKEN);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            let mut first = String::new();
-            let _ = reader.read_line(&mut first);
-            let _ = stdout_log.write_all(first.as_bytes());
-            let _ = tx.send(first);
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let _ = stdout_log.write_all(&buf[..n]);
-            }
-        });
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        let line = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => break line,
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-                Err(_) => break String::new(),
-            }
-        };
-        match line.trim().strip_prefix("listening on ") {
-            Some(addr) => self.addr = addr.to_owned(),
-            None => {
-                let _ = child.kill();
-                let status = child.wait().ok();
-                panic!(
-                    "distr-server (start #{}, exit {status:?}) did not announce `listening on \
-                     <addr>` (got {line:?}).\n--- stderr ---\n{}",
-                    self.starts,
-                    self.stderr_tail()
-                );
-            }
-        }
-        self.child = Some(child);
-    }
-
-    /// `127.0.0.1:PORT`
-    pub fn host_port(&self) -> String {
-        self.addr.clone()
-    }
-
-    /// `http://127.0.0.1:PORT`
-    pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("server not running").id()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        Node(
+            server_builder()
+                .data_dir(data_dir)
+                .envs(env.iter().copied())
+                .launcher(launcher)
+                .kill_on_drop()
+                .start(),
+        )
     }
 
     /// Raw registry client with the vendor admin token.
@@ -207,63 +88,9 @@ impl Node {
         Registry::with_token(&self.base_url(), token)
     }
 
-    /// SIGKILL the server (no clean-up of any kind) and reap it.
-    pub fn kill9(&mut self) {
-        let mut child = self.child.take().expect("server not running");
-        child.kill().expect("SIGKILL distr-server");
-        let _ = child.wait();
-    }
-
-    /// SIGTERM the server and require exit status 0 within 45 s.
-    pub fn stop(&mut self) {
-        let status = self.terminate().expect("server not running");
-        assert!(
-            status.success(),
-            "distr-server must exit 0 after SIGTERM, got {status}.\n--- stderr ---\n{}",
-            self.stderr_tail()
-        );
-    }
-
-    fn terminate(&mut self) -> Option<ExitStatus> {
-        super::terminate_child(self.child.take()?, "distr-server")
-    }
-
-    /// Everything the server wrote to stdout, over all starts.
-    pub fn stdout_bytes(&self) -> Vec<u8> {
-        fs::read(&self.stdout_path).unwrap_or_default()
-    }
-
-    /// Everything the server wrote to stderr (its log), over all starts.
-    pub fn stderr_bytes(&self) -> Vec<u8> {
-        fs::read(&self.stderr_path).unwrap_or_default()
-    }
-
-    /// The stdout and stderr log files.
-    pub fn log_paths(&self) -> [PathBuf; 2] {
-        [self.stdout_path.clone(), self.stderr_path.clone()]
-    }
-
     /// The last ~8 KiB of stderr.
     pub fn stderr_tail(&self) -> String {
-        let text = self.stderr_bytes();
-        let start = text.len().saturating_sub(8192);
-        String::from_utf8_lossy(&text[start..]).into_owned()
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- distr-server stderr ({} starts) ---\n{}",
-                self.starts,
-                self.stderr_tail()
-            );
-        }
+        self.log_tail()
     }
 }
 
@@ -371,34 +198,6 @@ pub fn scan_blob_dir(data_dir: &Path) -> BlobDir {
         }
     }
     found
-}
-
-/// `sha256:<hex>` of a file's content, read in 1 MiB pieces.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut f = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1024 * 1024];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
-}
-
-/// Offsets of every occurrence of `needle` in `haystack`.
-pub fn find_bytes(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
-    if needle.is_empty() || haystack.len() < needle.len() {
-        return Vec::new();
-    }
-    haystack
-        .windows(needle.len())
-        .enumerate()
-        .filter(|(_, w)| *w == needle)
-        .map(|(i, _)| i)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------
