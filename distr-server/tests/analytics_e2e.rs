@@ -18,24 +18,7 @@ const REPO: &str = "acme/app";
 
 /// A customer with one member and its token, made with `distr-server admin`.
 fn customer(server: &Server, name: &str) -> String {
-    server.admin(&["customer", "create", "--org", TEST_ORG, name]);
-    let email = format!("{name}@customer.test");
-    server.admin(&[
-        "user",
-        "create",
-        "--org",
-        TEST_ORG,
-        "--customer",
-        name,
-        "--email",
-        &email,
-        "--role",
-        "customer_member",
-    ]);
-    let out = server.admin(&[
-        "token", "create", "--org", TEST_ORG, "--email", &email, "--name", "e2e",
-    ]);
-    out.trim().to_owned()
+    server.customer(name, "customer_member").token
 }
 
 /// `GET /api/v1<path>` as the vendor admin: status and body.

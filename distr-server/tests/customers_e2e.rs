@@ -73,62 +73,8 @@ fn verify_pulled(out: &Path, generated: &GeneratedLayout, what: &str) {
     }
 }
 
-struct Customer {
-    name: &'static str,
-    email: String,
-    token: String,
-}
-
-impl Customer {
-    fn create(server: &Server, name: &'static str, role: &str) -> Customer {
-        let out = server.admin(&["customer", "create", "--org", TEST_ORG, name]);
-        assert!(out.contains("created customer"), "{out}");
-        let email = format!("{}@customer.test", name.to_lowercase());
-        server.admin(&[
-            "user",
-            "create",
-            "--org",
-            TEST_ORG,
-            "--customer",
-            name,
-            "--email",
-            &email,
-            "--role",
-            role,
-        ]);
-        let out = server.admin(&[
-            "token", "create", "--org", TEST_ORG, "--email", &email, "--name", "e2e",
-        ]);
-        let token = out.trim().to_string();
-        assert!(
-            token.starts_with("distr_") && out.lines().count() == 1,
-            "token create prints the secret alone on stdout: {out:?}"
-        );
-        Customer { name, email, token }
-    }
-
-    fn entitle(&self, server: &Server, name: &str, tags: &str, expires_at: Option<&str>) {
-        let mut args = vec![
-            "entitlement",
-            "create",
-            "--org",
-            TEST_ORG,
-            "--customer",
-            self.name,
-            "--name",
-            name,
-            "--artifact",
-            "app",
-            "--tags",
-            tags,
-        ];
-        if let Some(at) = expires_at {
-            args.extend(["--expires-at", at]);
-        }
-        let out = server.admin(&args);
-        assert!(out.contains("created entitlement"), "{out}");
-    }
-}
+/// A customer with one member and its token (admin CLI).
+type Customer = CliCustomer;
 
 async fn catalog(reg: &Registry) -> Value {
     let resp = reg.get("/v2/_catalog").await;
@@ -199,10 +145,10 @@ async fn customers_pull_list_and_browse_only_what_they_are_entitled_to() {
         .collect();
     assert_eq!(names, ["app", "other"], "{artifacts}");
 
-    let a = Customer::create(&server, "A", "customer_admin");
-    let b = Customer::create(&server, "B", "customer_member");
-    let c = Customer::create(&server, "C", "customer_member");
-    let d = Customer::create(&server, "D", "customer_member");
+    let a = server.customer("A", "customer_admin");
+    let b = server.customer("B", "customer_member");
+    let c = server.customer("C", "customer_member");
+    let d = server.customer("D", "customer_member");
     let users = server.admin_json(&["user", "list", "--org", TEST_ORG]);
     assert_eq!(users.as_array().unwrap().len(), 5, "admin + 4: {users}");
 
@@ -214,9 +160,9 @@ async fn customers_pull_list_and_browse_only_what_they_are_entitled_to() {
         "no entitlements yet: everything is visible"
     );
 
-    a.entitle(&server, "patch-1.2", "1.2.*", None);
-    b.entitle(&server, "legacy", "1.1.*", None);
-    c.entitle(&server, "lapsed", "all", Some("2024-01-01T00:00:00Z"));
+    server.entitle(&a, "patch-1.2", "app", "1.2.*", None);
+    server.entitle(&b, "legacy", "app", "1.1.*", None);
+    server.entitle(&c, "lapsed", "app", "all", Some("2024-01-01T00:00:00Z"));
     let listed = server.admin(&["entitlement", "list", "--org", TEST_ORG, "--customer", "C"]);
     assert!(listed.contains("status=expired"), "{listed}");
 

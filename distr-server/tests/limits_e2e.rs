@@ -9,10 +9,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
@@ -21,80 +19,11 @@ use common::*;
 /// before it.
 const GENEROUS: Duration = Duration::from_secs(20);
 
-/// A `distr-server` started with extra environment variables.
-struct LimitedServer {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl LimitedServer {
-    fn start(env: &[(&str, &str)]) -> LimitedServer {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("server.log");
-        let mut cmd = server_command();
-        cmd.arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .env("DISTR_BOOTSTRAP_ORG", TEST_ORG)
-            .env("DISTR_BOOTSTRAP_TOKEN", TEST_TOKEN);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .spawn()
-            .expect("spawn distr-server");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        // Keep draining stdout so the server never blocks on it.
-        std::thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stdout.read_to_end(&mut sink);
-        });
-        let Some(addr) = line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            panic!(
-                "no `listening on` line ({line:?}); log:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
-        LimitedServer {
-            addr: addr.parse().unwrap(),
-            child,
-            log,
-            _dir: dir,
-        }
-    }
-
-    fn base(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).unwrap();
-        s.set_read_timeout(Some(GENEROUS)).unwrap();
-        s
-    }
-}
-
-impl Drop for LimitedServer {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("--- distr-server log ---\n{}", self.log());
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A connection to `server` that waits up to [`GENEROUS`] for data.
+fn connect(server: &Server) -> TcpStream {
+    let s = TcpStream::connect(server.addr()).unwrap();
+    s.set_read_timeout(Some(GENEROUS)).unwrap();
+    s
 }
 
 /// Everything the server sends until it closes the connection; fails when
@@ -121,13 +50,13 @@ fn client() -> reqwest::Client {
 
 #[test]
 fn slow_and_oversized_headers_are_cut_off() {
-    let server = LimitedServer::start(&[
+    let server = Server::start_with_env(&[
         ("DISTR_HEADER_READ_TIMEOUT_SECS", "1"),
         ("DISTR_MAX_HEADER_BYTES", "16384"),
     ]);
 
     // Slowloris: half a header block, then nothing.
-    let mut s = server.connect();
+    let mut s = connect(&server);
     s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: distr\r\nX-Slow: a")
         .unwrap();
     let got = read_until_closed(&mut s);
@@ -139,13 +68,13 @@ fn slow_and_oversized_headers_are_cut_off() {
 
     // A connection that never sends a byte is closed too, and so is one
     // that stalls before the server could even tell HTTP/1 from HTTP/2.
-    let mut s = server.connect();
+    let mut s = connect(&server);
     read_until_closed(&mut s);
-    let mut s = server.connect();
+    let mut s = connect(&server);
     s.write_all(b"GET /v2/ HT").unwrap();
     read_until_closed(&mut s);
     // A keep-alive connection idle after a request is closed too.
-    let mut s = server.connect();
+    let mut s = connect(&server);
     s.write_all(b"GET /v2/ HTTP/1.1\r\nHost: distr\r\n\r\n")
         .unwrap();
     let got = read_until_closed(&mut s);
@@ -156,7 +85,7 @@ fn slow_and_oversized_headers_are_cut_off() {
     );
 
     // A header block over the limit: 431, and the connection is closed.
-    let mut s = server.connect();
+    let mut s = connect(&server);
     let big = format!(
         "GET /v2/ HTTP/1.1\r\nHost: distr\r\nX-Big: {}\r\n\r\n",
         "a".repeat(32 * 1024)
@@ -171,7 +100,7 @@ fn slow_and_oversized_headers_are_cut_off() {
     );
 
     // Headers under the limit, sent promptly, are served.
-    let mut s = server.connect();
+    let mut s = connect(&server);
     let ok = format!(
         "GET /v2/ HTTP/1.1\r\nHost: distr\r\nX-Fine: {}\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(8 * 1024),
@@ -188,7 +117,7 @@ fn slow_and_oversized_headers_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_upload_is_aborted_and_the_session_stays_resumable() {
-    let server = LimitedServer::start(&[("DISTR_BODY_IDLE_TIMEOUT_SECS", "1")]);
+    let server = Server::start_with_env(&[("DISTR_BODY_IDLE_TIMEOUT_SECS", "1")]);
     let auth = basic_auth(TEST_TOKEN);
     let http = client();
     let data = pseudo_random_bytes(7, 3000);
@@ -196,14 +125,14 @@ async fn a_stalled_upload_is_aborted_and_the_session_stays_resumable() {
 
     // A session with the first 1000 bytes.
     let resp = http
-        .post(format!("{}/v2/acme/app/blobs/uploads/", server.base()))
+        .post(format!("{}/v2/acme/app/blobs/uploads/", server.base_url()))
         .header("authorization", &auth)
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 202);
     let location = header(&resp, "location").unwrap();
-    let upload = format!("{}{location}", server.base());
+    let upload = format!("{}{location}", server.base_url());
     let resp = http
         .patch(&upload)
         .header("authorization", &auth)
@@ -215,7 +144,7 @@ async fn a_stalled_upload_is_aborted_and_the_session_stays_resumable() {
     assert_eq!(resp.status(), 202);
 
     // The next chunk promises 1000 bytes, sends 10 and stalls.
-    let addr = server.addr;
+    let addr = server.addr();
     let (auth2, location2, chunk) = (auth.clone(), location.clone(), data[1000..1010].to_vec());
     let got = tokio::task::spawn_blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -255,7 +184,7 @@ async fn a_stalled_upload_is_aborted_and_the_session_stays_resumable() {
         .unwrap();
     assert_eq!(resp.status(), 201, "{:?}", resp.text().await);
     let blob = http
-        .get(format!("{}/v2/acme/app/blobs/{digest}", server.base()))
+        .get(format!("{}/v2/acme/app/blobs/{digest}", server.base_url()))
         .header("authorization", &auth)
         .send()
         .await
@@ -285,7 +214,7 @@ async fn a_stalled_upload_is_aborted_and_the_session_stays_resumable() {
     let resp = http
         .head(format!(
             "{}/v2/acme/app/blobs/{other_digest}",
-            server.base()
+            server.base_url()
         ))
         .header("authorization", &auth)
         .send()
@@ -297,14 +226,14 @@ async fn a_stalled_upload_is_aborted_and_the_session_stays_resumable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_rates_get_429_with_retry_after() {
     // 0.01 a second: nothing refills during the test.
-    let server = LimitedServer::start(&[
+    let server = Server::start_with_env(&[
         ("DISTR_RATE_LIMIT_PER_TOKEN", "0.01"),
         ("DISTR_RATE_LIMIT_PER_TOKEN_BURST", "5"),
         ("DISTR_RATE_LIMIT_PER_IP", "0.01"),
         ("DISTR_RATE_LIMIT_PER_IP_BURST", "20"),
     ]);
     let http = client();
-    let v2 = format!("{}/v2/", server.base());
+    let v2 = format!("{}/v2/", server.base_url());
     for _ in 0..5 {
         let resp = http
             .get(&v2)
@@ -328,7 +257,7 @@ async fn request_rates_get_429_with_retry_after() {
 
     // The management API, same token: its own error shape.
     let resp = http
-        .get(format!("{}/api/v1/me", server.base()))
+        .get(format!("{}/api/v1/me", server.base_url()))
         .header("authorization", format!("Bearer {TEST_TOKEN}"))
         .send()
         .await

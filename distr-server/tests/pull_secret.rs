@@ -8,21 +8,7 @@ use std::process::Stdio;
 
 use base64::Engine;
 use common::*;
-use serde_json::{json, Value};
-
-async fn api(reg: &Registry, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-    let mut req = reqwest::Client::new()
-        .request(method.clone(), reg.url(path))
-        .header("authorization", format!("AccessToken {TEST_TOKEN}"));
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("management API request");
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    assert!(status.is_success(), "{method} {path}: {status} {text}");
-    serde_json::from_str(&text).unwrap_or(Value::Null)
-}
+use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pull_secret_works_as_a_skopeo_authfile() {
@@ -34,41 +20,11 @@ async fn pull_secret_works_as_a_skopeo_authfile() {
     reg.push_image("acme/app", "2.0", 12).await;
 
     // A customer entitled to 1.* only, with one user and a token, via the API.
-    let artifact = api(&reg, reqwest::Method::GET, "/api/v1/artifacts", None).await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let customer = api(
-        &reg,
-        reqwest::Method::POST,
-        "/api/v1/customers",
-        Some(json!({ "name": "Initech" })),
-    )
-    .await;
-    let cid = customer["id"].as_str().unwrap().to_owned();
-    let user = api(
-        &reg,
-        reqwest::Method::POST,
-        &format!("/api/v1/customers/{cid}/users"),
-        Some(json!({ "email": "ops@initech.test", "role": "customer_member" })),
-    )
-    .await;
-    let uid = user["id"].as_str().unwrap().to_owned();
-    let token = api(
-        &reg,
-        reqwest::Method::POST,
-        &format!("/api/v1/users/{uid}/tokens"),
-        Some(json!({ "name": "cluster" })),
-    )
-    .await;
-    let secret = token["token"].as_str().unwrap().to_owned();
-    api(
-        &reg,
-        reqwest::Method::POST,
-        &format!("/api/v1/customers/{cid}/entitlements"),
-        Some(json!({ "name": "v1", "items": [{ "artifact_id": artifact, "tags": ["1.*"] }] })),
-    )
-    .await;
+    let api = server.api();
+    let artifact = api.artifact_id("app").await;
+    let login = api.customer_login("Initech", "ops@initech.test").await;
+    let (cid, secret) = (login.customer_id, login.token);
+    api.entitle(&cid, "v1", &artifact, &["1.*"]).await;
 
     // The pull secret, as YAML.
     let yaml = reqwest::Client::new()

@@ -157,62 +157,21 @@ fn pull_concurrently(
 // the management API
 // ---------------------------------------------------------------------------
 
-/// `/api/v1` as the vendor admin.
-struct Api {
-    base: String,
-    client: reqwest::Client,
-    token: String,
+/// `/api/v1` as the vendor admin, with the artifact and sync calls of
+/// these tests on top of the harness's [`ManagementApi`].
+struct Api(ManagementApi);
+
+impl std::ops::Deref for Api {
+    type Target = ManagementApi;
+    fn deref(&self) -> &ManagementApi {
+        &self.0
+    }
 }
 
 impl Api {
     /// The API of the server at `base_url`, as the vendor admin.
     fn new(base_url: String) -> Api {
-        Api {
-            base: base_url,
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
-            token: TEST_TOKEN.to_owned(),
-        }
-    }
-
-    /// Send a request; returns status, body text and body as JSON
-    /// (`Value::Null` for an empty body).
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> (u16, String, Value) {
-        let url = format!("{}{path}", self.base);
-        let mut req = self
-            .client
-            .request(method.clone(), &url)
-            .header("authorization", format!("AccessToken {}", self.token));
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| {
-                panic!("{method} {path}: {status} with a body that is not JSON ({e}): {text}")
-            })
-        };
-        (status, text, value)
-    }
-
-    /// A call that must answer `want`; returns the JSON body.
-    async fn expect(&self, method: Method, path: &str, body: Option<&Value>, want: u16) -> Value {
-        let (status, text, value) = self.call(method.clone(), path, body).await;
-        assert_eq!(
-            status, want,
-            "{method} {path}: expected {want}, got {status}: {text}"
-        );
-        value
+        Api(ManagementApi::new(base_url, TEST_TOKEN))
     }
 
     async fn create_artifact(&self, name: &str, upstream: Value) -> (u16, String, Value) {
@@ -1166,43 +1125,10 @@ async fn customer_sees_only_entitled_mirrored_tags() {
     let artifact_id = view["id"].as_str().unwrap().to_owned();
 
     // Customer, user, token and entitlement through the management API.
-    let customer = api
-        .expect(
-            Method::POST,
-            "/api/v1/customers",
-            Some(&json!({"name": "Globex"})),
-            201,
-        )
+    let login = api.customer_login("Globex", "ops@globex.test").await;
+    let token = login.token;
+    api.entitle(&login.customer_id, "mirror-1.1", &artifact_id, &["1.1*"])
         .await;
-    let customer_id = customer["id"].as_str().unwrap().to_owned();
-    let user = api
-        .expect(
-            Method::POST,
-            &format!("/api/v1/customers/{customer_id}/users"),
-            Some(&json!({"email": "ops@globex.test", "role": "customer_member"})),
-            201,
-        )
-        .await;
-    let user_id = user["id"].as_str().unwrap().to_owned();
-    let issued = api
-        .expect(
-            Method::POST,
-            &format!("/api/v1/users/{user_id}/tokens"),
-            Some(&json!({"name": "e2e"})),
-            201,
-        )
-        .await;
-    let token = issued["token"].as_str().unwrap().to_owned();
-    api.expect(
-        Method::POST,
-        &format!("/api/v1/customers/{customer_id}/entitlements"),
-        Some(&json!({
-            "name": "mirror-1.1",
-            "items": [{"artifact_id": artifact_id, "tags": ["1.1*"]}]
-        })),
-        201,
-    )
-    .await;
 
     // Entitled: pulled through, byte for byte.
     pull_and_verify(

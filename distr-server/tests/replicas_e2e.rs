@@ -94,35 +94,16 @@ async fn api(
     body: Option<Value>,
     want: u16,
 ) -> Value {
-    let url = format!("{}{path}", replica.base_url());
-    let mut req = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-        .request(method.clone(), &url)
-        .header("authorization", format!("AccessToken {TEST_TOKEN}"));
-    if let Some(b) = &body {
-        req = req.json(b);
-    }
-    let resp = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap_or_default();
+    let (status, text, value) = ManagementApi::new(replica.base_url(), TEST_TOKEN)
+        .call(method.clone(), path, body.as_ref())
+        .await;
     assert_eq!(
         status,
         want,
         "{method} {path} on replica {} (body {body:?}): expected {want}, got {status}: {text}",
         replica.name()
     );
-    if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{method} {path}: body is not JSON ({e}): {text}"))
-    }
+    value
 }
 
 /// Status of `GET /v2/<REPO>/manifests/<tag>` on `reg`.
@@ -295,34 +276,10 @@ async fn two_replicas_share_postgres_and_s3() {
         .as_str()
         .unwrap()
         .to_owned();
-    let customer = api(
-        &a,
-        Method::POST,
-        "/api/v1/customers",
-        Some(json!({"name": "Globex"})),
-        201,
-    )
-    .await;
-    let customer_id = customer["id"].as_str().unwrap().to_owned();
-    let user = api(
-        &a,
-        Method::POST,
-        &format!("/api/v1/customers/{customer_id}/users"),
-        Some(json!({"email": "ops@globex.test", "role": "customer_member"})),
-        201,
-    )
-    .await;
-    let user_id = user["id"].as_str().unwrap().to_owned();
-    let issued = api(
-        &a,
-        Method::POST,
-        &format!("/api/v1/users/{user_id}/tokens"),
-        Some(json!({"name": "e2e"})),
-        201,
-    )
-    .await;
-    let token = issued["token"].as_str().unwrap().to_owned();
-    let token_id = issued["id"].as_str().unwrap().to_owned();
+    let login = ManagementApi::new(a.base_url(), TEST_TOKEN)
+        .customer_login("Globex", "ops@globex.test")
+        .await;
+    let (customer_id, token, token_id) = (login.customer_id, login.token, login.token_id);
     let entitlement = api(
         &a,
         Method::POST,

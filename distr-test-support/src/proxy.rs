@@ -231,3 +231,33 @@ pub fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
         headers.remove(hop);
     }
 }
+
+/// The tokens a fake token realm (`GET /token`) issued, each with its
+/// expiry, for proxies that demand `Authorization: Bearer <token>`.
+#[derive(Debug, Default)]
+pub struct TokenRealm {
+    tokens: std::sync::Mutex<Vec<(String, std::time::Instant)>>,
+}
+
+impl TokenRealm {
+    /// Record `token` as valid for `ttl` from now.
+    pub fn issue(&self, token: &str, ttl: Duration) {
+        let expiry = std::time::Instant::now() + ttl;
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.push((token.to_owned(), expiry));
+        }
+    }
+
+    /// True when `authorization` is `Bearer <token>` with a token issued
+    /// here and not expired.
+    pub fn accepts(&self, authorization: &str) -> bool {
+        let Some(presented) = authorization.strip_prefix("Bearer ") else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        self.tokens
+            .lock()
+            .map(|tokens| tokens.iter().any(|(t, exp)| t == presented && now < *exp))
+            .unwrap_or(false)
+    }
+}

@@ -40,6 +40,8 @@ pub struct CustomerLogin {
     pub email: String,
     /// The member's token secret.
     pub token: String,
+    /// The token's id.
+    pub token_id: String,
 }
 
 impl ManagementApi {
@@ -56,7 +58,7 @@ impl ManagementApi {
         };
         let client = reqwest::Client::builder()
             .no_proxy()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(120))
             .build()
             .expect("build reqwest client");
         ManagementApi {
@@ -78,7 +80,8 @@ impl ManagementApi {
 
     /// Send a request (`path` from `/api/v1…` on, a query included);
     /// returns the status, the body text and the body as JSON
-    /// (`Value::Null` when it is empty or not JSON).
+    /// (`Value::Null` when it is empty; a body that is not JSON fails the
+    /// test).
     pub async fn call(
         &self,
         method: Method,
@@ -99,7 +102,13 @@ impl ManagementApi {
             .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| {
+                panic!("{method} {path}: {status} with a body that is not JSON ({e}): {text}")
+            })
+        };
         (status, text, value)
     }
 
@@ -145,8 +154,8 @@ impl ManagementApi {
         id_of(&v, "user")
     }
 
-    /// `POST /api/v1/users/{id}/tokens`: the new token's secret.
-    pub async fn issue_token(&self, user_id: &str, name: &str) -> String {
+    /// `POST /api/v1/users/{id}/tokens`: the new token's secret and id.
+    pub async fn issue_token(&self, user_id: &str, name: &str) -> (String, String) {
         let v = self
             .expect(
                 Method::POST,
@@ -155,10 +164,11 @@ impl ManagementApi {
                 201,
             )
             .await;
-        v["token"]
+        let secret = v["token"]
             .as_str()
             .unwrap_or_else(|| panic!("token response without `token`: {v}"))
-            .to_owned()
+            .to_owned();
+        (secret, id_of(&v, "token"))
     }
 
     /// `POST /api/v1/customers/{id}/entitlements` to `tags` of one
@@ -189,12 +199,13 @@ impl ManagementApi {
         let user_id = self
             .create_customer_user(&customer_id, email, "customer_member")
             .await;
-        let token = self.issue_token(&user_id, "e2e").await;
+        let (token, token_id) = self.issue_token(&user_id, "e2e").await;
         CustomerLogin {
             customer_id,
             user_id,
             email: email.to_owned(),
             token,
+            token_id,
         }
     }
 
@@ -261,5 +272,37 @@ impl CliCustomer {
             email,
             token,
         }
+    }
+
+    /// `entitlement create` of `artifact` at `tags` (`all` or patterns,
+    /// comma-separated) for this customer, optionally expiring.
+    pub fn entitle(
+        &self,
+        admin: impl Fn(&[&str]) -> String,
+        org: &str,
+        entitlement: &str,
+        artifact: &str,
+        tags: &str,
+        expires_at: Option<&str>,
+    ) {
+        let mut args = vec![
+            "entitlement",
+            "create",
+            "--org",
+            org,
+            "--customer",
+            &self.name,
+            "--name",
+            entitlement,
+            "--artifact",
+            artifact,
+            "--tags",
+            tags,
+        ];
+        if let Some(at) = expires_at {
+            args.extend(["--expires-at", at]);
+        }
+        let out = admin(&args);
+        assert!(out.contains("created entitlement"), "{out}");
     }
 }

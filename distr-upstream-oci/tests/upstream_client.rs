@@ -7,14 +7,10 @@
 //! (package `apache2-utils`).
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use distr_core::upstream::{
     upstream_error, verified_stream, DynUpstream, Missing, Upstream, UpstreamAuth, UpstreamError,
@@ -25,108 +21,29 @@ use futures::TryStreamExt;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
+use distr_test_support::auth::basic_header;
+use distr_test_support::media::{OCI_INDEX, OCI_MANIFEST};
+use distr_test_support::proxy::{forward_client, reply, ForwardClient, HttpServer, TokenRealm};
+use distr_test_support::upstream::UpstreamRegistry;
 use distr_upstream_oci::OciUpstream;
 
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const REPO: &str = "team/app";
 const USER: &str = "puller";
 const PASS: &str = "s3cret-pass";
 
 // ---------------------------------------------------------------- registry
 
-/// A Distribution process on a loopback port; killed on drop.
-struct Registry {
-    child: Child,
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn htpasswd_line(user: &str, pass: &str) -> String {
-    let out = Command::new("htpasswd")
-        .args(["-Bbn", user, pass])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "htpasswd not runnable ({e}): install it with `apt-get install -y apache2-utils`"
-            )
-        });
-    assert!(out.status.success(), "htpasswd failed: {out:?}");
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
-
-impl Registry {
-    async fn start(htpasswd: bool) -> Registry {
-        assert!(
-            std::path::Path::new(REGISTRY_BIN).exists(),
-            "{REGISTRY_BIN} is missing: install it with `apt-get install docker-registry`"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let root: PathBuf = dir.path().join("data");
-        let mut auth = String::new();
-        if htpasswd {
-            let path = dir.path().join("htpasswd");
-            std::fs::write(&path, htpasswd_line(USER, PASS) + "\n").unwrap();
-            auth = format!(
-                "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-                path.display()
-            );
-        }
-        let port = free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
-            root.display()
-        );
-        let config_path = dir.path().join("config.yml");
-        std::fs::write(&config_path, config).unwrap();
-        let child = Command::new(REGISTRY_BIN)
-            .arg("serve")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start docker-registry");
-        let reg = Registry {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            _dir: dir,
-        };
-        let raw = Raw::new(None);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Ok((s, _, _)) = raw
-                .try_req(Method::GET, &format!("{}/v2/", reg.url()))
-                .await
-            {
-                if s == StatusCode::OK || s == StatusCode::UNAUTHORIZED {
-                    return reg;
-                }
-            }
-            assert!(Instant::now() < deadline, "docker-registry did not come up");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
+/// Distribution on a loopback port, behind htpasswd Basic auth for
+/// `USER`/`PASS` when `htpasswd`.
+async fn start_registry(htpasswd: bool) -> UpstreamRegistry {
+    if htpasswd {
+        UpstreamRegistry::start_with_htpasswd(USER, PASS).await
+    } else {
+        UpstreamRegistry::start().await
     }
 }
 
@@ -141,18 +58,11 @@ type Reply = (StatusCode, HeaderMap, Bytes);
 
 impl Raw {
     fn new(basic: Option<(&str, &str)>) -> Raw {
-        let auth = basic.map(|(u, p)| {
-            let v = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
-            HeaderValue::from_str(&format!("Basic {v}")).unwrap()
-        });
+        let auth = basic.map(|(u, p)| HeaderValue::from_str(&basic_header(u, p)).unwrap());
         Raw {
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
             auth,
         }
-    }
-
-    async fn try_req(&self, method: Method, url: &str) -> Result<Reply, String> {
-        self.send(method, url, &[], Bytes::new()).await
     }
 
     async fn send(
@@ -333,38 +243,30 @@ struct ProxyStats {
 struct Proxy {
     url: String,
     stats: Arc<ProxyStats>,
+    _server: HttpServer,
 }
 
 async fn start_proxy(upstream_url: String, config: ProxyConfig) -> Proxy {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
     let stats = Arc::new(ProxyStats::default());
-    let state = Arc::new(ProxyState {
-        upstream: upstream_url,
-        own_url: url.clone(),
-        config,
-        stats: stats.clone(),
-        client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
-        tokens: std::sync::Mutex::new(Vec::new()),
-    });
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
+    let server = HttpServer::start("test-proxy", |addr| {
+        let state = Arc::new(ProxyState {
+            upstream: upstream_url,
+            own_url: format!("http://{addr}"),
+            config,
+            stats: stats.clone(),
+            client: forward_client(),
+            tokens: TokenRealm::default(),
+        });
+        move |req| {
             let state = state.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(state.handle(req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            async move { state.handle(req).await }
         }
     });
-    Proxy { url, stats }
+    Proxy {
+        url: server.url(),
+        stats,
+        _server: server,
+    }
 }
 
 struct ProxyState {
@@ -372,21 +274,9 @@ struct ProxyState {
     own_url: String,
     config: ProxyConfig,
     stats: Arc<ProxyStats>,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: ForwardClient,
     /// Issued tokens and their expiry.
-    tokens: std::sync::Mutex<Vec<(String, Instant)>>,
-}
-
-fn reply(
-    status: StatusCode,
-    headers: &[(&str, String)],
-    body: impl Into<Bytes>,
-) -> Response<Full<Bytes>> {
-    let mut r = Response::builder().status(status);
-    for (k, v) in headers {
-        r = r.header(*k, v.as_str());
-    }
-    r.body(Full::new(body.into())).unwrap()
+    tokens: TokenRealm,
 }
 
 fn query_param(query: &str, name: &str) -> Option<String> {
@@ -407,9 +297,7 @@ impl ProxyState {
             .to_owned();
         if let Some(expires_in) = self.config.bearer_expires_in {
             if path == "/token" {
-                let want =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASS}"));
-                if auth != format!("Basic {want}") {
+                if auth != basic_header(USER, PASS) {
                     return reply(
                         StatusCode::UNAUTHORIZED,
                         &[],
@@ -426,10 +314,8 @@ impl ProxyState {
                 );
                 let n = self.stats.token_fetches.fetch_add(1, Ordering::SeqCst) + 1;
                 let token = format!("tok-{n}");
-                self.tokens.lock().unwrap().push((
-                    token.clone(),
-                    Instant::now() + Duration::from_secs(expires_in),
-                ));
+                self.tokens
+                    .issue(&token, Duration::from_secs(expires_in));
                 let body = serde_json::json!({"token": token, "expires_in": expires_in});
                 return reply(
                     StatusCode::OK,
@@ -437,14 +323,7 @@ impl ProxyState {
                     body.to_string(),
                 );
             }
-            let valid = auth.strip_prefix("Bearer ").is_some_and(|t| {
-                self.tokens
-                    .lock()
-                    .unwrap()
-                    .iter()
-                    .any(|(tok, exp)| tok == t && Instant::now() < *exp)
-            });
-            if !valid {
+            if !self.tokens.accepts(&auth) {
                 self.stats.challenges.fetch_add(1, Ordering::SeqCst);
                 let challenge = format!(
                     r#"Bearer realm="{}/token",service="test-proxy",scope="repository:{REPO}:pull""#,
@@ -523,7 +402,7 @@ impl ProxyState {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anonymous_registry_roundtrip() {
-    let reg = Registry::start(false).await;
+    let reg = start_registry(false).await;
     let raw = Raw::new(None);
     let fx = push_fixture(&reg.url(), &raw).await;
     let up = upstream(&reg.url(), REPO, UpstreamAuth::None);
@@ -713,7 +592,7 @@ async fn anonymous_registry_roundtrip() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_registry() {
-    let reg = Registry::start(true).await;
+    let reg = start_registry(true).await;
     let raw = Raw::new(Some((USER, PASS)));
     let fx = push_fixture(&reg.url(), &raw).await;
 
@@ -737,7 +616,7 @@ async fn basic_auth_registry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_token_flow() {
-    let reg = Registry::start(false).await;
+    let reg = start_registry(false).await;
     let raw = Raw::new(None);
     let fx = push_fixture(&reg.url(), &raw).await;
     let proxy = start_proxy(

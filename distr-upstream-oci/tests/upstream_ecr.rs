@@ -14,14 +14,10 @@
 //! moto, and reject the first authenticated registry request (a stale token)
 //! or demand Bearer tokens from a realm that takes the ECR password.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use bytes::Bytes;
 use distr_core::access::ArtifactUpstream;
 use distr_core::pullthrough::UpstreamConnector;
@@ -31,31 +27,18 @@ use futures::TryStreamExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
+use distr_test_support::auth::basic_header;
+use distr_test_support::media::OCI_MANIFEST;
+use distr_test_support::net::free_port;
+use distr_test_support::proxy::{forward_client, reply, ForwardClient, HttpServer};
+use distr_test_support::upstream::{Moto, UpstreamRegistry};
 use distr_upstream_oci::OciConnector;
 use distr_upstream_oci::{EcrTokenSource, OciUpstream};
 
-const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
-/// `moto_server`: `DISTR_TEST_MOTO_SERVER` (set by scripts/test to the one in
-/// its venv), else the workspace venv's, else from `PATH`.
-fn moto_bin() -> String {
-    if let Ok(bin) = std::env::var("DISTR_TEST_MOTO_SERVER") {
-        return bin;
-    }
-    let venv = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/e2e-venv/bin/moto_server"
-    );
-    if std::path::Path::new(venv).exists() {
-        return venv.to_owned();
-    }
-    "moto_server".to_owned()
-}
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const REPO: &str = "team/app";
 /// The password moto's `GetAuthorizationToken` hands out (default account).
 const MOTO_PASSWORD: &str = "123456789012-auth-token";
@@ -63,111 +46,13 @@ const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
 const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 const GET_TOKEN_TARGET: &str = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken";
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn basic(user: &str, pass: &str) -> String {
-    let v = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-    format!("Basic {v}")
-}
-
-async fn wait_until_up(url: &str, what: &str, child: &mut Child) {
-    let client: Client<HttpConnector, Full<Bytes>> =
-        Client::builder(TokioExecutor::new()).build(HttpConnector::new());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let req = Request::get(url).body(Full::new(Bytes::new())).unwrap();
-        if client.request(req).await.is_ok() {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited early: {status}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-// ---------------------------------------------------------------- processes
-
-/// A child process killed on drop.
-struct Proc {
-    child: Child,
-    url: String,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `moto_server` on a loopback port; with `validate_credentials`, moto checks
 /// AWS signatures against its IAM (no users exist: every key is unknown).
-async fn start_moto(validate_credentials: bool) -> Proc {
-    let port = free_port();
-    let moto = moto_bin();
-    let mut cmd = Command::new(&moto);
-    cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+fn start_moto(validate_credentials: bool) -> Moto {
     if validate_credentials {
-        cmd.env("INITIAL_NO_AUTH_ACTION_COUNT", "0");
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| {
-        panic!("{moto} not runnable ({e}): install it with `pip install 'moto[server]'`")
-    });
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until_up(&format!("{url}/moto-api/"), "moto_server", &mut child).await;
-    Proc {
-        child,
-        url,
-        _dir: None,
-    }
-}
-
-/// Distribution on a loopback port with one htpasswd user.
-async fn start_registry(user: &str, pass: &str) -> Proc {
-    assert!(
-        std::path::Path::new(REGISTRY_BIN).exists(),
-        "{REGISTRY_BIN} is missing: install it with `apt-get install docker-registry`"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let root: PathBuf = dir.path().join("data");
-    let out = Command::new("htpasswd")
-        .args(["-Bbn", user, pass])
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("htpasswd not runnable ({e}): install it with `apt-get install apache2-utils`")
-        });
-    assert!(out.status.success(), "htpasswd failed: {out:?}");
-    let htpasswd = dir.path().join("htpasswd");
-    std::fs::write(&htpasswd, out.stdout).unwrap();
-    let port = free_port();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: ecr-test\n    path: {}\n",
-        root.display(),
-        htpasswd.display()
-    );
-    let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let mut child = Command::new(REGISTRY_BIN)
-        .arg("serve")
-        .arg(&config_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start docker-registry");
-    let url = format!("http://127.0.0.1:{port}");
-    wait_until_up(&format!("{url}/v2/"), "docker-registry", &mut child).await;
-    Proc {
-        child,
-        url,
-        _dir: Some(dir),
+        Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")])
+    } else {
+        Moto::start()
     }
 }
 
@@ -205,7 +90,7 @@ async fn send(
 }
 
 async fn push_blob(client: &Client<HttpConnector, Full<Bytes>>, base: &str, data: &[u8]) -> Digest {
-    let auth = basic("AWS", MOTO_PASSWORD);
+    let auth = basic_header("AWS", MOTO_PASSWORD);
     let digest = Digest::sha256(data);
     let (s, h) = send(
         client,
@@ -254,7 +139,7 @@ async fn push_fixture(base: &str) -> Fixture {
         &client,
         Method::PUT,
         &format!("{base}/v2/{REPO}/manifests/v1"),
-        &basic("AWS", MOTO_PASSWORD),
+        &basic_header("AWS", MOTO_PASSWORD),
         Some(OCI_MANIFEST),
         manifest.clone(),
     )
@@ -314,16 +199,7 @@ struct ProxyState {
     /// forward with that Basic.
     bearer: bool,
     token_fetches: AtomicUsize,
-    client: Option<Client<HttpConnector, Full<Bytes>>>,
-}
-
-fn reply(status: StatusCode, headers: &[(&str, String)], body: &str) -> Response<Full<Bytes>> {
-    let mut r = Response::builder().status(status);
-    for (k, v) in headers {
-        r = r.header(*k, v.as_str());
-    }
-    r.body(Full::new(Bytes::copy_from_slice(body.as_bytes())))
-        .unwrap()
+    client: Option<ForwardClient>,
 }
 
 impl ProxyState {
@@ -354,7 +230,7 @@ impl ProxyState {
         let mut forward_auth = None;
         if self.bearer {
             if parts.uri.path() == "/token" {
-                if auth != basic("AWS", MOTO_PASSWORD) {
+                if auth != basic_header("AWS", MOTO_PASSWORD) {
                     return reply(StatusCode::UNAUTHORIZED, &[], "{}");
                 }
                 let n = self.token_fetches.fetch_add(1, Ordering::SeqCst) + 1;
@@ -362,7 +238,7 @@ impl ProxyState {
                 return reply(
                     StatusCode::OK,
                     &[("content-type", "application/json".into())],
-                    &body.to_string(),
+                    body.to_string(),
                 );
             }
             if !auth.starts_with("Bearer tok-") {
@@ -376,7 +252,7 @@ impl ProxyState {
                     r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
                 );
             }
-            forward_auth = Some(basic("AWS", MOTO_PASSWORD));
+            forward_auth = Some(basic_header("AWS", MOTO_PASSWORD));
         }
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let mut fwd = Request::builder()
@@ -393,7 +269,7 @@ impl ProxyState {
         let client = self.client.as_ref().unwrap();
         let resp = match client.request(fwd.body(Full::new(body)).unwrap()).await {
             Ok(r) => r,
-            Err(e) => return reply(StatusCode::BAD_GATEWAY, &[], &e.to_string()),
+            Err(e) => return reply(StatusCode::BAD_GATEWAY, &[], e.to_string()),
         };
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.unwrap().to_bytes();
@@ -401,47 +277,51 @@ impl ProxyState {
     }
 }
 
-async fn start_proxy(upstream: &str, bearer: bool) -> Arc<ProxyState> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let state = Arc::new(ProxyState {
-        upstream: upstream.to_owned(),
-        own_url: format!("http://{addr}"),
-        bearer,
-        client: Some(Client::builder(TokioExecutor::new()).build(HttpConnector::new())),
-        ..Default::default()
-    });
-    let st = state.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
+/// A [`ProxyState`] served on a loopback port (stopped on drop).
+struct Proxy {
+    state: Arc<ProxyState>,
+    _server: HttpServer,
+}
+
+impl std::ops::Deref for Proxy {
+    type Target = ProxyState;
+    fn deref(&self) -> &ProxyState {
+        &self.state
+    }
+}
+
+async fn start_proxy(upstream: &str, bearer: bool) -> Proxy {
+    let mut state = None;
+    let server = HttpServer::start("ecr-proxy", |addr| {
+        let st = Arc::new(ProxyState {
+            upstream: upstream.to_owned(),
+            own_url: format!("http://{addr}"),
+            bearer,
+            client: Some(forward_client()),
+            ..Default::default()
+        });
+        state = Some(st.clone());
+        move |req| {
             let st = st.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| {
-                    let st = st.clone();
-                    async move { Ok::<_, std::convert::Infallible>(st.handle(req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            async move { st.handle(req).await }
         }
     });
-    state
+    Proxy {
+        state: state.expect("the handler was built"),
+        _server: server,
+    }
 }
 
 // ---------------------------------------------------------------- tests
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ecr_pull_with_cached_singleflight_token() {
-    let (moto, reg) = tokio::join!(start_moto(false), start_registry("AWS", MOTO_PASSWORD));
-    let fx = push_fixture(&reg.url).await;
-    let ecr = start_proxy(&moto.url, false).await;
+    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let fx = push_fixture(&reg.url()).await;
+    let ecr = start_proxy(&moto.endpoint(), false).await;
     let calls = || ecr.ecr_calls.load(Ordering::SeqCst);
 
-    let up = ecr_upstream(&reg.url, &ecr.own_url, None);
+    let up = ecr_upstream(&reg.url(), &ecr.own_url, None);
     assert!(!format!("{up:?}").contains(SECRET_KEY));
     up.check_access().await.unwrap();
     let m = up
@@ -457,7 +337,7 @@ async fn ecr_pull_with_cached_singleflight_token() {
     assert_eq!(calls(), 1, "one GetAuthorizationToken for all requests");
 
     // N concurrent requests on a fresh upstream: one GetAuthorizationToken.
-    let fresh = Arc::new(ecr_upstream(&reg.url, &ecr.own_url, None));
+    let fresh = Arc::new(ecr_upstream(&reg.url(), &ecr.own_url, None));
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let up = fresh.clone();
@@ -476,7 +356,7 @@ async fn ecr_pull_with_cached_singleflight_token() {
         .with_ecr_endpoint(&ecr.own_url)
         .with_connect_timeout(Duration::from_secs(2));
     let artifact = ArtifactUpstream {
-        reference: target(&reg.url),
+        reference: target(&reg.url()),
         auth: ecr_auth(),
         insecure: true,
     };
@@ -501,13 +381,13 @@ async fn ecr_pull_with_cached_singleflight_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_token_refreshed_within_margin() {
-    let (moto, reg) = tokio::join!(start_moto(false), start_registry("AWS", MOTO_PASSWORD));
-    let fx = push_fixture(&reg.url).await;
-    let ecr = start_proxy(&moto.url, false).await;
+    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let fx = push_fixture(&reg.url()).await;
+    let ecr = start_proxy(&moto.endpoint(), false).await;
     let calls = || ecr.ecr_calls.load(Ordering::SeqCst);
 
     // A margin longer than the 12 h lifetime: every request needs a new token.
-    let up = ecr_upstream(&reg.url, &ecr.own_url, Some(Duration::from_secs(13 * 3600)));
+    let up = ecr_upstream(&reg.url(), &ecr.own_url, Some(Duration::from_secs(13 * 3600)));
     let by_digest = Reference::Digest(fx.manifest_digest.clone());
     up.get_manifest(&by_digest).await.unwrap();
     assert_eq!(calls(), 1);
@@ -524,7 +404,7 @@ async fn ecr_token_refreshed_within_margin() {
             .build()
             .unwrap(),
     );
-    let up = OciUpstream::builder(target(&reg.url))
+    let up = OciUpstream::builder(target(&reg.url()))
         .with_insecure(true)
         .with_ecr_token_source(source.clone())
         .build()
@@ -537,11 +417,11 @@ async fn ecr_token_refreshed_within_margin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_rejected_token_is_replaced_and_retried_once() {
-    let (moto, reg) = tokio::join!(start_moto(false), start_registry("AWS", MOTO_PASSWORD));
-    let fx = push_fixture(&reg.url).await;
-    let ecr = start_proxy(&moto.url, false).await;
+    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let fx = push_fixture(&reg.url()).await;
+    let ecr = start_proxy(&moto.endpoint(), false).await;
     let calls = || ecr.ecr_calls.load(Ordering::SeqCst);
-    let front = start_proxy(&reg.url, false).await;
+    let front = start_proxy(&reg.url(), false).await;
 
     let up = ecr_upstream(&front.own_url, &ecr.own_url, None);
     let by_digest = Reference::Digest(fx.manifest_digest.clone());
@@ -558,8 +438,8 @@ async fn ecr_rejected_token_is_replaced_and_retried_once() {
     assert_eq!(calls(), 2, "the new token is cached");
 
     // A registry that never accepts the password: one retry, then the error.
-    let other = start_registry("AWS", "another-password").await;
-    let up = ecr_upstream(&other.url, &ecr.own_url, None);
+    let other = UpstreamRegistry::start_with_htpasswd("AWS", "another-password").await;
+    let up = ecr_upstream(&other.url(), &ecr.own_url, None);
     let before = calls();
     let e = up.get_manifest(&by_digest).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Unauthorized(_)), "{e:?}");
@@ -568,11 +448,11 @@ async fn ecr_rejected_token_is_replaced_and_retried_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_password_goes_to_the_token_realm() {
-    let (moto, reg) = tokio::join!(start_moto(false), start_registry("AWS", MOTO_PASSWORD));
-    let fx = push_fixture(&reg.url).await;
-    let front = start_proxy(&reg.url, true).await;
+    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let fx = push_fixture(&reg.url()).await;
+    let front = start_proxy(&reg.url(), true).await;
 
-    let up = ecr_upstream(&front.own_url, &moto.url, None);
+    let up = ecr_upstream(&front.own_url, &moto.endpoint(), None);
     let m = up
         .get_manifest(&"v1".parse::<Reference>().unwrap())
         .await
@@ -585,9 +465,9 @@ async fn ecr_password_goes_to_the_token_realm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_bad_credentials_are_an_auth_error() {
-    let moto = start_moto(true).await;
+    let moto = start_moto(true);
     // No registry request is made: the token fails first.
-    let up = ecr_upstream("http://127.0.0.1:9", &moto.url, None);
+    let up = ecr_upstream("http://127.0.0.1:9", &moto.endpoint(), None);
     let e = up.check_access().await.unwrap_err();
     assert!(matches!(e, UpstreamError::Unauthorized(_)), "{e:?}");
     assert!(!e.is_transient());

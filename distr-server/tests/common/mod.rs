@@ -194,6 +194,31 @@ impl Server {
             .unwrap_or_else(|e| panic!("admin {args:?}: stdout is not JSON ({e}): {text}"))
     }
 
+    /// A customer of [`TEST_ORG`] with one member of `role` and a token,
+    /// made with the admin CLI.
+    pub fn customer(&self, name: &str, role: &str) -> CliCustomer {
+        CliCustomer::create(|args| self.admin(args), TEST_ORG, name, role)
+    }
+
+    /// Entitle `customer` to `tags` of the artifact `artifact` (admin CLI).
+    pub fn entitle(
+        &self,
+        customer: &CliCustomer,
+        entitlement: &str,
+        artifact: &str,
+        tags: &str,
+        expires_at: Option<&str>,
+    ) {
+        customer.entitle(
+            |args| self.admin(args),
+            TEST_ORG,
+            entitlement,
+            artifact,
+            tags,
+            expires_at,
+        );
+    }
+
     /// Start again (after [`ServerProcess::stop`]) with other bootstrap settings.
     pub fn restart_with(&mut self, options: ServerOptions) {
         if self.process.is_running() {

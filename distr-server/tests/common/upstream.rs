@@ -12,7 +12,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,7 +26,9 @@ pub use distr_test_support::layout::{generate_single_layout, verify_pulled_layou
 pub use distr_test_support::net::free_port;
 pub use distr_test_support::tools::{htpasswd_line, REGISTRY_BIN};
 pub use distr_test_support::upstream::UpstreamRegistry;
-use distr_test_support::proxy::{forward, forward_client, reply, ForwardClient, HttpServer};
+use distr_test_support::proxy::{
+    forward, forward_client, reply, ForwardClient, HttpServer, TokenRealm,
+};
 
 use super::{sha256_hex, Server};
 
@@ -80,7 +82,7 @@ struct ProxyState {
     basic: String,
     stats: Arc<ProxyStats>,
     client: ForwardClient,
-    tokens: Mutex<Vec<(String, Instant)>>,
+    tokens: TokenRealm,
 }
 
 impl BearerProxy {
@@ -94,7 +96,7 @@ impl BearerProxy {
                 basic: basic_header(user, pass),
                 stats: stats.clone(),
                 client: forward_client(),
-                tokens: Mutex::new(Vec::new()),
+                tokens: TokenRealm::default(),
             });
             move |req| {
                 let state = state.clone();
@@ -136,14 +138,7 @@ impl ProxyState {
         if path == "/token" {
             return self.issue(&auth);
         }
-        let valid = auth.strip_prefix("Bearer ").is_some_and(|t| {
-            self.tokens
-                .lock()
-                .unwrap()
-                .iter()
-                .any(|(tok, exp)| tok == t && Instant::now() < *exp)
-        });
-        if !valid {
+        if !self.tokens.accepts(&auth) {
             self.stats.challenges.fetch_add(1, Ordering::SeqCst);
             let mut challenge = format!(
                 r#"Bearer realm="{}/token",service="{PROXY_SERVICE}""#,
@@ -184,10 +179,7 @@ impl ProxyState {
             "e2e-{n}-{}",
             sha256_hex(format!("{n}{:?}", Instant::now()).as_bytes())
         );
-        self.tokens
-            .lock()
-            .unwrap()
-            .push((token.clone(), Instant::now() + Duration::from_secs(300)));
+        self.tokens.issue(&token, Duration::from_secs(300));
         let body = json!({"token": token, "access_token": token, "expires_in": 300});
         reply(
             StatusCode::OK,
