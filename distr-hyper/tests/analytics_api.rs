@@ -8,9 +8,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use base64::Engine;
+
 use bytes::Bytes;
 use distr_core::access::*;
+use distr_test_support::access::{org, vendor_admin};
+use distr_test_support::auth::basic_auth;
 use distr_core::analytics::{MemoryAnalyticsStore, Recorder, RecorderConfig};
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
@@ -53,11 +55,6 @@ impl Resp {
         let s = self.expect(status);
         assert_eq!(s.json()["error"]["code"], code, "{}", s.json());
     }
-}
-
-fn basic(secret: &str) -> String {
-    let b = base64::engine::general_purpose::STANDARD.encode(format!("anyone:{secret}"));
-    format!("Basic {b}")
 }
 
 /// A request as it arrives from `peer`.
@@ -149,10 +146,10 @@ async fn world(analytics: bool) -> World {
         recorder = Some(r);
     }
     let svc = svc.with_management_api(api);
-    let acme = org(&store, "acme").await;
-    let globex = org(&store, "globex").await;
-    let va = vendor_admin(&store, &acme).await;
-    let gva = vendor_admin(&store, &globex).await;
+    let acme = org(store.as_ref(), "acme").await;
+    let globex = org(store.as_ref(), "globex").await;
+    let va = vendor_admin(store.as_ref(), &acme).await;
+    let gva = vendor_admin(store.as_ref(), &globex).await;
     World {
         svc,
         store,
@@ -161,44 +158,6 @@ async fn world(analytics: bool) -> World {
         va,
         gva,
     }
-}
-
-async fn org(store: &MemoryAccessStore, slug: &str) -> Org {
-    let o = Org {
-        id: OrgId::new(),
-        slug: slug.into(),
-        name: slug.into(),
-        created_at_ms: 0,
-    };
-    store.create_org(&o).await.unwrap();
-    o
-}
-
-async fn vendor_admin(store: &MemoryAccessStore, org: &Org) -> String {
-    let user = User {
-        id: UserId::new(),
-        org_id: org.id,
-        customer_id: None,
-        email: format!("admin@{}.test", org.slug),
-        role: Role::VendorAdmin,
-        created_at_ms: 0,
-    };
-    store.create_user(&user).await.unwrap();
-    let secret = PlainToken::generate().unwrap();
-    store
-        .create_token(&TokenRecord {
-            id: TokenId::new(),
-            user_id: user.id,
-            name: "bootstrap".into(),
-            hash: secret.hash(),
-            expires_at_ms: None,
-            last_used_at_ms: None,
-            revoked_at_ms: None,
-            created_at_ms: 0,
-        })
-        .await
-        .unwrap();
-    secret.expose().to_owned()
 }
 
 /// A customer user with a token: ids and secret.
@@ -268,7 +227,7 @@ impl World {
         let d = Digest::sha256(data);
         let uri = format!("/v2/{repo}/blobs/uploads/?digest={d}");
         Req::new(Method::POST, &uri)
-            .header("authorization", basic(&self.va))
+            .header("authorization", basic_auth(&self.va))
             .body(Bytes::copy_from_slice(data))
             .send(&self.svc)
             .await
@@ -279,7 +238,7 @@ impl World {
     async fn put_manifest(&self, repo: &str, reference: &str, media_type: &str, m: &str) -> Digest {
         let uri = format!("/v2/{repo}/manifests/{reference}");
         Req::new(Method::PUT, &uri)
-            .header("authorization", basic(&self.va))
+            .header("authorization", basic_auth(&self.va))
             .header("content-type", media_type)
             .body(m.to_owned())
             .send(&self.svc)
@@ -312,7 +271,7 @@ impl World {
     ) -> Resp {
         let uri = format!("/v2/{repo}/manifests/{reference}");
         let mut r = Req::new(method, &uri)
-            .header("authorization", basic(token))
+            .header("authorization", basic_auth(token))
             .header("accept", ACCEPT)
             .header("user-agent", "docker/27.0 (test)")
             .from(peer);
@@ -450,7 +409,7 @@ async fn pulls_are_recorded_listed_filtered_paged_exported_and_aggregated() {
     // alpha downloads a layer: its bytes are counted.
     let uri = format!("/v2/acme/app/blobs/{layer}");
     let blob = Req::new(Method::GET, &uri)
-        .header("authorization", basic(&a.token))
+        .header("authorization", basic_auth(&a.token))
         .send(&w.svc)
         .await
         .expect(StatusCode::OK);
@@ -844,7 +803,7 @@ async fn tags_list_of_an_artifact_without_tags_is_an_empty_list() {
         let a = w.customer("alpha", "customer_member").await;
         for token in [&w.va, &a.token] {
             let r = Req::new(Method::GET, "/v2/acme/fresh/tags/list")
-                .header("authorization", basic(token))
+                .header("authorization", basic_auth(token))
                 .send(&w.svc)
                 .await
                 .expect(StatusCode::OK);
@@ -856,7 +815,7 @@ async fn tags_list_of_an_artifact_without_tags_is_an_empty_list() {
             ("/v2/acme/fresh/tags/list", &w.gva),
         ] {
             let r = Req::new(Method::GET, uri)
-                .header("authorization", basic(token))
+                .header("authorization", basic_auth(token))
                 .send(&w.svc)
                 .await
                 .expect(StatusCode::NOT_FOUND);

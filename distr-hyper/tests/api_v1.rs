@@ -10,6 +10,8 @@ use std::time::Duration;
 use base64::Engine;
 use bytes::Bytes;
 use distr_core::access::*;
+use distr_test_support::access::{org, vendor_admin};
+use distr_test_support::auth::basic_auth;
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{AccessControl, ClientAddr, DistrService, ManagementApi};
@@ -78,10 +80,6 @@ fn b64(s: impl AsRef<[u8]>) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
 
-fn basic(secret: &str) -> String {
-    format!("Basic {}", b64(format!("anyone:{secret}")))
-}
-
 async fn raw(
     svc: &DistrService,
     method: Method,
@@ -139,10 +137,10 @@ async fn world() -> World {
     let svc = DistrService::new(registry)
         .with_access_control(control)
         .with_management_api(api);
-    let acme = org(&store, "acme").await;
-    let globex = org(&store, "globex").await;
-    let va = vendor_admin(&store, &acme).await;
-    let gva = vendor_admin(&store, &globex).await;
+    let acme = org(store.as_ref(), "acme").await;
+    let globex = org(store.as_ref(), "globex").await;
+    let va = vendor_admin(store.as_ref(), &acme).await;
+    let gva = vendor_admin(store.as_ref(), &globex).await;
     World {
         svc,
         store,
@@ -150,46 +148,6 @@ async fn world() -> World {
         va,
         gva,
     }
-}
-
-async fn org(store: &MemoryAccessStore, slug: &str) -> Org {
-    let o = Org {
-        id: OrgId::new(),
-        slug: slug.into(),
-        name: slug.into(),
-        created_at_ms: 0,
-    };
-    store.create_org(&o).await.unwrap();
-    o
-}
-
-/// Bootstraps a vendor admin with a token directly in the store (the API
-/// manages what is below a vendor, not vendors themselves).
-async fn vendor_admin(store: &MemoryAccessStore, org: &Org) -> String {
-    let user = User {
-        id: UserId::new(),
-        org_id: org.id,
-        customer_id: None,
-        email: format!("admin-{}@{}.test", UserId::new(), org.slug),
-        role: Role::VendorAdmin,
-        created_at_ms: 0,
-    };
-    store.create_user(&user).await.unwrap();
-    let secret = PlainToken::generate().unwrap();
-    store
-        .create_token(&TokenRecord {
-            id: TokenId::new(),
-            user_id: user.id,
-            name: "bootstrap".into(),
-            hash: secret.hash(),
-            expires_at_ms: None,
-            last_used_at_ms: None,
-            revoked_at_ms: None,
-            created_at_ms: 0,
-        })
-        .await
-        .unwrap();
-    secret.expose().to_owned()
 }
 
 impl World {
@@ -261,7 +219,7 @@ impl World {
             &self.svc,
             Method::GET,
             uri,
-            Some(basic(token)),
+            Some(basic_auth(token)),
             Bytes::new(),
         )
         .await
@@ -274,7 +232,7 @@ impl World {
             &self.svc,
             Method::POST,
             &format!("/v2/{repo}/blobs/uploads/?digest={d}"),
-            Some(basic(&self.va)),
+            Some(basic_auth(&self.va)),
             Bytes::copy_from_slice(data),
         )
         .await;
@@ -293,7 +251,7 @@ impl World {
         let mut req = Request::builder()
             .method(Method::PUT)
             .uri(format!("/v2/{repo}/manifests/{tag}"))
-            .header("authorization", basic(&self.va))
+            .header("authorization", basic_auth(&self.va))
             .header("content-type", MANIFEST);
         req = req.header("content-length", m.len());
         let resp = self
@@ -333,7 +291,7 @@ async fn me_authentication_and_mounting() {
     assert_eq!(bearer.status, StatusCode::OK);
     for auth in [
         None,
-        Some(basic(&w.va)),
+        Some(basic_auth(&w.va)),
         Some("AccessToken distr_0000".into()),
         Some("AccessToken".into()),
     ] {
@@ -1568,8 +1526,8 @@ async fn openapi_covers_every_route() {
 async fn lone_api() -> (Arc<dyn MetadataStore>, String, ManagementApi) {
     let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
     let store = Arc::new(MemoryAccessStore::new());
-    let acme = org(&store, "acme").await;
-    let va = vendor_admin(&store, &acme).await;
+    let acme = org(store.as_ref(), "acme").await;
+    let va = vendor_admin(store.as_ref(), &acme).await;
     let authn = Arc::new(TokenAuthenticator::new(store.clone()));
     let api = ManagementApi::new(store, meta.clone(), authn);
     (meta, va, api)

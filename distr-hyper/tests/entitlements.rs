@@ -5,9 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use distr_core::access::*;
+use distr_test_support::access::user_token;
+use distr_test_support::auth::basic_auth;
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{AccessControl, DistrService};
@@ -25,13 +26,6 @@ struct World {
     app: Artifact,
 }
 
-fn basic(secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("anyone:{secret}"))
-    )
-}
-
 async fn send(
     svc: &DistrService,
     method: Method,
@@ -42,7 +36,7 @@ async fn send(
 ) -> (StatusCode, http::HeaderMap, Bytes) {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
-        req = req.header("authorization", basic(t));
+        req = req.header("authorization", basic_auth(t));
     }
     if let Some(ct) = ct {
         req = req.header("content-type", ct);
@@ -68,36 +62,6 @@ async fn get(svc: &DistrService, uri: &str, token: &str) -> (StatusCode, Bytes) 
 fn code(body: &Bytes) -> String {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
     v["errors"][0]["code"].as_str().unwrap().to_owned()
-}
-
-async fn user_token(
-    access: &MemoryAccessStore,
-    org: &Org,
-    customer: Option<&Customer>,
-    role: Role,
-) -> (String, TokenRecord) {
-    let user = User {
-        id: UserId::new(),
-        org_id: org.id,
-        customer_id: customer.map(|c| c.id),
-        email: format!("{}@test", UserId::new()),
-        role,
-        created_at_ms: 0,
-    };
-    access.create_user(&user).await.unwrap();
-    let secret = PlainToken::generate().unwrap();
-    let record = TokenRecord {
-        id: TokenId::new(),
-        user_id: user.id,
-        name: "t".into(),
-        hash: secret.hash(),
-        expires_at_ms: None,
-        last_used_at_ms: None,
-        revoked_at_ms: None,
-        created_at_ms: 0,
-    };
-    access.create_token(&record).await.unwrap();
-    (secret.expose().to_owned(), record)
 }
 
 fn world() -> World {
@@ -795,11 +759,11 @@ async fn failed_authentication_is_rate_limited_per_client_address() {
         created_at_ms: 0,
     };
     access.create_org(&org).await.unwrap();
-    let (good, _) = user_token(&access, &org, None, Role::VendorAdmin).await;
+    let (good, _) = user_token(access.as_ref(), &org, None, Role::VendorAdmin).await;
     let from = |ip: &str, token: &str| {
         let mut req = Request::builder()
             .uri("/v2/")
-            .header("authorization", basic(token))
+            .header("authorization", basic_auth(token))
             .body(Full::new(Bytes::new()))
             .unwrap();
         req.extensions_mut().insert(distr_hyper::ClientAddr(

@@ -5,9 +5,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use base64::Engine;
+
 use bytes::Bytes;
 use distr_core::access::*;
+use distr_test_support::access::vendor_admin;
+use distr_test_support::auth::basic_auth;
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{
@@ -28,33 +30,6 @@ struct World {
     b: String,
 }
 
-async fn vendor_token(access: &MemoryAccessStore, org: &Org) -> String {
-    let user = User {
-        id: UserId::new(),
-        org_id: org.id,
-        customer_id: None,
-        email: format!("{}@test", UserId::new()),
-        role: Role::VendorAdmin,
-        created_at_ms: 0,
-    };
-    access.create_user(&user).await.unwrap();
-    let secret = PlainToken::generate().unwrap();
-    access
-        .create_token(&TokenRecord {
-            id: TokenId::new(),
-            user_id: user.id,
-            name: "t".into(),
-            hash: secret.hash(),
-            expires_at_ms: None,
-            last_used_at_ms: None,
-            revoked_at_ms: None,
-            created_at_ms: 0,
-        })
-        .await
-        .unwrap();
-    secret.expose().to_owned()
-}
-
 /// acme with two vendor admin tokens, a 1000-byte blob limit and `limits`.
 async fn world(limits: RequestLimits) -> World {
     let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
@@ -71,8 +46,8 @@ async fn world(limits: RequestLimits) -> World {
         created_at_ms: 0,
     };
     access.create_org(&acme).await.unwrap();
-    let a = vendor_token(&access, &acme).await;
-    let b = vendor_token(&access, &acme).await;
+    let a = vendor_admin(access.as_ref(), &acme).await;
+    let b = vendor_admin(access.as_ref(), &acme).await;
     let authn = Arc::new(TokenAuthenticator::new(access.clone()));
     let control = AccessControl::new(Policy::new(access.clone(), meta.clone()), authn.clone());
     let api = ManagementApi::new(access.clone(), meta, authn);
@@ -88,13 +63,6 @@ async fn world(limits: RequestLimits) -> World {
     }
 }
 
-fn basic(secret: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("anyone:{secret}"))
-    )
-}
-
 fn request<B>(
     method: Method,
     uri: &str,
@@ -105,7 +73,7 @@ fn request<B>(
 ) -> Request<B> {
     let mut req = Request::builder().method(method).uri(uri);
     if let Some(t) = token {
-        req = req.header("authorization", basic(t));
+        req = req.header("authorization", basic_auth(t));
     }
     for (k, v) in headers {
         req = req.header(*k, v);

@@ -25,9 +25,12 @@
 //!   on loopback ports.
 //! * [`tenancy`]: the vendor organisation, its admin and customers, made
 //!   through any admin front (the CLI or the management API).
+//! * [`access`]: the same, in-process: an organisation, its vendor admin
+//!   and users with tokens written straight into an `AccessStore`.
 //! * [`logs`]: reading structured fields out of log text.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod auth;
 pub mod digest;
 pub mod layout;
