@@ -370,7 +370,7 @@ pub struct Moto {
 
 impl Moto {
     /// Starts `moto_server -H 127.0.0.1 -p <free port>` and waits until it
-    /// answers HTTP. Fails loudly (never skips) when it cannot be run.
+    /// answers HTTP (`GET /moto-api/`). Fails loudly (never skips) when it cannot be run.
     pub fn start() -> Moto {
         Self::start_with_env(&[])
     }
@@ -417,7 +417,9 @@ impl Moto {
                     );
                     break;
                 }
-                if let Ok((status, _)) = http10(addr, "GET", "/") {
+                // moto's own dashboard answers whatever the auth settings
+                // (with signatures checked, `GET /` is refused).
+                if let Ok((status, _)) = http10(addr, "GET", "/moto-api/") {
                     if status < 500 {
                         return Moto {
                             child,
