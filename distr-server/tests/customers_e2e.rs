@@ -11,7 +11,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use common::*;
@@ -20,27 +20,8 @@ use serde_json::{json, Value};
 const REPO: &str = "acme/app";
 const TAGS: [&str; 3] = ["1.1.0", "1.2.0", "1.2.3"];
 
-/// Run a command that may fail; return its output.
-fn try_run(cmd: &mut Command) -> Output {
-    let desc = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("failed to run {desc}: {e}"))
-}
-
 fn pull(skopeo: &Path, host: &str, token: &str, tag: &str, out: &Path) -> Output {
-    try_run(skopeo_cmd(skopeo).args([
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--retry-times",
-        "0",
-        "--src-tls-verify=false",
-        "--src-creds",
-        &creds(token),
-        &format!("docker://{host}/{REPO}:{tag}"),
-        &format!("oci:{}:{tag}", out.display()),
-    ]))
+    skopeo_pull(skopeo, host, REPO, tag, &creds(token), out)
 }
 
 fn list_tags(skopeo: &Path, host: &str, token: &str) -> Output {
@@ -53,10 +34,6 @@ fn list_tags(skopeo: &Path, host: &str, token: &str) -> Output {
         &creds(token),
         &format!("docker://{host}/{REPO}"),
     ]))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Every digest and byte of the pulled layout equals the generated one.

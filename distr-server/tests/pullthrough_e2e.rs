@@ -16,7 +16,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::upstream::*;
@@ -38,31 +38,9 @@ fn now_ms() -> i64 {
 // skopeo as the customer
 // ---------------------------------------------------------------------------
 
-fn try_run(cmd: &mut Command) -> Output {
-    let desc = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("failed to run {desc}: {e}"))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// `skopeo copy --all` `<distr>/acme/app:<tag>` into the OCI layout `out`.
 fn pull(skopeo: &Path, host: &str, token: &str, tag: &str, out: &Path) -> Output {
-    try_run(skopeo_cmd(skopeo).args([
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--retry-times",
-        "0",
-        "--src-tls-verify=false",
-        "--src-creds",
-        &creds(token),
-        &format!("docker://{host}/{REPO}:{tag}"),
-        &format!("oci:{}:{tag}", out.display()),
-    ]))
+    skopeo_pull(skopeo, host, REPO, tag, &creds(token), out)
 }
 
 /// Pull `layout.tag` through distr into a fresh dir under `work` and compare
@@ -122,19 +100,8 @@ fn pull_concurrently(
     let children: Vec<std::process::Child> = dirs
         .iter()
         .map(|d| {
-            skopeo_cmd(skopeo)
-                .args([
-                    "copy",
-                    "--all",
-                    "--preserve-digests",
-                    "--retry-times",
-                    "0",
-                    "--src-tls-verify=false",
-                    "--src-creds",
-                    &creds(TEST_TOKEN),
-                    &format!("docker://{host}/{REPO}:{}", layout.tag),
-                    &format!("oci:{}:{}", d.path().display(), layout.tag),
-                ])
+            let creds = creds(TEST_TOKEN);
+            skopeo_pull_cmd(skopeo, host, REPO, &layout.tag, &creds, d.path())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -18,7 +18,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::fleet::{log_field_i64, strip_ansi, Replica, Shared};
@@ -28,46 +28,12 @@ use serde_json::{json, Value};
 
 const REPO: &str = "acme/app";
 
-/// Run a command that may fail; return its output.
-fn try_run(cmd: &mut Command) -> Output {
-    let desc = format!("{cmd:?}");
-    cmd.stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("failed to run {desc}: {e}"))
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn push(skopeo: &Path, replica: &Replica, layout: &GeneratedLayout) {
-    run_ok(skopeo_cmd(skopeo).args([
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--retry-times",
-        "0",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &replica.creds(),
-        &format!("oci:{}:{}", layout.dir.display(), layout.tag),
-        &format!("docker://{}/{REPO}:{}", replica.host_port(), layout.tag),
-    ]));
+    skopeo_push(skopeo, layout, &replica.host_port(), REPO, &replica.creds());
 }
 
 fn pull(skopeo: &Path, replica: &Replica, token: &str, tag: &str, out: &Path) -> Output {
-    try_run(skopeo_cmd(skopeo).args([
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--retry-times",
-        "0",
-        "--src-tls-verify=false",
-        "--src-creds",
-        &creds(token),
-        &format!("docker://{}/{REPO}:{tag}", replica.host_port()),
-        &format!("oci:{}:{tag}", out.display()),
-    ]))
+    skopeo_pull(skopeo, &replica.host_port(), REPO, tag, &creds(token), out)
 }
 
 /// The pulled layout holds exactly the generated index, and every blob of

@@ -15,18 +15,7 @@ const REPO: &str = "acme/app";
 const TAG: &str = "1.0";
 
 fn push_with_skopeo(skopeo: &Path, layout: &GeneratedLayout, host: &str, repo: &str) {
-    run_ok(skopeo_cmd(skopeo).args([
-        "copy",
-        "--all",
-        "--preserve-digests",
-        "--retry-times",
-        "0",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        &creds(TEST_TOKEN),
-        &format!("oci:{}:{}", layout.dir.display(), layout.tag),
-        &format!("docker://{host}/{repo}:{}", layout.tag),
-    ]));
+    skopeo_push(skopeo, layout, host, repo, &creds(TEST_TOKEN));
 }
 
 fn pull_with_skopeo(skopeo: &Path, host: &str, repo: &str, tag: &str, out: &Path) {

@@ -19,6 +19,7 @@
 //! * [`layout`]: OCI image layouts (multi-arch and single-image) generated
 //!   for skopeo, and the checks of a pulled layout.
 //! * [`digest`], [`media`], [`auth`]: digests, media types, credentials.
+//! * [`skopeo`]: the push and pull invocations the tests repeat.
 //! * [`tools`]: locating external tools (skopeo, Python with oras,
 //!   htpasswd, Distribution, moto) and failing loudly, never skipping.
 //! * [`upstream`]: a real CNCF Distribution registry and a moto S3/ECR server
@@ -40,6 +41,7 @@ pub mod net;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod skopeo;
 pub mod tenancy;
 pub mod tools;
 pub mod upstream;
@@ -58,6 +60,7 @@ pub use proxy::{reply, HttpServer};
 pub use registry::{
     expect_oci_error, header, parse_next_link, raw_http_put_with_token, with_query, PushedImage, Registry,
 };
+pub use skopeo::{skopeo_pull, skopeo_pull_cmd, skopeo_push, stderr};
 pub use tools::{
     require_python_with_oras, require_skopeo, run_ok, skopeo_cmd, try_run, workspace_root,
 };

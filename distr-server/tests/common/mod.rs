@@ -13,6 +13,8 @@
 //!   through `Deref`.
 //! * [`fleet`], [`hardening`], [`upstream`], [`faults`]: the presets and
 //!   fixtures of the scale-out, hardening and pull-through tests.
+// Each test file compiles `common` anew and uses a part of it (and of what
+// it re-exports).
 #![allow(dead_code, unused_imports)]
 
 pub mod faults;
