@@ -8,17 +8,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-
 use bytes::Bytes;
 use distr_core::access::*;
-use distr_test_support::access::{org, vendor_admin};
-use distr_test_support::auth::basic_auth;
 use distr_core::analytics::{MemoryAnalyticsStore, Recorder, RecorderConfig};
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{
     AccessControl, ClientAddr, DistrService, ManagementApi, PullAnalytics, TrustedProxies,
 };
+use distr_test_support::access::{org, vendor_admin};
+use distr_test_support::auth::basic_auth;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{json, Value};

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use distr_core::access::*;
-use distr_test_support::access::user_token;
-use distr_test_support::auth::basic_auth;
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{AccessControl, DistrService};
+use distr_test_support::access::user_token;
+use distr_test_support::auth::basic_auth;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;

@@ -5,16 +5,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-
 use bytes::Bytes;
 use distr_core::access::*;
-use distr_test_support::access::vendor_admin;
-use distr_test_support::auth::basic_auth;
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{
     AccessControl, BoxError, ClientAddr, DistrService, ManagementApi, Rate, RequestLimits,
 };
+use distr_test_support::access::vendor_admin;
+use distr_test_support::auth::basic_auth;
 use futures::StreamExt;
 use http::{Method, Request, StatusCode};
 use http_body::Frame;

@@ -354,4 +354,3 @@ pub fn verify_pulled_layout(out: &Path, generated: &GeneratedLayout, what: &str)
     let want: BTreeSet<String> = generated.blobs.keys().cloned().collect();
     assert_eq!(on_disk, want, "{what}: the set of pulled blobs");
 }
-

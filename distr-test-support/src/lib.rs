@@ -58,7 +58,8 @@ pub use net::{free_port, http10};
 pub use process::{terminate_child, ServerBuilder, ServerProcess};
 pub use proxy::{reply, HttpServer};
 pub use registry::{
-    expect_oci_error, header, parse_next_link, raw_http_put_with_token, with_query, PushedImage, Registry,
+    expect_oci_error, header, parse_next_link, raw_http_put_with_token, with_query, PushedImage,
+    Registry,
 };
 pub use skopeo::{skopeo_pull, skopeo_pull_cmd, skopeo_push, stderr};
 pub use tools::{

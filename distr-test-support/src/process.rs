@@ -138,10 +138,8 @@ impl ServerBuilder {
 
     /// Set an environment variable (later settings win).
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env.push((
-            key.as_ref().to_owned(),
-            Some(value.as_ref().to_owned()),
-        ));
+        self.env
+            .push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
     }
 
@@ -499,7 +497,11 @@ impl ServerProcess {
     /// What was written to stdout after each start's `listening on` line
     /// (complete once the server has stopped).
     pub fn extra_stdout(&self) -> String {
-        let extra = self.extra_stdout.lock().map(|e| e.clone()).unwrap_or_default();
+        let extra = self
+            .extra_stdout
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default();
         String::from_utf8_lossy(&extra).into_owned()
     }
 

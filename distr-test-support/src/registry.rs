@@ -411,4 +411,3 @@ pub async fn expect_oci_error(
     }
     value
 }
-

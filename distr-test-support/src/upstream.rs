@@ -320,7 +320,6 @@ impl Drop for UpstreamRegistry {
     }
 }
 
-
 // ---------------------------------------------------------------------------
 // moto (S3, ECR)
 // ---------------------------------------------------------------------------
@@ -358,7 +357,6 @@ fn xml_elements(xml: &str, tag: &str) -> Vec<String> {
     }
     out
 }
-
 
 /// A running `moto_server` (an S3 look-alike) on a loopback port.
 pub struct Moto {

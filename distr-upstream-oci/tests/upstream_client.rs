@@ -314,8 +314,7 @@ impl ProxyState {
                 );
                 let n = self.stats.token_fetches.fetch_add(1, Ordering::SeqCst) + 1;
                 let token = format!("tok-{n}");
-                self.tokens
-                    .issue(&token, Duration::from_secs(expires_in));
+                self.tokens.issue(&token, Duration::from_secs(expires_in));
                 let body = serde_json::json!({"token": token, "expires_in": expires_in});
                 return reply(
                     StatusCode::OK,

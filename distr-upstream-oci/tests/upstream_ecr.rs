@@ -316,7 +316,10 @@ async fn start_proxy(upstream: &str, bearer: bool) -> Proxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn ecr_pull_with_cached_singleflight_token() {
-    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let (moto, reg) = (
+        start_moto(false),
+        UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await,
+    );
     let fx = push_fixture(&reg.url()).await;
     let ecr = start_proxy(&moto.endpoint(), false).await;
     let calls = || ecr.ecr_calls.load(Ordering::SeqCst);
@@ -381,13 +384,20 @@ async fn ecr_pull_with_cached_singleflight_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_token_refreshed_within_margin() {
-    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let (moto, reg) = (
+        start_moto(false),
+        UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await,
+    );
     let fx = push_fixture(&reg.url()).await;
     let ecr = start_proxy(&moto.endpoint(), false).await;
     let calls = || ecr.ecr_calls.load(Ordering::SeqCst);
 
     // A margin longer than the 12 h lifetime: every request needs a new token.
-    let up = ecr_upstream(&reg.url(), &ecr.own_url, Some(Duration::from_secs(13 * 3600)));
+    let up = ecr_upstream(
+        &reg.url(),
+        &ecr.own_url,
+        Some(Duration::from_secs(13 * 3600)),
+    );
     let by_digest = Reference::Digest(fx.manifest_digest.clone());
     up.get_manifest(&by_digest).await.unwrap();
     assert_eq!(calls(), 1);
@@ -417,7 +427,10 @@ async fn ecr_token_refreshed_within_margin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_rejected_token_is_replaced_and_retried_once() {
-    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let (moto, reg) = (
+        start_moto(false),
+        UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await,
+    );
     let fx = push_fixture(&reg.url()).await;
     let ecr = start_proxy(&moto.endpoint(), false).await;
     let calls = || ecr.ecr_calls.load(Ordering::SeqCst);
@@ -448,7 +461,10 @@ async fn ecr_rejected_token_is_replaced_and_retried_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ecr_password_goes_to_the_token_realm() {
-    let (moto, reg) = (start_moto(false), UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await);
+    let (moto, reg) = (
+        start_moto(false),
+        UpstreamRegistry::start_with_htpasswd("AWS", MOTO_PASSWORD).await,
+    );
     let fx = push_fixture(&reg.url()).await;
     let front = start_proxy(&reg.url(), true).await;
 

@@ -127,7 +127,10 @@ impl Server {
 
     /// Start a server on an existing data directory (not removed on drop).
     pub fn start_with_data_dir(data_dir: &Path) -> Server {
-        Self::from_builder(server_builder().data_dir(data_dir), ServerOptions::default())
+        Self::from_builder(
+            server_builder().data_dir(data_dir),
+            ServerOptions::default(),
+        )
     }
 
     /// Start `builder` (a [`server_builder`] with more settings) with

@@ -24,11 +24,11 @@ use serde_json::json;
 pub use distr_test_support::auth::basic_header;
 pub use distr_test_support::layout::{generate_single_layout, verify_pulled_layout};
 pub use distr_test_support::net::free_port;
-pub use distr_test_support::tools::{htpasswd_line, REGISTRY_BIN};
-pub use distr_test_support::upstream::UpstreamRegistry;
 use distr_test_support::proxy::{
     forward, forward_client, reply, ForwardClient, HttpServer, TokenRealm,
 };
+pub use distr_test_support::tools::{htpasswd_line, REGISTRY_BIN};
+pub use distr_test_support::upstream::UpstreamRegistry;
 
 use super::{sha256_hex, Server};
 
