@@ -26,6 +26,7 @@ mod codec;
 mod gc;
 mod manifests;
 mod metadata;
+mod refs;
 mod repos;
 mod store;
 mod tags;

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use distr_core::store::{BlobHolder, BlobRecord, ManifestRecord, Page, UploadRecord};
 use distr_core::{Digest, MetadataStore, RepoName, StoreResult, TagName};
 
-use crate::{blobs, gc, manifests, repos, tags, uploads, PostgresStore};
+use crate::{blobs, gc, manifests, refs, repos, tags, uploads, PostgresStore};
 
 #[async_trait]
 impl MetadataStore for PostgresStore {
@@ -70,7 +70,7 @@ impl MetadataStore for PostgresStore {
     }
 
     async fn manifest_parents(&self, repo: &RepoName, child: &Digest) -> StoreResult<Vec<Digest>> {
-        manifests::parents(self, repo, child).await
+        refs::parents(self, repo, child).await
     }
 
     async fn manifests_with_blob(
@@ -78,7 +78,7 @@ impl MetadataStore for PostgresStore {
         repo: &RepoName,
         blob: &Digest,
     ) -> StoreResult<Vec<Digest>> {
-        manifests::with_blob(self, repo, blob).await
+        refs::blob_users(self, repo, blob).await
     }
 
     async fn list_referrers(

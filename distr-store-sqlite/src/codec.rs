@@ -1,60 +1,12 @@
-//! Conversions between domain values and their SQL column representations.
+//! Conversions between domain values and their SQLite column
+//! representations: the database-neutral ones come from
+//! [`distr_core::store::codec`]; the ones here depend on the dialect
+//! (`LIMIT -1`).
 
-use std::fmt::Display;
-use std::str::FromStr;
-
+pub(crate) use distr_core::store::codec::{
+    corrupt, from_json, parse, parse_opt, size_from_sql, size_to_sql, to_json,
+};
 use distr_core::store::Page;
-use distr_core::{StoreError, StoreResult};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-/// A [`StoreError::Corrupt`] for a stored `what` that failed to decode.
-pub(crate) fn corrupt(what: &str, e: impl Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
-}
-
-/// Parses a stored name, digest or tag.
-pub(crate) fn parse<T>(what: &str, s: &str) -> StoreResult<T>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    s.parse().map_err(|e| corrupt(what, e))
-}
-
-/// Parses an optional stored value.
-pub(crate) fn parse_opt<T>(what: &str, s: Option<&str>) -> StoreResult<Option<T>>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    s.map(|s| parse(what, s)).transpose()
-}
-
-/// Encodes a value as JSON text.
-pub(crate) fn to_json<T: Serialize + ?Sized>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(StoreError::backend)
-}
-
-/// Decodes a stored JSON column.
-pub(crate) fn from_json<T: DeserializeOwned>(what: &str, s: &str) -> StoreResult<T> {
-    serde_json::from_str(s).map_err(|e| corrupt(what, e))
-}
-
-/// A byte count as an SQLite integer.
-pub(crate) fn size_to_sql(size: u64) -> StoreResult<i64> {
-    i64::try_from(size).map_err(|_| {
-        StoreError::backend(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("size {size} does not fit in an SQLite integer"),
-        ))
-    })
-}
-
-/// A stored byte count.
-pub(crate) fn size_from_sql(what: &str, size: i64) -> StoreResult<u64> {
-    u64::try_from(size).map_err(|_| corrupt(what, format_args!("negative size {size}")))
-}
 
 /// The bind parameters of a page: the exclusive lower bound and the `LIMIT`.
 ///

@@ -6,6 +6,7 @@
 //! [`crate::testkit`].
 
 mod claims;
+pub mod codec;
 mod memory;
 mod records;
 

@@ -7,8 +7,8 @@ use distr_core::{StoreError, StoreResult};
 use sqlx::types::Uuid;
 
 use super::errors::{write_error, FOREIGN_KEY_VIOLATION};
-use super::upstream::{upstream_from_sql, upstream_to_sql};
 use crate::PostgresStore;
+use distr_core::store::codec::{upstream_from_sql, upstream_to_sql};
 
 /// The columns of an artifact row, in the order of [`ArtifactRow`].
 macro_rules! artifact_columns {
@@ -20,7 +20,7 @@ macro_rules! artifact_columns {
 
 /// An artifact as selected by [`artifact_columns!`]: id, org_id, name,
 /// created_at_ms, then the
-/// [`UpstreamColumns`](super::upstream::UpstreamColumns).
+/// [`UpstreamColumns`](distr_core::store::codec::UpstreamColumns).
 type ArtifactRow = (
     Uuid,
     Uuid,
@@ -52,8 +52,7 @@ type SyncStatusRow = (Option<i64>, Option<i64>, Option<String>);
 /// Creates `artifact` with its upstream; [`StoreError::Conflict`] if its id
 /// or its name within the vendor is taken, or its vendor does not exist.
 pub(crate) async fn create(store: &PostgresStore, artifact: &Artifact) -> StoreResult<()> {
-    let (reference, kind, username, secret, insecure) =
-        upstream_to_sql(artifact.upstream.as_ref())?;
+    let (reference, kind, username, secret, insecure) = upstream_to_sql(artifact.upstream.as_ref());
     sqlx::query(
         "INSERT INTO artifacts (id, org_id, name, created_at_ms, upstream_ref, \
          upstream_auth_kind, upstream_username, upstream_secret, upstream_insecure) \
@@ -143,7 +142,7 @@ pub(crate) async fn update_upstream(
     id: ArtifactId,
     upstream: Option<&ArtifactUpstream>,
 ) -> StoreResult<bool> {
-    let (reference, kind, username, secret, insecure) = upstream_to_sql(upstream)?;
+    let (reference, kind, username, secret, insecure) = upstream_to_sql(upstream);
     let done = sqlx::query(
         "UPDATE artifacts SET upstream_ref = $2, upstream_auth_kind = $3, \
          upstream_username = $4, upstream_secret = $5, upstream_insecure = $6 \

@@ -37,7 +37,6 @@ mod errors;
 mod items;
 mod orgs;
 mod tokens;
-mod upstream;
 mod users;
 
 #[async_trait]

@@ -1,11 +1,11 @@
 //! The `users` table: vendor admins and the users of customers.
 
-use distr_core::access::{CustomerId, OrgId, Role, User, UserId};
+use distr_core::access::{CustomerId, OrgId, User, UserId};
+use distr_core::store::codec;
 use distr_core::{StoreError, StoreResult};
 use sqlx::types::Uuid;
 
 use super::errors::write_error;
-use crate::codec::corrupt;
 use crate::PostgresStore;
 
 /// The columns of a user row, in the order of [`UserRow`].
@@ -25,8 +25,7 @@ pub(crate) fn decode(row: UserRow) -> StoreResult<User> {
         org_id: OrgId(org_id),
         customer_id: customer_id.map(CustomerId),
         email,
-        role: Role::parse(&role)
-            .ok_or_else(|| corrupt("user role", format_args!("unknown role {role:?}")))?,
+        role: codec::role(&role)?,
         created_at_ms,
     })
 }

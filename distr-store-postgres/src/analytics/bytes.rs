@@ -6,7 +6,7 @@ use distr_core::StoreResult;
 use sqlx::types::Uuid;
 use sqlx::{Postgres, Transaction};
 
-use super::codec::{backend, bytes_to_sql, count};
+use super::codec::{backend, count_from_sql, saturating_to_sql};
 use crate::PostgresStore;
 
 /// Adds `bytes` to their counters with one upsert, saturating at
@@ -25,7 +25,7 @@ pub(crate) async fn add(
         .iter()
         .map(|b| b.customer.map_or(Uuid::nil(), |c| c.0))
         .collect();
-    let counts: Vec<i64> = sums.iter().map(|b| bytes_to_sql(b.bytes)).collect();
+    let counts: Vec<i64> = sums.iter().map(|b| saturating_to_sql(b.bytes)).collect();
     let times: Vec<i64> = sums.iter().map(|b| b.at_ms).collect();
     sqlx::query(
         "INSERT INTO bytes_served AS s (org_id, artifact_id, customer_id, bytes, last_at_ms) \
@@ -68,7 +68,7 @@ pub(crate) async fn list(
             Ok(BytesTotal {
                 artifact: ArtifactId(artifact),
                 customer: (!customer.is_nil()).then_some(CustomerId(customer)),
-                bytes: count("bytes served", bytes)?,
+                bytes: count_from_sql("bytes served", bytes)?,
                 last_ms,
             })
         })

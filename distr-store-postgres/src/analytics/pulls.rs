@@ -8,7 +8,7 @@ use distr_core::reference::Reference;
 use distr_core::StoreResult;
 use sqlx::types::Uuid;
 
-use super::codec::{backend, count};
+use super::codec::{backend, count_from_sql};
 use crate::codec::parse;
 use crate::PostgresStore;
 
@@ -46,8 +46,8 @@ pub(crate) async fn per_tag(
         .map(|(tag, pulls, customers)| {
             Ok(TagPulls {
                 tag: parse("pull event tag", &tag)?,
-                pulls: count("pulls", pulls)?,
-                customers: count("customers", customers)?,
+                pulls: count_from_sql("pulls", pulls)?,
+                customers: count_from_sql("customers", customers)?,
             })
         })
         .collect()
@@ -77,7 +77,7 @@ pub(crate) async fn per_customer(
         .map(|(customer, pulls, first_ms, last_ms)| {
             Ok(CustomerPulls {
                 customer: CustomerId(customer),
-                pulls: count("pulls", pulls)?,
+                pulls: count_from_sql("pulls", pulls)?,
                 first_ms,
                 last_ms,
             })
@@ -114,7 +114,7 @@ pub(crate) async fn of_customer(
                 } else {
                     Reference::Digest(parse("pull event digest", &reference)?)
                 },
-                pulls: count("pulls", pulls)?,
+                pulls: count_from_sql("pulls", pulls)?,
                 first_ms,
                 last_ms,
             })

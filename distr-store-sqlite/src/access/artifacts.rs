@@ -5,9 +5,10 @@
 use distr_core::access::{Artifact, ArtifactId, ArtifactUpstream, OrgId, SyncStatus};
 use distr_core::{StoreError, StoreResult};
 
-use super::codec::{constraint, upstream_from_sql, upstream_to_sql};
+use super::errors::constraint;
 use crate::codec::parse;
 use crate::SqliteStore;
+use distr_core::store::codec::{upstream_from_sql, upstream_to_sql};
 
 /// The columns of an artifact row, in the order of [`ArtifactRow`].
 macro_rules! artifact_columns {
@@ -18,7 +19,7 @@ macro_rules! artifact_columns {
 }
 
 /// An artifact as selected by [`artifact_columns!`]: id, org_id, name,
-/// created_at_ms, then the [`UpstreamColumns`](super::codec::UpstreamColumns).
+/// created_at_ms, then the [`UpstreamColumns`](distr_core::store::codec::UpstreamColumns).
 type ArtifactRow = (
     String,
     String,
@@ -49,8 +50,7 @@ type SyncStatusRow = (Option<i64>, Option<i64>, Option<String>);
 /// Creates `artifact` with its upstream; [`StoreError::Conflict`] if its id
 /// or its name within the organisation is taken.
 pub(crate) async fn create(store: &SqliteStore, artifact: &Artifact) -> StoreResult<()> {
-    let (reference, kind, username, secret, insecure) =
-        upstream_to_sql(artifact.upstream.as_ref())?;
+    let (reference, kind, username, secret, insecure) = upstream_to_sql(artifact.upstream.as_ref());
     sqlx::query(concat!(
         "INSERT INTO artifacts (",
         artifact_columns!(),
@@ -139,7 +139,7 @@ pub(crate) async fn update_upstream(
     id: ArtifactId,
     upstream: Option<&ArtifactUpstream>,
 ) -> StoreResult<bool> {
-    let (reference, kind, username, secret, insecure) = upstream_to_sql(upstream)?;
+    let (reference, kind, username, secret, insecure) = upstream_to_sql(upstream);
     let done = sqlx::query(
         "UPDATE artifacts SET upstream_ref = ?2, upstream_auth_kind = ?3, \
          upstream_username = ?4, upstream_secret = ?5, upstream_insecure = ?6 \

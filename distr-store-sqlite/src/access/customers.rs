@@ -3,7 +3,7 @@
 use distr_core::access::{Customer, CustomerId, OrgId};
 use distr_core::{StoreError, StoreResult};
 
-use super::codec::constraint;
+use super::errors::constraint;
 use crate::codec::parse;
 use crate::SqliteStore;
 

@@ -5,9 +5,9 @@ use distr_core::access::{
     ArtifactId, CustomerId, Entitlement, EntitlementId, EntitlementItem, OrgId,
 };
 use distr_core::{StoreError, StoreResult};
-use sqlx::SqliteConnection;
 
-use super::codec::{constraint, selection_from_sql, selection_to_sql};
+use super::errors::constraint;
+use super::items::{self, selection_from_sql};
 use crate::codec::parse;
 use crate::SqliteStore;
 
@@ -75,45 +75,11 @@ fn decode(rows: Vec<Row>) -> StoreResult<Vec<Entitlement>> {
     Ok(out)
 }
 
-/// The item columns of `e`: artifact id, selection kind and patterns.
-fn encode_items(e: &Entitlement) -> StoreResult<Vec<(String, &'static str, String)>> {
-    e.items
-        .iter()
-        .map(|item| {
-            let (kind, patterns) = selection_to_sql(&item.tags)?;
-            Ok((item.artifact_id.to_string(), kind, patterns))
-        })
-        .collect()
-}
-
-/// Inserts the items of entitlement `id` at positions 0, 1, ….
-async fn insert_items(
-    conn: &mut SqliteConnection,
-    id: &str,
-    items: Vec<(String, &'static str, String)>,
-) -> StoreResult<()> {
-    for (position, (artifact, kind, patterns)) in (0i64..).zip(items) {
-        sqlx::query(
-            "INSERT INTO entitlement_items (entitlement_id, position, artifact_id, kind, patterns) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(id)
-        .bind(position)
-        .bind(artifact)
-        .bind(kind)
-        .bind(patterns)
-        .execute(&mut *conn)
-        .await
-        .map_err(StoreError::backend)?;
-    }
-    Ok(())
-}
-
 /// Creates `e` with its items; [`StoreError::Conflict`] if its id or its name
 /// within the customer is taken, or its customer does not exist.
 pub(crate) async fn create(store: &SqliteStore, e: &Entitlement) -> StoreResult<()> {
     let id = e.id.to_string();
-    let items = encode_items(e)?;
+    let items = items::encode(e)?;
     let mut tx = store.write().await?;
     sqlx::query(
         "INSERT INTO entitlements (id, org_id, customer_id, name, expires_at_ms, created_at_ms) \
@@ -128,7 +94,7 @@ pub(crate) async fn create(store: &SqliteStore, e: &Entitlement) -> StoreResult<
     .execute(&mut *tx)
     .await
     .map_err(constraint(NAME_TAKEN))?;
-    insert_items(&mut tx, &id, items).await?;
+    items::insert(&mut tx, &id, items).await?;
     tx.commit().await.map_err(StoreError::backend)
 }
 
@@ -137,7 +103,7 @@ pub(crate) async fn create(store: &SqliteStore, e: &Entitlement) -> StoreResult<
 /// changed) if another entitlement of its customer has the new name.
 pub(crate) async fn update(store: &SqliteStore, e: &Entitlement) -> StoreResult<bool> {
     let id = e.id.to_string();
-    let items = encode_items(e)?;
+    let items = items::encode(e)?;
     let mut tx = store.write().await?;
     let done = sqlx::query("UPDATE entitlements SET name = ?1, expires_at_ms = ?2 WHERE id = ?3")
         .bind(&e.name)
@@ -149,12 +115,8 @@ pub(crate) async fn update(store: &SqliteStore, e: &Entitlement) -> StoreResult<
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query("DELETE FROM entitlement_items WHERE entitlement_id = ?1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::backend)?;
-    insert_items(&mut tx, &id, items).await?;
+    items::clear(&mut tx, &id).await?;
+    items::insert(&mut tx, &id, items).await?;
     tx.commit().await.map_err(StoreError::backend)?;
     Ok(true)
 }
@@ -216,11 +178,7 @@ pub(crate) async fn delete(store: &SqliteStore, id: EntitlementId) -> StoreResul
     let mut tx = store.write().await?;
     // The foreign key cascades too; deleting explicitly keeps the semantics
     // independent of the `foreign_keys` pragma.
-    sqlx::query("DELETE FROM entitlement_items WHERE entitlement_id = ?1")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::backend)?;
+    items::clear(&mut tx, &id).await?;
     let done = sqlx::query("DELETE FROM entitlements WHERE id = ?1")
         .bind(&id)
         .execute(&mut *tx)

@@ -3,9 +3,10 @@
 //! [`distr_core::MetadataStore`] implementation.
 
 mod artifacts;
-mod codec;
 mod customers;
 mod entitlements;
+mod errors;
+mod items;
 mod orgs;
 mod tokens;
 mod users;

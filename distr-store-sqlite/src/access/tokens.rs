@@ -3,7 +3,7 @@
 use distr_core::access::{TokenId, TokenRecord, User, UserId};
 use distr_core::{StoreError, StoreResult};
 
-use super::codec::constraint;
+use super::errors::constraint;
 use super::users::{self, user_columns, UserRow};
 use crate::codec::parse;
 use crate::SqliteStore;

@@ -3,9 +3,10 @@
 use distr_core::access::{CustomerId, OrgId, User, UserId};
 use distr_core::{StoreError, StoreResult};
 
-use super::codec::{constraint, role};
+use super::errors::constraint;
 use crate::codec::{parse, parse_opt};
 use crate::SqliteStore;
+use distr_core::store::codec::role;
 
 /// The columns of a user row (table alias `u`), in the order of [`UserRow`].
 macro_rules! user_columns {

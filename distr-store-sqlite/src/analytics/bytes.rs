@@ -5,7 +5,7 @@ use distr_core::analytics::{sum_bytes, BytesServed, BytesTotal};
 use distr_core::StoreResult;
 use sqlx::sqlite::SqliteConnection;
 
-use super::codec::{backend, bytes_to_sql, count};
+use super::codec::{backend, count_from_sql, saturating_to_sql};
 use crate::codec::parse;
 use crate::SqliteStore;
 
@@ -24,7 +24,7 @@ pub(crate) async fn add(tx: &mut SqliteConnection, bytes: &[BytesServed]) -> Sto
         .bind(b.org.to_string())
         .bind(b.artifact.to_string())
         .bind(b.customer.map(|c| c.to_string()).unwrap_or_default())
-        .bind(bytes_to_sql(b.bytes))
+        .bind(saturating_to_sql(b.bytes))
         .bind(b.at_ms)
         .execute(&mut *tx)
         .await
@@ -58,7 +58,7 @@ pub(crate) async fn list(
                     "" => None,
                     c => Some(parse("bytes served customer id", c)?),
                 },
-                bytes: count("bytes served", bytes)?,
+                bytes: count_from_sql("bytes served", bytes)?,
                 last_ms,
             })
         })

@@ -7,7 +7,7 @@ use distr_core::analytics::{CustomerPulls, ReferencePulls, TagPulls, FOLLOW_UP_W
 use distr_core::reference::Reference;
 use distr_core::StoreResult;
 
-use super::codec::{backend, count};
+use super::codec::{backend, count_from_sql};
 use crate::codec::parse;
 use crate::SqliteStore;
 
@@ -45,8 +45,8 @@ pub(crate) async fn per_tag(
         .map(|(tag, pulls, customers)| {
             Ok(TagPulls {
                 tag: parse("pull event tag", &tag)?,
-                pulls: count("pulls", pulls)?,
-                customers: count("customers", customers)?,
+                pulls: count_from_sql("pulls", pulls)?,
+                customers: count_from_sql("customers", customers)?,
             })
         })
         .collect()
@@ -76,7 +76,7 @@ pub(crate) async fn per_customer(
         .map(|(customer, pulls, first_ms, last_ms)| {
             Ok(CustomerPulls {
                 customer: parse("pull event customer id", &customer)?,
-                pulls: count("pulls", pulls)?,
+                pulls: count_from_sql("pulls", pulls)?,
                 first_ms,
                 last_ms,
             })
@@ -113,7 +113,7 @@ pub(crate) async fn of_customer(
                 } else {
                     Reference::Digest(parse("pull event digest", &reference)?)
                 },
-                pulls: count("pulls", pulls)?,
+                pulls: count_from_sql("pulls", pulls)?,
                 first_ms,
                 last_ms,
             })

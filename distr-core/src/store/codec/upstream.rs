@@ -1,62 +1,15 @@
-//! Column representations of the tenancy model, and constraint violations.
-//!
-//! Ids are bound as their hyphenated lower-case text (`to_string`) and read
-//! back with [`crate::codec::parse`].
+//! Column representation of an artifact's upstream (the `upstream_*` columns
+//! of the `artifacts` table, the same in every SQL backend).
 
-use distr_core::access::{ArtifactUpstream, Role, TagSelection};
-use distr_core::upstream::UpstreamAuth;
-use distr_core::{StoreError, StoreResult};
-
-use crate::codec::{corrupt, from_json, parse, to_json};
-
-/// Maps a failed write: a uniqueness violation becomes a
-/// [`StoreError::Conflict`] saying `taken`, a foreign-key violation one saying
-/// that a referenced record is missing; anything else is a backend error.
-/// SQLite aborts the failing statement, so nothing changed.
-pub(crate) fn constraint(taken: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |e| match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(taken.to_owned())
-        }
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-            StoreError::Conflict("a referenced record does not exist".to_owned())
-        }
-        _ => StoreError::backend(e),
-    }
-}
-
-/// Parses a stored role.
-pub(crate) fn role(s: &str) -> StoreResult<Role> {
-    Role::parse(s).ok_or_else(|| corrupt("user role", format_args!("unknown role {s:?}")))
-}
-
-/// A tag selection as its `kind` and `patterns` columns.
-pub(crate) fn selection_to_sql(tags: &TagSelection) -> StoreResult<(&'static str, String)> {
-    match tags {
-        TagSelection::All => Ok(("all", "[]".to_owned())),
-        TagSelection::Only(patterns) => Ok(("only", to_json(patterns)?)),
-    }
-}
-
-/// A stored tag selection; the patterns are validated again on decoding.
-pub(crate) fn selection_from_sql(kind: &str, patterns: &str) -> StoreResult<TagSelection> {
-    match kind {
-        "all" => Ok(TagSelection::All),
-        "only" => Ok(TagSelection::Only(from_json(
-            "entitlement tag patterns",
-            patterns,
-        )?)),
-        _ => Err(corrupt(
-            "entitlement item",
-            format_args!("unknown tag selection {kind:?}"),
-        )),
-    }
-}
+use super::{corrupt, parse};
+use crate::access::ArtifactUpstream;
+use crate::error::StoreResult;
+use crate::upstream::UpstreamAuth;
 
 /// The upstream columns of an artifact row, in order: `upstream_ref`,
 /// `upstream_auth_kind`, `upstream_username`, `upstream_secret`,
 /// `upstream_insecure`. All `None` for an artifact without upstream.
-pub(crate) type UpstreamColumns = (
+pub type UpstreamColumns = (
     Option<String>,
     Option<String>,
     Option<String>,
@@ -65,46 +18,43 @@ pub(crate) type UpstreamColumns = (
 );
 
 /// An artifact's upstream as its columns (see [`UpstreamColumns`]).
-pub(crate) fn upstream_to_sql(upstream: Option<&ArtifactUpstream>) -> StoreResult<UpstreamColumns> {
+pub fn upstream_to_sql(upstream: Option<&ArtifactUpstream>) -> UpstreamColumns {
     let Some(u) = upstream else {
-        return Ok((None, None, None, None, None));
+        return (None, None, None, None, None);
     };
-    let (kind, username, secret) = auth_to_sql(&u.auth)?;
-    Ok((
+    let (kind, username, secret) = auth_to_sql(&u.auth);
+    (
         Some(u.reference.to_string()),
         Some(kind.to_owned()),
         username,
         secret,
         Some(u.insecure),
-    ))
+    )
 }
 
 /// Upstream credentials as their kind, user name (or access key id) and
-/// secret. Fails for a kind this store does not know how to keep.
-fn auth_to_sql(auth: &UpstreamAuth) -> StoreResult<(&'static str, Option<String>, Option<String>)> {
+/// secret. The match is exhaustive, so a new kind of credentials cannot be
+/// added without deciding how it is stored.
+fn auth_to_sql(auth: &UpstreamAuth) -> (&'static str, Option<String>, Option<String>) {
     match auth {
-        UpstreamAuth::None => Ok(("none", None, None)),
+        UpstreamAuth::None => ("none", None, None),
         UpstreamAuth::Basic { username, password } => {
-            Ok(("basic", Some(username.clone()), Some(password.clone())))
+            ("basic", Some(username.clone()), Some(password.clone()))
         }
         UpstreamAuth::Ecr {
             access_key_id,
             secret_access_key,
-        } => Ok((
+        } => (
             "ecr",
             Some(access_key_id.clone()),
             Some(secret_access_key.clone()),
-        )),
-        _ => Err(StoreError::backend(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "this kind of upstream credentials cannot be stored",
-        ))),
+        ),
     }
 }
 
 /// A stored upstream: `None` when `upstream_ref` is NULL;
-/// [`StoreError::Corrupt`] when the columns do not make a valid upstream.
-pub(crate) fn upstream_from_sql(
+/// [`crate::StoreError::Corrupt`] when the columns do not make a valid upstream.
+pub fn upstream_from_sql(
     (reference, kind, username, secret, insecure): UpstreamColumns,
 ) -> StoreResult<Option<ArtifactUpstream>> {
     let Some(reference) = reference else {
@@ -155,7 +105,7 @@ fn auth_from_sql(
 #[cfg(test)]
 mod tests {
     use super::*;
-
+    use crate::StoreError;
     fn upstream(auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
         ArtifactUpstream {
             reference: "ghcr.io/acme/app".parse().unwrap(),
@@ -176,7 +126,7 @@ mod tests {
             Some(upstream(UpstreamAuth::basic("robot", "pw"), true)),
             Some(upstream(ecr, false)),
         ] {
-            let columns = upstream_to_sql(u.as_ref()).unwrap();
+            let columns = upstream_to_sql(u.as_ref());
             assert_eq!(upstream_from_sql(columns).unwrap(), u);
         }
     }
@@ -197,26 +147,5 @@ mod tests {
                 Err(StoreError::Corrupt(_))
             ));
         }
-    }
-
-    #[test]
-    fn selections_roundtrip() {
-        let only = TagSelection::Only(vec!["1.2.*".parse().unwrap(), "latest".parse().unwrap()]);
-        for tags in [TagSelection::All, TagSelection::Only(vec![]), only] {
-            let (kind, patterns) = selection_to_sql(&tags).unwrap();
-            assert_eq!(selection_from_sql(kind, &patterns).unwrap(), tags);
-        }
-    }
-
-    #[test]
-    fn bad_stored_values_are_corrupt() {
-        for (kind, patterns) in [("some", "[]"), ("only", "[\"-bad\"]"), ("only", "{")] {
-            assert!(matches!(
-                selection_from_sql(kind, patterns),
-                Err(StoreError::Corrupt(_))
-            ));
-        }
-        assert!(matches!(role("root"), Err(StoreError::Corrupt(_))));
-        assert_eq!(role("vendor_admin").unwrap(), Role::VendorAdmin);
     }
 }
