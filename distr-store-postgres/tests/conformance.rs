@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::{admin_pool, TestDb};
-use distr_core::store::{BlobRecord, Page, UploadPart, UploadRecord};
-use distr_core::testkit::{manifest, run_all};
+use distr_core::store::{BlobRecord, Page};
+use distr_core::testkit::{manifest, run_all, run_concurrent, Sample};
 use distr_core::{Digest, MetadataStore, RepoName, StoreError, TagName};
 use distr_store_postgres::PostgresStore;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -72,65 +72,19 @@ async fn schemas_are_separate() {
 async fn data_survives_reconnect() {
     let db = TestDb::new().await;
     let url = db.url_for(&db.schema().await);
-    let r = repo("org/app");
-    let subject = manifest("subject", None);
-    let m = manifest("sig", Some(&subject.digest));
-    let blob = BlobRecord {
-        digest: Digest::sha256(b"layer"),
-        size: 5,
-    };
-    let upload = UploadRecord {
-        id: "0b7e2b8a-1c1e-4c1a-9d8f-000000000002".into(),
-        repo: r.clone(),
-        parts: vec![UploadPart {
-            key: "p1".into(),
-            size: 7,
-        }],
-        created_at_ms: 42,
-    };
+    let sample = Sample::default();
     {
         let store = PostgresStore::connect(&url).await.unwrap();
-        store.link_blob(&r, &blob).await.unwrap();
-        store
-            .put_manifest(&r, &subject, Some(&tag("v1")))
-            .await
-            .unwrap();
-        store.put_manifest(&r, &m, Some(&tag("sig"))).await.unwrap();
-        store.create_upload(&upload).await.unwrap();
+        sample.write(&store).await;
         store.close().await;
-        assert!(store.get_blob(&r, &blob.digest).await.is_err());
+        assert!(store
+            .get_blob(sample.repo(), &sample.blob().digest)
+            .await
+            .is_err());
     }
     // Migrations already applied are skipped on reconnecting.
     let store = PostgresStore::connect(&url).await.unwrap();
-    assert_eq!(
-        store.get_manifest(&r, &m.digest).await.unwrap(),
-        Some(m.clone())
-    );
-    assert_eq!(
-        store.get_manifest(&r, &subject.digest).await.unwrap(),
-        Some(subject.clone())
-    );
-    assert_eq!(
-        store.resolve_tag(&r, &tag("v1")).await.unwrap(),
-        Some(subject.digest.clone())
-    );
-    assert_eq!(
-        store.list_tags(&r, &Page::default()).await.unwrap(),
-        vec![tag("sig"), tag("v1")]
-    );
-    assert_eq!(
-        store.list_referrers(&r, &subject.digest).await.unwrap(),
-        vec![m]
-    );
-    assert_eq!(store.get_blob(&r, &blob.digest).await.unwrap(), Some(blob));
-    assert_eq!(
-        store.get_upload(&r, &upload.id).await.unwrap(),
-        Some(upload)
-    );
-    assert_eq!(
-        store.list_repositories(&Page::default()).await.unwrap(),
-        vec![r]
-    );
+    sample.check(&store).await;
     store.close().await;
     db.cleanup().await;
 }
@@ -161,167 +115,27 @@ async fn replicas_migrate_concurrently() {
     db.cleanup().await;
 }
 
+/// Two stores on one schema, like two replicas, with full-size pools.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_all_succeed() {
+async fn replicas_conform_under_concurrency() {
     let db = TestDb::new().await;
-    // Two stores on one schema, like two replicas, with full-size pools.
-    let url = db.url_for(&db.schema().await);
-    let replicas = [
-        Arc::new(PostgresStore::connect(&url).await.unwrap()),
-        Arc::new(PostgresStore::connect(&url).await.unwrap()),
-    ];
-    let writers: Vec<_> = (0..50)
-        .map(|i| {
-            let store = replicas[i % 2].clone();
-            tokio::spawn(async move {
-                // Half the writers share a repository, half have their own.
-                let r = if i % 2 == 0 {
-                    repo("org/shared")
-                } else {
-                    repo(&format!("org/app-{i}"))
-                };
-                let blob = BlobRecord {
-                    digest: Digest::sha256(format!("blob-{i}").as_bytes()),
-                    size: i as u64,
-                };
-                store.link_blob(&r, &blob).await?;
-                store
-                    .put_manifest(
-                        &r,
-                        &manifest(&format!("m-{i}"), None),
-                        Some(&tag(&format!("t{i}"))),
-                    )
-                    .await?;
-                store
-                    .put_manifest(&r, &manifest("common", None), Some(&tag("latest")))
-                    .await?;
-                Ok::<_, StoreError>(())
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.unwrap().unwrap();
-    }
-    let store = &replicas[0];
-    let shared = repo("org/shared");
-    assert_eq!(
-        store
-            .list_tags(&shared, &Page::default())
-            .await
-            .unwrap()
-            .len(),
-        25 + 1
-    );
-    assert_eq!(
-        store
-            .list_repositories(&Page::default())
-            .await
-            .unwrap()
-            .len(),
-        25 + 1
-    );
-    for i in 0..50u64 {
-        let r = if i % 2 == 0 {
-            shared.clone()
-        } else {
-            repo(&format!("org/app-{i}"))
-        };
-        let digest = Digest::sha256(format!("blob-{i}").as_bytes());
-        assert_eq!(
-            store.get_blob(&r, &digest).await.unwrap(),
-            Some(BlobRecord { digest, size: i })
-        );
-        let m = manifest(&format!("m-{i}"), None);
-        assert_eq!(
-            store.resolve_tag(&r, &tag(&format!("t{i}"))).await.unwrap(),
-            Some(m.digest)
-        );
-    }
-    for s in &replicas {
+    let replicas = std::sync::Mutex::new(Vec::new());
+    run_concurrent(|| async {
+        let url = db.url_for(&db.schema().await);
+        let views: Vec<Arc<PostgresStore>> = vec![
+            Arc::new(PostgresStore::connect(&url).await.unwrap()),
+            Arc::new(PostgresStore::connect(&url).await.unwrap()),
+        ];
+        replicas.lock().unwrap().extend(views.iter().cloned());
+        views
+            .into_iter()
+            .map(|s| s as Arc<dyn MetadataStore>)
+            .collect()
+    })
+    .await;
+    for s in std::mem::take(&mut *replicas.lock().unwrap()) {
         s.close().await;
     }
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_chunks_exactly_one_wins() {
-    let db = TestDb::new().await;
-    let store = Arc::new(db.store().await);
-    let r = repo("org/app");
-    let up = UploadRecord {
-        id: "0b7e2b8a-1c1e-4c1a-9d8f-000000000003".into(),
-        repo: r.clone(),
-        parts: vec![],
-        created_at_ms: 1,
-    };
-    store.create_upload(&up).await.unwrap();
-    let racers: Vec<_> = (0..20)
-        .map(|i| {
-            let (store, mut up) = (store.clone(), up.clone());
-            tokio::spawn(async move {
-                up.parts.push(UploadPart {
-                    key: format!("chunk-{i}"),
-                    size: 10,
-                });
-                store.update_upload(&up, 0).await
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for racer in racers {
-        match racer.await.unwrap() {
-            Ok(()) => won += 1,
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
-    assert_eq!(won, 1);
-    assert_eq!(
-        store.get_upload(&r, &up.id).await.unwrap().unwrap().size(),
-        10
-    );
-    store.close().await;
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn pushes_racing_deletes_never_fail() {
-    let db = TestDb::new().await;
-    let store = Arc::new(db.store().await);
-    let r = repo("org/app");
-    let m = manifest("contended", None);
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let (store, r, m) = (store.clone(), r.clone(), m.clone());
-            tokio::spawn(async move {
-                for n in 0..25 {
-                    if i % 2 == 0 {
-                        store
-                            .put_manifest(&r, &m, Some(&tag(&format!("t{i}-{n}"))))
-                            .await?;
-                    } else {
-                        store.delete_manifest(&r, &m.digest).await?;
-                    }
-                }
-                Ok::<_, StoreError>(())
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
-    }
-    // Whatever interleaving happened, no tag outlives its manifest.
-    let tags = store.list_tags(&r, &Page::default()).await.unwrap();
-    if store.get_manifest(&r, &m.digest).await.unwrap().is_none() {
-        assert!(tags.is_empty(), "dangling tags {tags:?}");
-    }
-    for t in tags {
-        assert_eq!(
-            store.resolve_tag(&r, &t).await.unwrap(),
-            Some(m.digest.clone())
-        );
-    }
-    store.close().await;
     db.cleanup().await;
 }
 

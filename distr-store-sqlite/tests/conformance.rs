@@ -4,9 +4,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use distr_core::store::{BlobRecord, Page, UploadPart, UploadRecord};
-use distr_core::testkit::{manifest, run_all};
-use distr_core::{Digest, MetadataStore, RepoName, StoreError, TagName};
+use distr_core::testkit::{manifest, run_all, run_concurrent, Sample};
+use distr_core::{Digest, MetadataStore, RepoName, TagName};
 use distr_store_sqlite::SqliteStore;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
@@ -61,177 +60,29 @@ async fn in_memory_stores_are_separate() {
 async fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("meta.db");
-    let r = repo("org/app");
-    let subject = manifest("subject", None);
-    let m = manifest("sig", Some(&subject.digest));
-    let blob = BlobRecord {
-        digest: Digest::sha256(b"layer"),
-        size: 5,
-    };
-    let upload = UploadRecord {
-        id: "0b7e2b8a-1c1e-4c1a-9d8f-000000000002".into(),
-        repo: r.clone(),
-        parts: vec![UploadPart {
-            key: "p1".into(),
-            size: 7,
-        }],
-        created_at_ms: 42,
-    };
+    let sample = Sample::default();
     {
         let store = SqliteStore::open(&path).await.unwrap();
         assert_eq!(store.path(), Some(path.as_path()));
-        store.link_blob(&r, &blob).await.unwrap();
-        store
-            .put_manifest(&r, &subject, Some(&tag("v1")))
-            .await
-            .unwrap();
-        store.put_manifest(&r, &m, Some(&tag("sig"))).await.unwrap();
-        store.create_upload(&upload).await.unwrap();
+        sample.write(&store).await;
         // WAL journaling is on while the store is open.
         assert!(dir.path().join("meta.db-wal").exists());
         store.close().await;
     }
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(
-        store.get_manifest(&r, &m.digest).await.unwrap(),
-        Some(m.clone())
-    );
-    assert_eq!(
-        store.get_manifest(&r, &subject.digest).await.unwrap(),
-        Some(subject.clone())
-    );
-    assert_eq!(
-        store.resolve_tag(&r, &tag("v1")).await.unwrap(),
-        Some(subject.digest.clone())
-    );
-    assert_eq!(
-        store.list_tags(&r, &Page::default()).await.unwrap(),
-        vec![tag("sig"), tag("v1")]
-    );
-    assert_eq!(
-        store.list_referrers(&r, &subject.digest).await.unwrap(),
-        vec![m]
-    );
-    assert_eq!(store.get_blob(&r, &blob.digest).await.unwrap(), Some(blob));
-    assert_eq!(
-        store.get_upload(&r, &upload.id).await.unwrap(),
-        Some(upload)
-    );
-    assert_eq!(
-        store.list_repositories(&Page::default()).await.unwrap(),
-        vec![r]
-    );
+    sample.check(&SqliteStore::open(&path).await.unwrap()).await;
 }
 
+/// Writers on one database file share its single write connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_writers_all_succeed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("meta.db")).await.unwrap());
-    let writers: Vec<_> = (0..50)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                // Half the writers share a repository, half have their own.
-                let r = if i % 2 == 0 {
-                    repo("org/shared")
-                } else {
-                    repo(&format!("org/app-{i}"))
-                };
-                let blob = BlobRecord {
-                    digest: Digest::sha256(format!("blob-{i}").as_bytes()),
-                    size: i,
-                };
-                store.link_blob(&r, &blob).await?;
-                store
-                    .put_manifest(
-                        &r,
-                        &manifest(&format!("m-{i}"), None),
-                        Some(&tag(&format!("t{i}"))),
-                    )
-                    .await?;
-                store
-                    .put_manifest(&r, &manifest("common", None), Some(&tag("latest")))
-                    .await?;
-                Ok::<_, StoreError>(())
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.unwrap().unwrap();
-    }
-    let shared = repo("org/shared");
-    assert_eq!(
-        store
-            .list_tags(&shared, &Page::default())
-            .await
-            .unwrap()
-            .len(),
-        25 + 1
-    );
-    assert_eq!(
-        store
-            .list_repositories(&Page::default())
-            .await
-            .unwrap()
-            .len(),
-        25 + 1
-    );
-    for i in 0..50u64 {
-        let r = if i % 2 == 0 {
-            shared.clone()
-        } else {
-            repo(&format!("org/app-{i}"))
-        };
-        let digest = Digest::sha256(format!("blob-{i}").as_bytes());
-        assert_eq!(
-            store.get_blob(&r, &digest).await.unwrap(),
-            Some(BlobRecord { digest, size: i })
-        );
-        let m = manifest(&format!("m-{i}"), None);
-        assert_eq!(
-            store.resolve_tag(&r, &tag(&format!("t{i}"))).await.unwrap(),
-            Some(m.digest)
-        );
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_chunks_exactly_one_wins() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path().join("meta.db")).await.unwrap());
-    let r = repo("org/app");
-    let up = UploadRecord {
-        id: "0b7e2b8a-1c1e-4c1a-9d8f-000000000003".into(),
-        repo: r.clone(),
-        parts: vec![],
-        created_at_ms: 1,
-    };
-    store.create_upload(&up).await.unwrap();
-    let racers: Vec<_> = (0..20)
-        .map(|i| {
-            let (store, mut up) = (store.clone(), up.clone());
-            tokio::spawn(async move {
-                up.parts.push(UploadPart {
-                    key: format!("chunk-{i}"),
-                    size: 10,
-                });
-                store.update_upload(&up, 0).await
-            })
-        })
-        .collect();
-    let mut won = 0;
-    for racer in racers {
-        match racer.await.unwrap() {
-            Ok(()) => won += 1,
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
-    assert_eq!(won, 1);
-    assert_eq!(
-        store.get_upload(&r, &up.id).await.unwrap().unwrap().size(),
-        10
-    );
+async fn file_store_conforms_under_concurrency() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    run_concurrent(|| async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("meta.db")).await.unwrap();
+        dirs.lock().unwrap().push(dir);
+        vec![Arc::new(store) as Arc<dyn MetadataStore>]
+    })
+    .await;
 }
 
 #[tokio::test]
