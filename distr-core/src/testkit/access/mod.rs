@@ -1,6 +1,7 @@
 //! The [`AccessStore`] conformance suite: call [`run_all`] with a factory of
 //! fresh stores, or each case (re-exported here from its module) on its own.
 
+mod failures;
 mod fixtures;
 mod integrity;
 mod tenants;
@@ -10,6 +11,7 @@ use std::sync::Arc;
 
 use crate::access::AccessStore;
 
+pub use failures::failed_writes_change_nothing;
 pub use integrity::{
     artifacts_are_unique_per_vendor, dangling_references_are_conflicts, orgs_have_unique_slugs,
     the_access_version_moves_with_every_change,
@@ -38,6 +40,7 @@ where
     entitlements_roundtrip_and_names_are_unique_per_customer(&*make().await).await;
     deleting_a_customer_cascades(&*make().await).await;
     dangling_references_are_conflicts(&*make().await).await;
+    failed_writes_change_nothing(&*make().await).await;
     the_access_version_moves_with_every_change(&*make().await).await;
     artifact_upstreams_roundtrip(&*make().await).await;
     artifact_upstreams_are_set_changed_and_cleared(&*make().await).await;
