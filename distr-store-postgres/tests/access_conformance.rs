@@ -16,6 +16,9 @@ use distr_core::access::{
     TagSelection, TokenId, TokenRecord, User, UserId,
 };
 use distr_core::store::Page;
+use distr_core::testkit::access::fixtures::{
+    self, artifact, customer, entitlement, only, org, token, upstream,
+};
 use distr_core::testkit::access::run_all;
 use distr_core::testkit::manifest;
 use distr_core::upstream::UpstreamAuth;
@@ -23,80 +26,14 @@ use distr_core::{MetadataStore, RepoName, StoreError};
 use distr_store_postgres::PostgresStore;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-fn org(slug: &str, t: i64) -> Org {
-    Org {
-        id: OrgId::new(),
-        slug: slug.into(),
-        name: format!("{slug} Inc."),
-        created_at_ms: t,
-    }
-}
-
-fn customer(org: &Org, name: &str, t: i64) -> Customer {
-    Customer {
-        id: CustomerId::new(),
-        org_id: org.id,
-        name: name.into(),
-        created_at_ms: t,
-    }
-}
-
+/// A customer member, or a vendor admin without `customer`.
 fn user(org: &Org, customer: Option<&Customer>, email: &str, t: i64) -> User {
-    User {
-        id: UserId::new(),
-        org_id: org.id,
-        customer_id: customer.map(|c| c.id),
-        email: email.into(),
-        role: if customer.is_some() {
-            Role::CustomerMember
-        } else {
-            Role::VendorAdmin
-        },
-        created_at_ms: t,
-    }
-}
-
-fn token(user: &User, secret: &str, t: i64) -> TokenRecord {
-    TokenRecord {
-        id: TokenId::new(),
-        user_id: user.id,
-        name: format!("token {secret}"),
-        hash: PlainToken::from_secret(secret).hash(),
-        expires_at_ms: None,
-        last_used_at_ms: None,
-        revoked_at_ms: None,
-        created_at_ms: t,
-    }
-}
-
-fn artifact(org: &Org, name: &str, t: i64) -> Artifact {
-    Artifact {
-        id: ArtifactId::new(),
-        org_id: org.id,
-        name: name.into(),
-        upstream: None,
-        created_at_ms: t,
-    }
-}
-
-fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
-    ArtifactUpstream {
-        reference: reference.parse().unwrap(),
-        auth,
-        insecure,
-    }
-}
-
-fn entitlement(c: &Customer, name: &str, items: Vec<EntitlementItem>, t: i64) -> Entitlement {
-    Entitlement {
-        id: EntitlementId::new(),
-        org_id: c.org_id,
-        customer_id: c.id,
-        name: name.into(),
-        expires_at_ms: None,
-        items,
-        created_at_ms: t,
-    }
+    let role = if customer.is_some() {
+        Role::CustomerMember
+    } else {
+        Role::VendorAdmin
+    };
+    fixtures::user(org, customer, email, role, t)
 }
 
 fn item(artifact: &Artifact, tags: TagSelection) -> EntitlementItem {
@@ -104,10 +41,6 @@ fn item(artifact: &Artifact, tags: TagSelection) -> EntitlementItem {
         artifact_id: artifact.id,
         tags,
     }
-}
-
-fn only(patterns: &[&str]) -> TagSelection {
-    TagSelection::Only(patterns.iter().map(|p| p.parse().unwrap()).collect())
 }
 
 fn is_conflict<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> bool {

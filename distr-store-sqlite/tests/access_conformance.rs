@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use distr_core::access::*;
 use distr_core::store::BlobRecord;
+use distr_core::testkit::access::fixtures::upstream;
 use distr_core::testkit::access::run_all;
 use distr_core::testkit::manifest;
 use distr_core::upstream::UpstreamAuth;
@@ -283,14 +284,6 @@ async fn touching_keeps_the_latest_use_and_deleting_an_artifact_keeps_grants() {
         Some(acme.entitlement.clone())
     );
     assert!(store.org_has_entitlements(acme.org.id).await.unwrap());
-}
-
-fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
-    ArtifactUpstream {
-        reference: reference.parse().unwrap(),
-        auth,
-        insecure,
-    }
 }
 
 /// A pool on the database file at `path`, to reach behind the store's back.

@@ -1,10 +1,11 @@
 //! Records of the access suite's cases, built from a name and a creation
-//! time.
+//! time; public so that backend-specific tests build theirs the same way.
 
 use crate::access::*;
 use crate::upstream::UpstreamAuth;
 
-pub(super) fn org(slug: &str, t: i64) -> Org {
+/// A vendor with slug `slug`, created at `t`.
+pub fn org(slug: &str, t: i64) -> Org {
     Org {
         id: OrgId::new(),
         slug: slug.into(),
@@ -13,7 +14,8 @@ pub(super) fn org(slug: &str, t: i64) -> Org {
     }
 }
 
-pub(super) fn customer(org: &Org, name: &str, t: i64) -> Customer {
+/// A customer of `org` named `name`, created at `t`.
+pub fn customer(org: &Org, name: &str, t: i64) -> Customer {
     Customer {
         id: CustomerId::new(),
         org_id: org.id,
@@ -22,13 +24,8 @@ pub(super) fn customer(org: &Org, name: &str, t: i64) -> Customer {
     }
 }
 
-pub(super) fn user(
-    org: &Org,
-    customer: Option<&Customer>,
-    email: &str,
-    role: Role,
-    t: i64,
-) -> User {
+/// A user of `org` (of `customer`, if given) with `role`, created at `t`.
+pub fn user(org: &Org, customer: Option<&Customer>, email: &str, role: Role, t: i64) -> User {
     User {
         id: UserId::new(),
         org_id: org.id,
@@ -39,7 +36,8 @@ pub(super) fn user(
     }
 }
 
-pub(super) fn token(user: &User, secret: &str, t: i64) -> TokenRecord {
+/// A token of `user` whose plain secret is `secret`, created at `t`.
+pub fn token(user: &User, secret: &str, t: i64) -> TokenRecord {
     TokenRecord {
         id: TokenId::new(),
         user_id: user.id,
@@ -52,7 +50,8 @@ pub(super) fn token(user: &User, secret: &str, t: i64) -> TokenRecord {
     }
 }
 
-pub(super) fn artifact(org: &Org, name: &str, t: i64) -> Artifact {
+/// An artifact of `org` named `name`, without upstream, created at `t`.
+pub fn artifact(org: &Org, name: &str, t: i64) -> Artifact {
     Artifact {
         id: ArtifactId::new(),
         org_id: org.id,
@@ -62,7 +61,8 @@ pub(super) fn artifact(org: &Org, name: &str, t: i64) -> Artifact {
     }
 }
 
-pub(super) fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
+/// An artifact upstream of `reference`.
+pub fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> ArtifactUpstream {
     ArtifactUpstream {
         reference: reference.parse().expect("test upstream reference"),
         auth,
@@ -70,18 +70,21 @@ pub(super) fn upstream(reference: &str, auth: UpstreamAuth, insecure: bool) -> A
     }
 }
 
-pub(super) fn basic() -> UpstreamAuth {
+/// Basic upstream credentials.
+pub fn basic() -> UpstreamAuth {
     UpstreamAuth::basic("robot", "s3cr3t:with/odd chars")
 }
 
-pub(super) fn ecr() -> UpstreamAuth {
+/// Amazon ECR upstream credentials.
+pub fn ecr() -> UpstreamAuth {
     UpstreamAuth::Ecr {
         access_key_id: "AKIAEXAMPLE".into(),
         secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCY".into(),
     }
 }
 
-pub(super) fn mirror(org: &Org, name: &str, up: ArtifactUpstream, t: i64) -> Artifact {
+/// An artifact of `org` mirrored from `up`, created at `t`.
+pub fn mirror(org: &Org, name: &str, up: ArtifactUpstream, t: i64) -> Artifact {
     Artifact {
         upstream: Some(up),
         ..artifact(org, name, t)
@@ -89,17 +92,13 @@ pub(super) fn mirror(org: &Org, name: &str, up: ArtifactUpstream, t: i64) -> Art
 }
 
 /// `artifacts` ordered as every listing orders them: creation time, then id.
-pub(super) fn by_creation(mut artifacts: Vec<Artifact>) -> Vec<Artifact> {
+pub fn by_creation(mut artifacts: Vec<Artifact>) -> Vec<Artifact> {
     artifacts.sort_by_key(|a| (a.created_at_ms, a.id.to_string()));
     artifacts
 }
 
-pub(super) fn entitlement(
-    c: &Customer,
-    name: &str,
-    items: Vec<EntitlementItem>,
-    t: i64,
-) -> Entitlement {
+/// An entitlement of customer `c` named `name` granting `items`, created at `t`.
+pub fn entitlement(c: &Customer, name: &str, items: Vec<EntitlementItem>, t: i64) -> Entitlement {
     Entitlement {
         id: EntitlementId::new(),
         org_id: c.org_id,
@@ -111,7 +110,8 @@ pub(super) fn entitlement(
     }
 }
 
-pub(super) fn only(patterns: &[&str]) -> TagSelection {
+/// A selection of the tags matching `patterns`.
+pub fn only(patterns: &[&str]) -> TagSelection {
     TagSelection::Only(
         patterns
             .iter()

@@ -2,7 +2,7 @@
 //! fresh stores, or each case (re-exported here from its module) on its own.
 
 mod failures;
-mod fixtures;
+pub mod fixtures;
 mod integrity;
 mod tenants;
 mod upstreams;

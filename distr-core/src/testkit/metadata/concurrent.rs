@@ -29,7 +29,7 @@ where
 /// The repository of writer `i`: half the writers share one, half have
 /// their own.
 fn writer_repo(i: usize) -> crate::name::RepoName {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         repo("org/shared")
     } else {
         repo(&format!("org/app-{i}"))
@@ -142,7 +142,7 @@ pub async fn pushes_racing_deletes_never_fail(views: &[Arc<dyn MetadataStore>]) 
             let (store, r, m) = (views[i % views.len()].clone(), r.clone(), m.clone());
             tokio::spawn(async move {
                 for n in 0..25 {
-                    if i % 2 == 0 {
+                    if i.is_multiple_of(2) {
                         store
                             .put_manifest(&r, &m, Some(&tag(&format!("t{i}-{n}"))))
                             .await?;
