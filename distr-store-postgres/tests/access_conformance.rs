@@ -11,9 +11,8 @@ use std::sync::Arc;
 
 use common::TestDb;
 use distr_core::access::{
-    AccessStore, Artifact, ArtifactId, ArtifactUpstream, Customer, CustomerId, Entitlement,
-    EntitlementId, EntitlementItem, MemoryAccessStore, Org, OrgId, PlainToken, Role, SyncStatus,
-    TagSelection, TokenId, TokenRecord, User, UserId,
+    AccessStore, Artifact, Customer, Entitlement, EntitlementItem, MemoryAccessStore, Org, Role,
+    SyncStatus, TagSelection, TokenId, TokenRecord, User,
 };
 use distr_core::store::Page;
 use distr_core::testkit::access::fixtures::{

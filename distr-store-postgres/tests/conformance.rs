@@ -133,7 +133,8 @@ async fn replicas_conform_under_concurrency() {
             .collect()
     })
     .await;
-    for s in std::mem::take(&mut *replicas.lock().unwrap()) {
+    let replicas = std::mem::take(&mut *replicas.lock().unwrap());
+    for s in replicas {
         s.close().await;
     }
     db.cleanup().await;
