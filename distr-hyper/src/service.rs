@@ -12,7 +12,8 @@ use distr_core::Registry;
 use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
-use crate::access::{now_ms, AccessControl};
+use crate::access::AccessControl;
+use distr_core::now_ms;
 use crate::analytics::PullAnalytics;
 use crate::api::ManagementApi;
 use crate::body::{BoxError, ResponseBody};

@@ -1574,8 +1574,8 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
     for api_first in [false, true] {
         let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
         let store = Arc::new(MemoryAccessStore::new());
-        let acme = org(&store, "acme").await;
-        let va = vendor_admin(&store, &acme).await;
+        let acme = org(store.as_ref(), "acme").await;
+        let va = vendor_admin(store.as_ref(), &acme).await;
         let authn = Arc::new(TokenAuthenticator::new(store.clone()));
         let control = AccessControl::new(Policy::new(store.clone(), meta.clone()), authn.clone())
             .with_failed_auth_limit(3, Duration::from_secs(60));
@@ -1606,7 +1606,7 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
         let guesser = [10, 0, 0, 9];
         for _ in 0..2 {
             assert_eq!(
-                send("/v2/", basic("distr_guess"), guesser).await,
+                send("/v2/", basic_auth("distr_guess"), guesser).await,
                 StatusCode::UNAUTHORIZED
             );
         }
@@ -1616,7 +1616,7 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
         );
         // The third failure, on the API, used up the registry's budget too.
         assert_eq!(
-            send("/v2/", basic(&va), guesser).await,
+            send("/v2/", basic_auth(&va), guesser).await,
             StatusCode::TOO_MANY_REQUESTS,
             "api_first={api_first}"
         );
@@ -1625,7 +1625,7 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
             StatusCode::TOO_MANY_REQUESTS
         );
         let other = [10, 0, 0, 10];
-        assert_eq!(send("/v2/", basic(&va), other).await, StatusCode::OK);
+        assert_eq!(send("/v2/", basic_auth(&va), other).await, StatusCode::OK);
         assert_eq!(
             send("/api/v1/me", format!("AccessToken {va}"), other).await,
             StatusCode::OK
@@ -1654,7 +1654,7 @@ async fn the_api_serves_on_its_own() {
     let body = ok.into_body().collect().await.unwrap().to_bytes();
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(body["org_slug"], "acme");
-    for refused in [basic(&va), "AccessToken distr_bad".into()] {
+    for refused in [basic_auth(&va), "AccessToken distr_bad".into()] {
         let r = api.clone().oneshot(me(refused)).await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
