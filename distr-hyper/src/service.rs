@@ -13,13 +13,13 @@ use http::{HeaderValue, Request, Response};
 use http_body::Body;
 
 use crate::access::AccessControl;
-use distr_core::now_ms;
 use crate::analytics::PullAnalytics;
 use crate::api::ManagementApi;
 use crate::body::{BoxError, ResponseBody};
 use crate::headers::API_VERSION;
 use crate::limits::{limited, IdleTimeout, Limiter, Refusal, RequestLimits};
 use crate::ratelimit::ClientAddr;
+use distr_core::now_ms;
 
 /// The OCI Distribution API of a [`Registry`] as a tower service.
 ///

@@ -284,6 +284,7 @@ fn pull_through(
 ) -> anyhow::Result<PullThrough> {
     let mut connector = OciConnector::new()
         .context("setting up the upstream TLS client")?
+        .with_egress_policy(config.upstream.allow.policy().clone())
         .with_response_timeout(config.upstream.timeout())
         .with_max_requests_per_host(config.upstream.max_connections as usize);
     if !config.upstream.ecr_endpoint.is_empty() {

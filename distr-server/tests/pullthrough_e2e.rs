@@ -1220,3 +1220,72 @@ async fn scheduled_sync_follows_cron() {
         "1.1 after a scheduled sync",
     );
 }
+
+/// Without `DISTR_UPSTREAM_ALLOW`, a vendor cannot point an artifact at the
+/// server's inside: a real registry on loopback, `localhost`, `127.1` and a
+/// closed port are each refused with the same generic `upstream_unreachable`
+/// (no port, address or peer bytes in the answer), nothing is created, and
+/// the operator's log says why. With loopback listed (the harness default)
+/// the same registry is mirrored.
+#[tokio::test]
+async fn upstreams_on_the_inside_need_the_operators_allow_list() {
+    let skopeo = require_skopeo();
+    let work = tempfile::tempdir().unwrap();
+    let upstream = UpstreamRegistry::start().await;
+    let v10 = generate_single_layout(&work.path().join("src-1.0"), "1.0", 61);
+    upstream.push_layout(&skopeo, &v10, UPSTREAM_REPO);
+    let port = upstream.host_port().rsplit(':').next().unwrap().to_owned();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let server = Server::start_with_env(&[("DISTR_UPSTREAM_ALLOW", "")]);
+    let api = Api::new(server.base_url());
+    let mut messages = Vec::new();
+    for (i, reference) in [
+        upstream.reference(UPSTREAM_REPO),
+        format!("localhost:{port}/{UPSTREAM_REPO}"),
+        format!("127.1:{port}/{UPSTREAM_REPO}"),
+        format!("127.0.0.1:{closed}/{UPSTREAM_REPO}"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        for insecure in [true, false] {
+            let body =
+                json!({"reference": reference, "insecure": insecure, "auth": {"kind": "none"}});
+            let (status, text, view) = api.create_artifact(&format!("inside-{i}"), body).await;
+            assert_api_error(status, &text, &view, 400, "upstream_unreachable", reference);
+            for leak in [
+                port.as_str(),
+                &closed.to_string(),
+                "127.0.0.1",
+                "refused",
+                "os error",
+            ] {
+                assert!(
+                    !text.contains(leak),
+                    "{reference}: the answer shows {leak:?}: {text}"
+                );
+            }
+            messages.push(view["error"]["message"].clone());
+        }
+    }
+    messages.dedup();
+    assert_eq!(messages.len(), 1, "every refusal reads alike: {messages:?}");
+    let (_, text, list) = api.call(Method::GET, "/api/v1/artifacts", None).await;
+    assert!(
+        !text.contains("inside-"),
+        "refused artifacts are not created: {list}"
+    );
+    assert!(
+        server.log().contains("egress policy"),
+        "the operator's log says why:\n{}",
+        server.log_tail()
+    );
+
+    let allowed = Server::start();
+    Api::new(allowed.base_url())
+        .create_mirror("app", upstream_none(&upstream.reference(UPSTREAM_REPO)))
+        .await;
+}

@@ -46,7 +46,9 @@ fn is_scrubbed(name: &OsStr) -> bool {
 
 /// `bin` with no configuration inherited from the environment: every
 /// inherited `DISTR_*`, `AWS_*` and `DATABASE_URL` is removed, `DISTR_LOG`
-/// is the caller's (else `info`), `RUST_BACKTRACE=1`. For one-shot
+/// is the caller's (else `info`), `RUST_BACKTRACE=1`, and
+/// `DISTR_UPSTREAM_ALLOW=127.0.0.1` (the tests' upstreams listen on
+/// loopback; a test of the egress rules sets it to something else). For one-shot
 /// subcommands (`admin`, `gc`) and as the base of [`ServerBuilder::start`].
 pub fn clean_command(bin: &Path) -> Command {
     let mut cmd = Command::new(bin);
@@ -59,9 +61,14 @@ pub fn clean_command(bin: &Path) -> Command {
         "DISTR_LOG",
         std::env::var("DISTR_LOG").unwrap_or_else(|_| "info".into()),
     )
-    .env("RUST_BACKTRACE", "1");
+    .env("RUST_BACKTRACE", "1")
+    .env("DISTR_UPSTREAM_ALLOW", LOOPBACK_UPSTREAMS);
     cmd
 }
+
+/// What servers under test may reach although it is not public: the
+/// loopback address every test upstream listens on.
+pub const LOOPBACK_UPSTREAMS: &str = "127.0.0.1";
 
 /// Sends SIGTERM to `child`, waits up to [`SHUTDOWN_TIMEOUT`] and SIGKILLs
 /// it if it is still alive (saying so, with `what` naming it). The exit

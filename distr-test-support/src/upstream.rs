@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use distr_core::upstream::EgressPolicy;
 use serde_json::Value;
 
 use crate::media::MANIFEST_ACCEPT;
@@ -24,6 +25,15 @@ use crate::tools::{
     htpasswd_line, moto_server_path, require_registry_bin, run_ok, skopeo_cmd, REGISTRY_BIN,
 };
 use crate::GeneratedLayout;
+
+/// The egress policy of in-process upstream clients under test: loopback
+/// (where every test registry listens) listed, as the server's harness does
+/// with `DISTR_UPSTREAM_ALLOW=127.0.0.1`.
+pub fn loopback_egress() -> std::sync::Arc<EgressPolicy> {
+    std::sync::Arc::new(
+        EgressPolicy::parse(crate::process::LOOPBACK_UPSTREAMS).expect("a valid allow-list"),
+    )
+}
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const MOTO_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);

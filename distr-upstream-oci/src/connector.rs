@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_ecr::config::SharedHttpClient;
 use distr_core::access::ArtifactUpstream;
 use distr_core::pullthrough::UpstreamConnector;
-use distr_core::upstream::{DynUpstream, UpstreamAuth, UpstreamResult};
+use distr_core::upstream::{DynUpstream, EgressPolicy, UpstreamAuth, UpstreamResult};
 
 mod host_cap;
 
@@ -40,6 +40,7 @@ use super::tls::{default_tls_config, https_connector, HttpsConnector};
 #[derive(Clone)]
 pub struct OciConnector {
     tls: Arc<rustls::ClientConfig>,
+    egress: Arc<EgressPolicy>,
     https: HttpsConnector,
     sdk_http: SharedHttpClient,
     connect_timeout: Duration,
@@ -91,9 +92,11 @@ impl OciConnector {
     pub fn new() -> UpstreamResult<Self> {
         let tls = default_tls_config()?;
         let connect_timeout = Duration::from_secs(10);
+        let egress = Arc::new(EgressPolicy::public_only());
         Ok(Self {
-            https: https_connector(&tls, connect_timeout),
+            https: https_connector(&tls, connect_timeout, &egress),
             tls,
+            egress,
             sdk_http: default_sdk_http_client(),
             connect_timeout,
             response_timeout: Duration::from_secs(30),
@@ -125,14 +128,30 @@ impl OciConnector {
     /// roots added). Its ALPN list is ignored: upstreams speak HTTP/1.1.
     pub fn with_tls_config(mut self, tls: Arc<rustls::ClientConfig>) -> Self {
         self.tls = tls;
-        self.https = https_connector(&self.tls, self.connect_timeout);
+        self.https = https_connector(&self.tls, self.connect_timeout, &self.egress);
         self
+    }
+
+    /// Where upstreams may be connected to (default
+    /// [`EgressPolicy::public_only`]): the operator's allow-list
+    /// (`DISTR_UPSTREAM_ALLOW`) for registries on loopback or private
+    /// networks and for plain HTTP. Applies to every connection of every
+    /// upstream: first requests, redirects and token realms.
+    pub fn with_egress_policy(mut self, egress: Arc<EgressPolicy>) -> Self {
+        self.egress = egress;
+        self.https = https_connector(&self.tls, self.connect_timeout, &self.egress);
+        self
+    }
+
+    /// The egress policy of every upstream.
+    pub fn egress_policy(&self) -> &Arc<EgressPolicy> {
+        &self.egress
     }
 
     /// Timeout of TCP connects, to registries and to the ECR API.
     pub fn with_connect_timeout(mut self, t: Duration) -> Self {
         self.connect_timeout = t;
-        self.https = https_connector(&self.tls, t);
+        self.https = https_connector(&self.tls, t, &self.egress);
         self
     }
 
@@ -218,6 +237,7 @@ impl OciConnector {
 impl UpstreamConnector for OciConnector {
     fn connect(&self, upstream: &ArtifactUpstream) -> UpstreamResult<Arc<DynUpstream>> {
         let mut builder = OciUpstreamBuilder::new(upstream.reference.clone())
+            .with_egress_policy(self.egress.clone())
             .with_insecure(upstream.insecure)
             .with_connect_timeout(self.connect_timeout)
             .with_response_timeout(self.response_timeout)

@@ -16,6 +16,7 @@ mod connector;
 mod ecr;
 mod egress;
 mod link;
+mod realm;
 mod retry;
 mod tls;
 mod token;

@@ -324,6 +324,7 @@ mod client_tests {
 
     fn builder(addr: &str, timeout: Duration) -> OciUpstreamBuilder {
         OciUpstreamBuilder::new(format!("{addr}/team/app").parse().unwrap())
+            .with_egress_policy(distr_test_support::upstream::loopback_egress())
             .with_insecure(true)
             .with_connect_timeout(Duration::from_secs(2))
             .with_response_timeout(timeout)

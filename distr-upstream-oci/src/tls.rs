@@ -16,14 +16,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use distr_core::upstream::{UpstreamError, UpstreamResult};
+use distr_core::upstream::{EgressPolicy, UpstreamError, UpstreamResult};
 use hyper_util::client::legacy::connect::HttpConnector;
 
+use crate::egress::{EgressConnector, EgressResolver};
+
 /// The connector of upstreams built by
-/// [`OciUpstreamBuilder::build`](super::OciUpstreamBuilder::build): TCP, then
-/// rustls for `https://` URIs (plain `http://` is passed through and refused
-/// by the client unless the upstream is insecure).
-pub type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+/// [`OciUpstreamBuilder::build`](super::OciUpstreamBuilder::build): the
+/// egress policy ([`EgressConnector`], [`EgressResolver`]) judging every
+/// connection, TCP, then rustls for `https://` URIs (plain `http://` is
+/// passed through and refused by the client unless the upstream is
+/// insecure, and by the policy unless the operator listed the host).
+pub type HttpsConnector =
+    EgressConnector<hyper_rustls::HttpsConnector<HttpConnector<EgressResolver>>>;
 
 /// The default client TLS configuration: ring, TLS 1.2 and 1.3, webpki roots.
 pub fn default_tls_config() -> UpstreamResult<Arc<rustls::ClientConfig>> {
@@ -41,20 +46,23 @@ pub fn default_tls_config() -> UpstreamResult<Arc<rustls::ClientConfig>> {
 }
 
 /// An HTTP/1.1 connector doing TLS with `tls` for `https://` URIs (its ALPN
-/// list is ignored: upstreams are spoken to over HTTP/1.1).
+/// list is ignored: upstreams are spoken to over HTTP/1.1), connecting only
+/// where `egress` allows.
 pub(crate) fn https_connector(
     tls: &rustls::ClientConfig,
     connect_timeout: Duration,
+    egress: &Arc<EgressPolicy>,
 ) -> HttpsConnector {
     let mut tls = tls.clone();
     tls.alpn_protocols.clear();
-    let mut http = HttpConnector::new();
+    let mut http = HttpConnector::new_with_resolver(EgressResolver::new(egress.clone()));
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
     http.enforce_http(false);
-    hyper_rustls::HttpsConnectorBuilder::new()
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
-        .wrap_connector(http)
+        .wrap_connector(http);
+    EgressConnector::new(egress.clone(), https)
 }

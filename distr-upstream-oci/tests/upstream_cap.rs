@@ -11,6 +11,7 @@ use distr_core::access::ArtifactUpstream;
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{Upstream, UpstreamAuth};
 use distr_core::Reference;
+use distr_test_support::upstream::loopback_egress;
 use distr_upstream_oci::OciConnector;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -93,6 +94,7 @@ async fn at_most_n_requests_per_upstream_host() {
     let (addr, gauge) = counting_registry().await;
     let connector = OciConnector::new()
         .unwrap()
+        .with_egress_policy(loopback_egress())
         .with_response_timeout(Duration::from_secs(30))
         .with_max_requests_per_host(2);
     twelve_at_once(&connector, &addr).await;
@@ -108,7 +110,10 @@ async fn at_most_n_requests_per_upstream_host() {
 async fn without_a_cap_requests_run_side_by_side() {
     // The control: the stand-in does see concurrency when nothing caps it.
     let (addr, gauge) = counting_registry().await;
-    let connector = OciConnector::new().unwrap().with_max_requests_per_host(0);
+    let connector = OciConnector::new()
+        .unwrap()
+        .with_egress_policy(loopback_egress())
+        .with_max_requests_per_host(0);
     twelve_at_once(&connector, &addr).await;
     assert!(gauge.peak.load(Ordering::SeqCst) > 2);
 }

@@ -193,6 +193,7 @@ fn upstream(base: &str, repo: &str, auth: UpstreamAuth) -> OciUpstream {
     let authority = base.strip_prefix("http://").unwrap();
     let target: UpstreamRef = format!("{authority}/{repo}").parse().unwrap();
     OciUpstream::builder(target)
+        .with_egress_policy(distr_test_support::upstream::loopback_egress())
         .with_insecure(true)
         .with_auth(auth)
         .with_connect_timeout(Duration::from_secs(2))

@@ -23,6 +23,7 @@ use distr_core::access::ArtifactUpstream;
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{Upstream, UpstreamAuth, UpstreamError, UpstreamRef};
 use distr_core::{Digest, Reference};
+use distr_test_support::upstream::loopback_egress;
 use futures::TryStreamExt;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -167,6 +168,7 @@ fn ecr_auth() -> UpstreamAuth {
 
 fn ecr_upstream(registry: &str, ecr_endpoint: &str, margin: Option<Duration>) -> OciUpstream {
     let mut b = OciUpstream::builder(target(registry))
+        .with_egress_policy(loopback_egress())
         .with_insecure(true)
         .with_auth(ecr_auth())
         .with_ecr_endpoint(ecr_endpoint)
@@ -356,6 +358,7 @@ async fn ecr_pull_with_cached_singleflight_token() {
     // OciConnector: artifacts with the same credentials share one source.
     let connector = OciConnector::new()
         .unwrap()
+        .with_egress_policy(loopback_egress())
         .with_ecr_endpoint(&ecr.own_url)
         .with_connect_timeout(Duration::from_secs(2));
     let artifact = ArtifactUpstream {
@@ -415,6 +418,7 @@ async fn ecr_token_refreshed_within_margin() {
             .unwrap(),
     );
     let up = OciUpstream::builder(target(&reg.url()))
+        .with_egress_policy(loopback_egress())
         .with_insecure(true)
         .with_ecr_token_source(source.clone())
         .build()

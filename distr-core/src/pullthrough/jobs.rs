@@ -177,7 +177,7 @@ impl PullThrough {
                     report.failed.len()
                 )));
             }
-            Err(e) => status.last_sync_error = Some(truncate(e.to_string())),
+            Err(e) => status.last_sync_error = Some(truncate(e.vendor_message())),
         }
         if let Err(e) = access.put_sync_status(id, &status).await {
             tracing::warn!(artifact = %id, error = %e, "recording the sync status failed");

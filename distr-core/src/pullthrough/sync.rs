@@ -142,13 +142,16 @@ impl PullThrough {
                         gone.push(tag);
                     }
                 }
-                Err(e) => report.failed.push((tag, e.to_string())),
+                Err(e) => {
+                    tracing::warn!(repo = %repo, tag = %tag, error = %e, "tag sync failed");
+                    report.failed.push((tag, e.vendor_message()));
+                }
             }
         }
         for tag in gone {
             match store.delete_tag(&repo, &tag).await {
                 Ok(_) => report.removed.push(tag),
-                Err(e) => report.failed.push((tag, Error::from(e).to_string())),
+                Err(e) => report.failed.push((tag, Error::from(e).vendor_message())),
             }
         }
         report.added.sort();

@@ -78,6 +78,84 @@ impl UpstreamError {
     }
 }
 
+/// What a vendor is told about an upstream failure: a category with a fixed
+/// sentence, never what the peer sent and never OS error text (which would
+/// tell a hostile vendor what listens where). The details go to the
+/// server's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// The upstream could not be reached or did not answer in time (also a
+    /// target the egress policy refuses: indistinguishable on purpose).
+    Unreachable,
+    /// The upstream refused the configured credentials.
+    AuthFailed,
+    /// The upstream does not have the repository, manifest or blob.
+    NotFound,
+    /// The upstream answered something that is not a valid registry answer.
+    InvalidResponse,
+    /// The upstream configuration itself is invalid or unsupported.
+    InvalidConfig,
+}
+
+impl UpstreamFailure {
+    /// The stable code of the management API (`upstream_unreachable`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            UpstreamFailure::Unreachable => "upstream_unreachable",
+            UpstreamFailure::AuthFailed => "upstream_auth_failed",
+            UpstreamFailure::NotFound => "upstream_not_found",
+            UpstreamFailure::InvalidResponse => "upstream_invalid_response",
+            UpstreamFailure::InvalidConfig => "invalid_upstream",
+        }
+    }
+
+    /// A plain sentence for a person.
+    pub fn message(self) -> &'static str {
+        match self {
+            UpstreamFailure::Unreachable => "the upstream registry could not be reached",
+            UpstreamFailure::AuthFailed => {
+                "the upstream registry refused the configured credentials"
+            }
+            UpstreamFailure::NotFound => "the upstream registry does not have this content",
+            UpstreamFailure::InvalidResponse => "the upstream registry sent an invalid response",
+            UpstreamFailure::InvalidConfig => "the upstream configuration is invalid",
+        }
+    }
+}
+
+impl UpstreamError {
+    /// The category a vendor is shown (see [`UpstreamFailure`]).
+    pub fn failure(&self) -> UpstreamFailure {
+        match self {
+            UpstreamError::Unauthorized(_) | UpstreamError::Denied(_) => {
+                UpstreamFailure::AuthFailed
+            }
+            UpstreamError::NotFound(_) => UpstreamFailure::NotFound,
+            UpstreamError::Protocol(_)
+            | UpstreamError::DigestMismatch { .. }
+            | UpstreamError::RangeNotSatisfiable { .. } => UpstreamFailure::InvalidResponse,
+            UpstreamError::InvalidReference(_) | UpstreamError::Unsupported(_) => {
+                UpstreamFailure::InvalidConfig
+            }
+            UpstreamError::Unavailable(_) | UpstreamError::RateLimited { .. } => {
+                UpstreamFailure::Unreachable
+            }
+        }
+    }
+}
+
+impl Error {
+    /// This error as a vendor may read it (sync status, sync reports): an
+    /// upstream fault as its [`UpstreamFailure`] sentence, anything else as
+    /// displayed.
+    pub fn vendor_message(&self) -> String {
+        match self {
+            Error::Upstream(u) => u.failure().message().to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
 /// The one conversion of upstream errors into core kinds, for every path
 /// that serves or syncs upstream content (the pull-through cache uses it
 /// too). What the upstream authoritatively does not have keeps its own kind
@@ -135,6 +213,41 @@ mod tests {
             retry_after_secs: None
         }
         .is_transient());
+    }
+
+    #[test]
+    fn vendors_see_categories_not_peer_bytes() {
+        let peer = "connect 10.0.0.7:6379: Connection refused (os error 111) +PONG";
+        for (e, code) in [
+            (
+                UpstreamError::Unavailable(peer.into()),
+                "upstream_unreachable",
+            ),
+            (
+                UpstreamError::Unauthorized(peer.into()),
+                "upstream_auth_failed",
+            ),
+            (UpstreamError::Denied(peer.into()), "upstream_auth_failed"),
+            (
+                UpstreamError::NotFound(Missing::Repository),
+                "upstream_not_found",
+            ),
+            (
+                UpstreamError::Protocol(peer.into()),
+                "upstream_invalid_response",
+            ),
+        ] {
+            assert_eq!(e.failure().code(), code);
+            let shown = Error::Upstream(e).vendor_message();
+            assert!(
+                !shown.contains("10.0.0.7") && !shown.contains("PONG"),
+                "{shown}"
+            );
+        }
+        assert_eq!(
+            Error::ManifestUnknown("x".into()).vendor_message(),
+            Error::ManifestUnknown("x".into()).to_string()
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use bytes::Bytes;
 
 pub use auth::UpstreamAuth;
 pub use egress::{EgressDenied, EgressPolicy};
-pub use error::{Missing, UpstreamError, UpstreamResult};
+pub use error::{Missing, UpstreamError, UpstreamFailure, UpstreamResult};
 pub use target::{UpstreamRef, DOCKER_HUB_REGISTRY};
 pub use verify::{upstream_error, verified_stream};
 

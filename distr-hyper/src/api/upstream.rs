@@ -6,7 +6,7 @@ use std::fmt;
 
 use distr_core::access::{ArtifactUpstream, SyncStatus};
 use distr_core::pullthrough::UpstreamConnector;
-use distr_core::upstream::{UpstreamAuth, UpstreamError, UpstreamRef};
+use distr_core::upstream::{UpstreamAuth, UpstreamError, UpstreamFailure, UpstreamRef};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
@@ -124,16 +124,21 @@ pub(super) fn disabled() -> ApiError {
     )
 }
 
-/// The 400 for a failed upstream check. Upstream error messages carry what
-/// the upstream said, never our credentials.
+/// The 400 for a failed upstream check: a category code and its fixed
+/// sentence ([`UpstreamFailure`]); what the upstream said (or the OS error of
+/// a refused connect) goes to the log only, so the check cannot be used to
+/// probe what listens where.
 fn check_failed(e: UpstreamError) -> ApiError {
-    let code = match &e {
-        UpstreamError::Unauthorized(_) | UpstreamError::Denied(_) => "upstream_auth_failed",
-        UpstreamError::NotFound(_) => "upstream_not_found",
-        UpstreamError::InvalidReference(_) | UpstreamError::Unsupported(_) => INVALID,
-        _ => "upstream_unreachable",
+    tracing::info!(error = %e, "upstream check failed");
+    let failure = e.failure();
+    let code = match failure {
+        UpstreamFailure::InvalidConfig => INVALID,
+        other => other.code(),
     };
-    ApiError::bad_request_code(code, format!("upstream check failed: {e}"))
+    ApiError::bad_request_code(
+        code,
+        format!("upstream check failed: {}", failure.message()),
+    )
 }
 
 /// An artifact's upstream as the API shows it: no secrets.

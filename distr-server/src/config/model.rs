@@ -10,7 +10,7 @@ use distr_store_sqlite::BackgroundPriority;
 use serde::{Deserialize, Serialize};
 
 use super::values::{
-    lenient, lenient_bool, via_str, BlobStoreKind, ByteSize, DatabaseUrl, HumanDuration,
+    lenient, lenient_bool, via_str, AllowList, BlobStoreKind, ByteSize, DatabaseUrl, HumanDuration,
     OptionalAddr, ProxyList, Schedule, Secret, Toggle,
 };
 
@@ -199,6 +199,9 @@ pub struct UpstreamSettings {
     pub max_connections: u32,
     /// Amazon ECR API endpoint; empty: the region's.
     pub ecr_endpoint: String,
+    /// Non-public hosts and networks upstreams may reach (and plain HTTP).
+    #[serde(with = "via_str")]
+    pub allow: AllowList,
 }
 
 impl Default for UpstreamSettings {
@@ -208,6 +211,7 @@ impl Default for UpstreamSettings {
             timeout_secs: 30,
             max_connections: 32,
             ecr_endpoint: String::new(),
+            allow: AllowList::default(),
         }
     }
 }

@@ -181,6 +181,9 @@ pub const SETTINGS: &[Setting] = &[
         .legacy("ecr_endpoint")
         .value("URL")
         .help("Amazon ECR API endpoint for `GetAuthorizationToken` (tests use `moto_server`); empty: the region's AWS endpoint"),
+    setting("upstream.allow", "DISTR_UPSTREAM_ALLOW", "upstream-allow")
+        .value("LIST")
+        .help("hosts, `host:port`, addresses and networks (`127.0.0.1,registry.internal:5000,10.0.0.0/8`) that upstreams and their token realms may reach although they are not public, and over plain HTTP (`insecure`); empty: public addresses over HTTPS only. Set by the operator, never by a vendor"),
     setting("gc.cron", "DISTR_GC_CRON", "gc-cron")
         .value("EXPR")
         .help("when to collect garbage (cron, UTC); empty disables the schedule (`distr-server gc` still runs it)"),

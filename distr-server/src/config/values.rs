@@ -4,10 +4,12 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use croner::Cron;
+use distr_core::upstream::EgressPolicy;
 use distr_hyper::TrustedProxies;
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -351,6 +353,38 @@ impl FromStr for ProxyList {
 }
 
 impl fmt::Display for ProxyList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The operator's upstream allow-list (`DISTR_UPSTREAM_ALLOW`): hosts,
+/// `host:port`, addresses and networks that upstreams may reach although
+/// they are not public (and over plain HTTP), kept with their text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AllowList {
+    text: String,
+    parsed: Arc<EgressPolicy>,
+}
+
+impl AllowList {
+    /// The egress policy of upstream connections.
+    pub fn policy(&self) -> &Arc<EgressPolicy> {
+        &self.parsed
+    }
+}
+
+impl FromStr for AllowList {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(AllowList {
+            parsed: Arc::new(EgressPolicy::parse(s).context("parsing the upstream allow-list")?),
+            text: s.trim().to_owned(),
+        })
+    }
+}
+
+impl fmt::Display for AllowList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }

@@ -161,7 +161,8 @@ where
         url.push_str(&format!("{sep}scope={}", percent_encode(scope)));
         let uri: Uri = url
             .parse()
-            .map_err(|e| UpstreamError::Protocol(format!("bad token realm {realm:?}: {e}")))?;
+            .map_err(|_| UpstreamError::Protocol("malformed token realm".into()))?;
+        crate::realm::check_realm(&uri, self.target.registry(), &self.egress)?;
         let resp = self
             .execute(&Method::GET, uri, &HeaderMap::new(), basic)
             .await?;
@@ -172,7 +173,7 @@ where
                     UpstreamError::Unauthorized(format!("token realm: {m}"))
                 }
                 UpstreamError::NotFound(_) => {
-                    UpstreamError::Protocol(format!("token realm {realm} not found"))
+                    UpstreamError::Protocol("token realm not found".into())
                 }
                 other => other,
             });

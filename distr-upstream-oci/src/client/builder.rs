@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use distr_core::upstream::{UpstreamAuth, UpstreamError, UpstreamRef, UpstreamResult};
+use distr_core::upstream::{
+    EgressPolicy, UpstreamAuth, UpstreamError, UpstreamRef, UpstreamResult,
+};
 use http::HeaderValue;
 use hyper_util::client::legacy::connect::Connect;
 use hyper_util::client::legacy::Client;
@@ -27,6 +29,7 @@ pub struct OciUpstreamBuilder {
     body_idle_timeout: Duration,
     user_agent: String,
     tls: Option<Arc<rustls::ClientConfig>>,
+    egress: Arc<EgressPolicy>,
     ecr_endpoint: Option<String>,
     ecr_region: Option<String>,
     ecr_refresh_margin: Duration,
@@ -46,6 +49,7 @@ impl OciUpstreamBuilder {
             body_idle_timeout: Duration::from_secs(60),
             user_agent: concat!("distr/", env!("CARGO_PKG_VERSION")).to_owned(),
             tls: None,
+            egress: Arc::new(EgressPolicy::public_only()),
             ecr_endpoint: None,
             ecr_region: None,
             ecr_refresh_margin: DEFAULT_ECR_REFRESH_MARGIN,
@@ -107,6 +111,16 @@ impl OciUpstreamBuilder {
         self
     }
 
+    /// Where the built-in connector of [`build`](Self::build) may connect
+    /// (default [`EgressPolicy::public_only`]: public addresses over HTTPS;
+    /// a registry on loopback or a private network, or plain HTTP, needs
+    /// the host listed). Judged on every connection: the first request,
+    /// each redirect and each token-realm hop.
+    pub fn with_egress_policy(mut self, egress: Arc<EgressPolicy>) -> Self {
+        self.egress = egress;
+        self
+    }
+
     /// The ECR API endpoint for [`UpstreamAuth::Ecr`], e.g. a `moto_server`
     /// URL in tests (default: the region's public endpoint).
     pub fn with_ecr_endpoint(mut self, url: impl Into<String>) -> Self {
@@ -149,15 +163,15 @@ impl OciUpstreamBuilder {
             .unwrap_or(DEFAULT_ECR_REGION)
     }
 
-    /// An upstream over the bundled connector: TCP plus rustls for
-    /// `https://` (see [`HttpsConnector`](super::HttpsConnector)). Plain
+    /// An upstream over the bundled connector: the egress policy, TCP plus
+    /// rustls for `https://` (see [`HttpsConnector`](super::HttpsConnector)). Plain
     /// `http://` is used only with [`with_insecure(true)`](Self::with_insecure).
     pub fn build(mut self) -> UpstreamResult<OciUpstream> {
         let tls = match self.tls.take() {
             Some(tls) => tls,
             None => default_tls_config()?,
         };
-        let connector = https_connector(&tls, self.connect_timeout);
+        let connector = https_connector(&tls, self.connect_timeout, &self.egress);
         self.build_with_connector(connector)
     }
 
@@ -227,6 +241,7 @@ impl OciUpstreamBuilder {
             user_agent,
             creds,
             client,
+            egress: self.egress,
             token: tokio::sync::Mutex::new(None),
         })
     }

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use distr_core::upstream::UpstreamRef;
+use distr_core::upstream::{EgressPolicy, UpstreamRef};
 use http::HeaderValue;
 use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
@@ -72,6 +72,8 @@ pub struct OciUpstream<C = HttpsConnector> {
     user_agent: HeaderValue,
     creds: Creds,
     client: Client<C, Empty<Bytes>>,
+    /// The operator's egress rules, for token realms.
+    egress: Arc<EgressPolicy>,
     /// The current bearer token; locked across a fetch so concurrent
     /// requests fetch it once.
     token: tokio::sync::Mutex<Option<CachedToken>>,
