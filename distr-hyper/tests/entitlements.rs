@@ -327,7 +327,6 @@ async fn customers_see_exactly_their_entitlements() {
     );
     for denied in [
         "/v2/acme/app/manifests/1.1.0".to_string(),
-        format!("/v2/acme/app/manifests/{v110}"),
         format!("/v2/acme/app/blobs/{layer110}"),
         format!("/v2/acme/app/referrers/{v110}"),
         "/v2/acme/app/manifests/arm-build".into(),
@@ -339,6 +338,18 @@ async fn customers_see_exactly_their_entitlements() {
             "{denied}"
         );
     }
+    // An unentitled manifest digest reads exactly like one that does not
+    // exist: same status, same body (no existence oracle).
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let (s_unknown, b_unknown) = get(svc, &format!("/v2/acme/app/manifests/{unknown}"), &ta).await;
+    let (s, b) = get(svc, &format!("/v2/acme/app/manifests/{v110}"), &ta).await;
+    assert_eq!(
+        (s, code(&b).as_str()),
+        (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN")
+    );
+    assert_eq!(s, s_unknown);
+    let strip = |b: &[u8], d: &str| String::from_utf8_lossy(b).replace(d, "DIGEST");
+    assert_eq!(strip(&b, &v110.to_string()), strip(&b_unknown, &unknown));
     let (_, tags) = get(svc, "/v2/acme/app/tags/list", &ta).await;
     assert_eq!(
         serde_json::from_slice::<serde_json::Value>(&tags).unwrap()["tags"],
@@ -390,7 +401,7 @@ async fn customers_see_exactly_their_entitlements() {
         get(svc, &format!("/v2/acme/app/manifests/{v121}"), &tb)
             .await
             .0,
-        StatusCode::FORBIDDEN
+        StatusCode::NOT_FOUND
     );
 
     // C (expired) and D (none) do not even learn the artifact exists.

@@ -30,7 +30,15 @@ pub(crate) async fn get(
         None => backend.registry.get_manifest(repo, &reference).await?,
     };
     if let Reference::Digest(d) = &reference {
-        scope.check_manifest(d).await?;
+        // A digest the caller is not entitled to answers exactly like one
+        // that does not exist: no existence oracle for other customers'
+        // content.
+        match scope.check_manifest(d).await {
+            Err(Error::Denied(_)) => {
+                return Err(Error::ManifestUnknown(format!("{repo}:{reference}")))
+            }
+            other => other?,
+        }
     }
     let accept: Vec<&str> = parts
         .headers
