@@ -84,6 +84,10 @@ impl AccessControl {
     }
 }
 
+/// Most distinct scopes one `/v2/token` request may ask for (a session
+/// token carries its scopes, and must fit in a request header).
+pub(crate) const MAX_SESSION_SCOPES: usize = 32;
+
 /// What one request may do.
 pub(crate) struct Guard<'a> {
     control: Option<&'a AccessControl>,
@@ -157,8 +161,10 @@ impl<'a> Guard<'a> {
             return Err(Error::Unauthorized);
         }
         let token_id = self.token_id.ok_or(Error::Unauthorized)?;
+        let requests = GrantedScope::parse_requests(scopes, MAX_SESSION_SCOPES)
+            .map_err(|e| Error::Denied(e.to_string()))?;
         let mut granted = Vec::new();
-        for requested in scopes.iter().filter_map(|s| GrantedScope::parse_request(s)) {
+        for requested in requests {
             let actions = match requested.kind.as_str() {
                 "registry" if requested.name == "catalog" => vec![Action::All],
                 "repository" => self.grantable(&requested).await,

@@ -718,6 +718,26 @@ async fn docker_token_flow_issues_scoped_sessions() {
         StatusCode::UNAUTHORIZED
     );
 
+    // A scope asked for 500 times is granted once: the session stays small.
+    let repeated = vec!["scope=repository:acme/app:pull"; 500].join("&");
+    let (s, b) = get(svc, &format!("/v2/token?service=distr&{repeated}"), &admin).await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    let once = session(svc, &admin, "repository:acme/app:pull").await;
+    assert_eq!(v["token"].as_str().unwrap().len(), once.len());
+    // More than 32 distinct scopes are refused with a clear error.
+    let many: Vec<String> = (0..33)
+        .map(|i| format!("scope=repository:acme/app{i}:pull"))
+        .collect();
+    let (s, b) = get(
+        svc,
+        &format!("/v2/token?service=distr&{}", many.join("&")),
+        &admin,
+    )
+    .await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    assert!(String::from_utf8_lossy(&b).contains("at most 32"));
+
     // A forged or altered session is no credential.
     let mut altered = admin_session.clone();
     altered.insert(

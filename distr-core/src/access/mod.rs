@@ -22,7 +22,7 @@ pub use model::*;
 pub use pattern::TagPattern;
 pub use policy::{Policy, Principal, RepoAccess};
 pub use secrets::{KeyRing, SealingAccessStore, SecretKey};
-pub use session::{Action, GrantedScope, SessionClaims, SessionKey, SESSION_TTL_MS};
+pub use session::{Action, GrantedScope, SessionClaims, SessionKey, TooManyScopes, SESSION_TTL_MS};
 pub use store::{AccessStore, DynAccessStore};
 pub use token::{PlainToken, TOKEN_PREFIX};
 pub use version_cache::VersionCachedAccessStore;

@@ -154,12 +154,51 @@ impl GrantedScope {
         })
     }
 
+    /// Parses the `scope` parameters of one token request, one scope per
+    /// resource: repeated resources are merged and their actions deduped,
+    /// so a client asking twice (or a thousand times) gets one entry. More
+    /// than `max` distinct resources is refused ([`TooManyScopes`]), so a
+    /// session token always fits in a request header.
+    pub fn parse_requests(scopes: &[&str], max: usize) -> Result<Vec<GrantedScope>, TooManyScopes> {
+        let mut merged: Vec<GrantedScope> = Vec::new();
+        for requested in scopes.iter().filter_map(|s| GrantedScope::parse_request(s)) {
+            let entry = match merged
+                .iter()
+                .position(|m| m.kind == requested.kind && m.name == requested.name)
+            {
+                Some(i) => &mut merged[i],
+                None if merged.len() >= max => return Err(TooManyScopes { max }),
+                None => {
+                    merged.push(GrantedScope {
+                        actions: Vec::new(),
+                        ..requested.clone()
+                    });
+                    merged.last_mut().expect("just pushed")
+                }
+            };
+            for action in requested.actions {
+                if !entry.actions.contains(&action) {
+                    entry.actions.push(action);
+                }
+            }
+        }
+        Ok(merged)
+    }
+
     /// True when this scope grants `action` on repository `repo`.
     pub fn allows(&self, repo: &str, action: Action) -> bool {
         self.kind == "repository"
             && self.name == repo
             && self.actions.iter().any(|a| a.covers(action))
     }
+}
+
+/// A token request naming more distinct resources than allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a token request may name at most {max} distinct scopes")]
+pub struct TooManyScopes {
+    /// The most allowed.
+    pub max: usize,
 }
 
 /// What a session token asserts.
@@ -191,6 +230,26 @@ impl SessionClaims {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn repeated_scopes_merge_and_too_many_are_refused() {
+        let pull = "repository:acme/app:pull";
+        let many = vec![pull; 1000];
+        let mut reqs = many.clone();
+        reqs.push("repository:acme/app:push,pull");
+        let merged = GrantedScope::parse_requests(&reqs, 32).unwrap();
+        assert_eq!(merged.len(), 1);
+        assert_eq!(merged[0].actions, vec![Action::Pull, Action::Push]);
+        let distinct: Vec<String> = (0..33)
+            .map(|i| format!("repository:acme/a{i}:pull"))
+            .collect();
+        let distinct: Vec<&str> = distinct.iter().map(String::as_str).collect();
+        assert!(GrantedScope::parse_requests(&distinct[..32], 32).is_ok());
+        assert_eq!(
+            GrantedScope::parse_requests(&distinct, 32),
+            Err(TooManyScopes { max: 32 })
+        );
+    }
+
     use super::*;
     use crate::access::{OrgId, UserId};
 
