@@ -20,6 +20,7 @@ use distr_core::{now_ms, Digest, Error, Reference, RepoName, TagName};
 use http::Extensions;
 
 use crate::authn::{Authentication, Authenticator, Boundary};
+use crate::public_url::PublicUrl;
 use crate::ratelimit::FailedAuthLimiter;
 
 /// Token authentication plus entitlement enforcement.
@@ -27,6 +28,7 @@ use crate::ratelimit::FailedAuthLimiter;
 pub struct AccessControl {
     policy: Policy,
     authenticator: Authenticator,
+    public_url: Option<PublicUrl>,
 }
 
 impl AccessControl {
@@ -50,7 +52,22 @@ impl AccessControl {
                 sessions,
                 Arc::new(FailedAuthLimiter::default()),
             ),
+            public_url: None,
         }
+    }
+
+    /// The URL clients reach this registry at: the realm of the Bearer
+    /// challenge is `<url>/v2/token`. Without one, the request's `Host`
+    /// header is used when it is a plain host (never one with quotes,
+    /// commas or spaces).
+    pub fn with_public_url(mut self, url: PublicUrl) -> Self {
+        self.public_url = Some(url);
+        self
+    }
+
+    /// The configured public URL.
+    pub(crate) fn public_url(&self) -> Option<&PublicUrl> {
+        self.public_url.as_ref()
     }
 
     /// Allows `max_failures` failed authentications per client address per

@@ -834,3 +834,61 @@ async fn failed_authentication_is_rate_limited_per_client_address() {
         StatusCode::OK
     );
 }
+
+/// The realm of `GET /v2/` with `host` as the `Host` header, from `svc`.
+async fn realm_for_host(svc: &DistrService, host: &str) -> String {
+    let req = Request::builder()
+        .uri("/v2/")
+        .header("host", host)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = svc.clone().oneshot(req).await.unwrap();
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    challenge
+        .strip_prefix("Bearer realm=\"")
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_token_realm_comes_from_configuration_not_a_hostile_host() {
+    let w = world();
+    // Without a configured URL, a plain Host is used, a hostile one is not.
+    assert_eq!(
+        realm_for_host(&w.svc, "reg.example.com:5000").await,
+        "http://reg.example.com:5000/v2/token"
+    );
+    for hostile in [
+        "evil.example\",realm=\"https://evil.example",
+        "evil.example, service=x",
+        "evil.example/path?x=",
+    ] {
+        assert_eq!(
+            realm_for_host(&w.svc, hostile).await,
+            "http://localhost/v2/token",
+            "{hostile}"
+        );
+    }
+    // Configured, the realm ignores the Host header.
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let access = Arc::new(MemoryAccessStore::new());
+    let control = AccessControl::new(
+        Policy::new(access.clone(), meta.clone()),
+        Arc::new(TokenAuthenticator::new(access)),
+    )
+    .with_public_url("https://registry.example.com/".parse().unwrap());
+    let registry = Arc::new(Registry::new(
+        meta,
+        BlobStore::in_memory(),
+        RegistryConfig::default(),
+    ));
+    let svc = DistrService::new(registry).with_access_control(control);
+    assert_eq!(
+        realm_for_host(&svc, "evil.example").await,
+        "https://registry.example.com/v2/token"
+    );
+}

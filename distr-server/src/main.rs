@@ -23,7 +23,7 @@ use distr_core::access::{
 use distr_core::pullthrough::PullThrough;
 use distr_core::store::RunClaims;
 use distr_hyper::metrics::Metrics;
-use distr_hyper::{AccessControl, DistrService, ManagementApi, PullAnalytics};
+use distr_hyper::{AccessControl, DistrService, ManagementApi, PublicUrl, PullAnalytics};
 use distr_server::admin::{self, AdminArgs};
 use distr_server::analytics_runtime::AnalyticsRuntime;
 use distr_server::bootstrap::{self, Outcome};
@@ -177,7 +177,8 @@ async fn run_server(config: Settings) -> anyhow::Result<()> {
         .await
         .context("bootstrapping the vendor organisation")?;
         report(&outcome);
-        secured_service(&stores, access, pull_through.clone())
+        let public_url = public_url(&config, &listener)?;
+        secured_service(&stores, access, pull_through.clone(), public_url)
     };
     let service = match analytics {
         Some(a) => service.with_analytics(a),
@@ -262,6 +263,7 @@ fn secured_service(
     stores: &Stores,
     access: Arc<dyn AccessStore>,
     pull_through: PullThrough,
+    public_url: Option<PublicUrl>,
 ) -> DistrService {
     let policy = Policy::new(access.clone(), stores.meta.clone());
     let authn = Arc::new(TokenAuthenticator::new(access.clone()));
@@ -269,9 +271,29 @@ fn secured_service(
         .with_pull_through(pull_through.clone())
         .with_analytics(stores.analytics.clone());
     DistrService::new(stores.registry.clone())
-        .with_access_control(AccessControl::new(policy, authn))
+        .with_access_control(match public_url {
+            Some(url) => AccessControl::new(policy, authn).with_public_url(url),
+            None => AccessControl::new(policy, authn),
+        })
         .with_management_api(api)
         .with_pull_through(pull_through)
+}
+
+/// The token realm's base: `DISTR_PUBLIC_URL`, else `http://<bound
+/// address>` when the server listens on a specific address, else none (the
+/// request's `Host`, when it is a plain host, is used).
+fn public_url(
+    config: &Settings,
+    listener: &tokio::net::TcpListener,
+) -> anyhow::Result<Option<PublicUrl>> {
+    if let Some(url) = &config.server.public_url.0 {
+        return Ok(Some(url.clone()));
+    }
+    let addr = listener.local_addr()?;
+    if addr.ip().is_unspecified() {
+        return Ok(None);
+    }
+    Ok(Some(format!("http://{addr}").parse()?))
 }
 
 /// The pull-through cache in front of the registry: upstream clients over

@@ -17,6 +17,7 @@ use crate::analytics::{ArtifactIndex, Client, PullAnalytics};
 use crate::body::{full, BoxError, ResponseBody};
 use crate::error::{error_response, unknown_endpoint};
 use crate::headers::with_headers;
+use crate::public_url::{realm_base, PublicUrl};
 use crate::query::Query;
 use crate::ratelimit::ClientAddr;
 use crate::route::Route;
@@ -89,7 +90,7 @@ where
             let needs = needed_scope(&parts.method, &route);
             let challenge = access
                 .filter(|a| a.issues_sessions())
-                .map(|_| bearer_challenge(&parts.headers, &needs));
+                .map(|a| bearer_challenge(a.public_url(), &parts.headers, &needs));
             let result = match Guard::from_extensions(access, &head.extensions) {
                 Ok(guard) => handle(backend, &guard, route, needs, parts, body).await,
                 Err(e) => Err(e),
@@ -134,18 +135,15 @@ fn needed_scope(method: &Method, route: &Route) -> Needs {
     }
 }
 
-/// `Bearer realm=…,service=…,scope=…` pointing at this server's `/v2/token`.
-fn bearer_challenge(headers: &header::HeaderMap, needs: &Needs) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
-    let mut c = format!("Bearer realm=\"{scheme}://{host}/v2/token\",service=\"distr\"");
+/// `Bearer realm=…,service=…,scope=…` pointing at this server's `/v2/token`
+/// (at the configured public URL, see [`crate::public_url`]).
+fn bearer_challenge(
+    public_url: Option<&PublicUrl>,
+    headers: &header::HeaderMap,
+    needs: &Needs,
+) -> String {
+    let base = realm_base(public_url, headers);
+    let mut c = format!("Bearer realm=\"{base}/v2/token\",service=\"distr\"");
     match needs {
         Some((Some(repo), action)) => {
             let actions = match action {

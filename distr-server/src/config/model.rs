@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{
     lenient, lenient_bool, via_str, AllowList, BlobStoreKind, ByteSize, DatabaseUrl, HumanDuration,
-    OptionalAddr, ProxyList, Schedule, Secret, Toggle,
+    OptionalAddr, OptionalUrl, ProxyList, Schedule, Secret, Toggle,
 };
 
 /// The whole configuration (`config print` shows it as TOML).
@@ -56,6 +56,9 @@ pub struct ServerSettings {
     /// Proxies whose `X-Forwarded-For` is believed.
     #[serde(with = "via_str")]
     pub trusted_proxies: ProxyList,
+    /// The URL clients reach the registry at (the token realm's base).
+    #[serde(with = "via_str")]
+    pub public_url: OptionalUrl,
 }
 
 impl Default for ServerSettings {
@@ -64,6 +67,7 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             insecure_no_auth: false,
             trusted_proxies: ProxyList::default(),
+            public_url: OptionalUrl::default(),
         }
     }
 }

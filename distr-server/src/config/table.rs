@@ -162,6 +162,9 @@ pub const SETTINGS: &[Setting] = &[
         .legacy("trusted_proxies")
         .value("LIST")
         .help("comma-separated IPs/CIDRs (`10.0.0.0/8,192.168.1.7`) whose `X-Forwarded-For` gives the client address (rate limits, recorded pulls); empty: the peer is the client"),
+    setting("server.public_url", "DISTR_PUBLIC_URL", "public-url")
+        .value("URL")
+        .help("the URL clients reach the registry at (`https://registry.example.com`, the TLS proxy's); the Bearer challenge's token realm is `<URL>/v2/token`. Empty: `http://<listen address>` when that is a specific address; on `0.0.0.0`/`[::]`, the request's `Host` when it is a plain host name"),
     setting("server.insecure_no_auth", "DISTR_INSECURE_NO_AUTH", "insecure-no-auth")
         .not_in_file()
         .help("serve the registry with **no authentication** and no management API (benchmarks, throwaway local use only); never read from a config file"),

@@ -33,6 +33,11 @@ fn samples(setting: &Setting) -> [&'static str; 3] {
         "limits.rate_limit_per_token_burst" | "limits.rate_limit_per_ip_burst" => ["4", "5", "6"],
         "server.trusted_proxies" => ["10.0.0.0/8", "::1", "10.0.0.0/8, 192.168.1.7"],
         "server.insecure_no_auth" => ["true", "true", "true"],
+        "server.public_url" => [
+            "https://file.example.com",
+            "https://env.example.com",
+            "http://127.0.0.1:5000",
+        ],
         "upstream.allow" => ["127.0.0.1", "10.0.0.0/8", "registry.internal:5000, ::1"],
         "upstream.sync_cron" | "gc.cron" => ["0 * * * *", "5 4 * * *", "*/2 * * * * *"],
         "upstream.timeout_secs" => ["10", "20", "40"],

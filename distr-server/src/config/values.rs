@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use croner::Cron;
 use distr_core::upstream::EgressPolicy;
-use distr_hyper::TrustedProxies;
+use distr_hyper::{PublicUrl, TrustedProxies};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -322,6 +322,30 @@ impl fmt::Display for OptionalAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
             Some(addr) => write!(f, "{addr}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The registry's public URL (`DISTR_PUBLIC_URL`), or empty for one
+/// derived from the listen address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OptionalUrl(pub Option<PublicUrl>);
+
+impl FromStr for OptionalUrl {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.trim() {
+            "" => Ok(OptionalUrl(None)),
+            url => Ok(OptionalUrl(Some(url.parse()?))),
+        }
+    }
+}
+
+impl fmt::Display for OptionalUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(url) => write!(f, "{url}"),
             None => Ok(()),
         }
     }
