@@ -157,7 +157,11 @@ where
             };
             let token = match authenticator {
                 Some(a) => {
-                    let outcome = a.authenticate(req.headers(), peer, now_ms()).await;
+                    // Failures count per client: behind trusted proxies the
+                    // forwarded address, never the proxy's.
+                    let outcome = a
+                        .authenticate(req.headers(), client.or(peer), now_ms())
+                        .await;
                     let token = outcome.token_id();
                     req.extensions_mut().insert(outcome);
                     token

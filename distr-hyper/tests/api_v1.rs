@@ -1561,7 +1561,9 @@ async fn failed_authentications_are_rate_limited() {
             StatusCode::UNAUTHORIZED
         );
     }
-    let blocked = send(va.clone(), [10, 0, 0, 1]).await;
+    // A valid token is accepted; another guess from the address is not.
+    assert_eq!(send(va.clone(), [10, 0, 0, 1]).await.status(), StatusCode::OK);
+    let blocked = send("distr_bad".into(), [10, 0, 0, 1]).await;
     assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(blocked.headers().contains_key("retry-after"));
     assert_eq!(send(va, [10, 0, 0, 2]).await.status(), StatusCode::OK);
@@ -1614,15 +1616,21 @@ async fn registry_and_api_share_the_failed_authentication_limit() {
             send("/api/v1/me", "AccessToken distr_guess".into(), guesser).await,
             StatusCode::UNAUTHORIZED
         );
-        // The third failure, on the API, used up the registry's budget too.
+        // The third failure, on the API, used up the registry's budget too
+        // (valid credentials still pass on both).
         assert_eq!(
-            send("/v2/", basic_auth(&va), guesser).await,
+            send("/v2/", basic_auth("distr_guess"), guesser).await,
             StatusCode::TOO_MANY_REQUESTS,
             "api_first={api_first}"
         );
         assert_eq!(
-            send("/api/v1/me", format!("AccessToken {va}"), guesser).await,
+            send("/api/v1/me", "AccessToken distr_guess".into(), guesser).await,
             StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(send("/v2/", basic_auth(&va), guesser).await, StatusCode::OK);
+        assert_eq!(
+            send("/api/v1/me", format!("AccessToken {va}"), guesser).await,
+            StatusCode::OK
         );
         let other = [10, 0, 0, 10];
         assert_eq!(send("/v2/", basic_auth(&va), other).await, StatusCode::OK);

@@ -397,3 +397,48 @@ async fn concurrent_uploads_per_token_are_capped() {
     );
     start_upload(&w, &w.a).await;
 }
+
+#[tokio::test]
+async fn failed_authentications_lock_out_the_forwarded_client_not_the_proxy() {
+    let w =
+        world(RequestLimits::default().with_trusted_proxies("10.9.0.0/16".parse().unwrap())).await;
+    let via_proxy = |client: &str, token: &str| {
+        request(
+            Method::GET,
+            "/v2/",
+            Some(token),
+            "10.9.0.1",
+            &[("x-forwarded-for", client.to_owned())],
+            Full::new(Bytes::new()),
+        )
+    };
+    // 21 guesses from one client behind the proxy: the last are refused.
+    let mut statuses = Vec::new();
+    for _ in 0..21 {
+        statuses.push(
+            call(&w.svc, via_proxy("198.51.100.1", "distr_guess"))
+                .await
+                .0,
+        );
+    }
+    assert!(statuses[..20]
+        .iter()
+        .all(|s| *s == StatusCode::UNAUTHORIZED));
+    assert_eq!(statuses[20], StatusCode::TOO_MANY_REQUESTS);
+    // Another client behind the same proxy is not locked out...
+    assert_eq!(
+        call(&w.svc, via_proxy("198.51.100.2", "distr_guess"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        call(&w.svc, via_proxy("198.51.100.2", &w.a)).await.0,
+        StatusCode::OK
+    );
+    // ...and a valid token is accepted even from the locked-out client.
+    assert_eq!(
+        call(&w.svc, via_proxy("198.51.100.1", &w.a)).await.0,
+        StatusCode::OK
+    );
+}

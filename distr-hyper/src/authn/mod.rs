@@ -148,22 +148,29 @@ impl Authenticator {
         &self.authn
     }
 
-    /// Authenticates a request with `headers` from the connection's `peer`
-    /// address: refused without looking anything up while `peer` is
-    /// blocked; a refused credential counts as a failure of `peer`.
+    /// Authenticates a request with `headers` from the `client` address
+    /// (the connection's peer, or behind trusted proxies the address they
+    /// forward). Valid credentials are always accepted, whatever other
+    /// requests from the same address did; a request that fails to
+    /// authenticate counts as a failure of `client` when it presented a
+    /// credential, and is answered 429 instead of 401 while `client` is
+    /// blocked.
     pub(crate) async fn authenticate(
         &self,
         headers: &HeaderMap,
-        peer: Option<IpAddr>,
+        client: Option<IpAddr>,
         now_ms: i64,
     ) -> Authentication {
-        if let Some(Err(retry_after_secs)) = peer.map(|ip| self.limiter.check(ip)) {
-            return Authentication::Blocked { retry_after_secs };
-        }
         match self.identify(headers, now_ms).await {
             Ok(a) => Authentication::Authenticated(a),
             Err(Error::Unauthorized) => {
-                if let (Some(ip), true) = (peer, headers.contains_key(header::AUTHORIZATION)) {
+                let Some(ip) = client else {
+                    return Authentication::Refused;
+                };
+                if let Err(retry_after_secs) = self.limiter.check(ip) {
+                    return Authentication::Blocked { retry_after_secs };
+                }
+                if headers.contains_key(header::AUTHORIZATION) {
                     self.limiter.record_failure(ip);
                 }
                 Authentication::Refused
