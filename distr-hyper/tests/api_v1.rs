@@ -1562,7 +1562,10 @@ async fn failed_authentications_are_rate_limited() {
         );
     }
     // A valid token is accepted; another guess from the address is not.
-    assert_eq!(send(va.clone(), [10, 0, 0, 1]).await.status(), StatusCode::OK);
+    assert_eq!(
+        send(va.clone(), [10, 0, 0, 1]).await.status(),
+        StatusCode::OK
+    );
     let blocked = send("distr_bad".into(), [10, 0, 0, 1]).await;
     assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(blocked.headers().contains_key("retry-after"));
@@ -1665,5 +1668,74 @@ async fn the_api_serves_on_its_own() {
     for refused in [basic_auth(&va), "AccessToken distr_bad".into()] {
         let r = api.clone().oneshot(me(refused)).await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+/// A revoked token is final for the management API: refused at once by the
+/// replica that revoked it, and no replica lets it write (mint a token)
+/// while its one-second authentication cache still holds the token.
+#[tokio::test]
+async fn a_revoked_token_cannot_mint_a_new_one_on_any_replica() {
+    let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
+    let store = Arc::new(MemoryAccessStore::new());
+    let acme = org(store.as_ref(), "acme").await;
+    let va = vendor_admin(store.as_ref(), &acme).await;
+    let replica = |store: Arc<MemoryAccessStore>| {
+        ManagementApi::new(
+            store.clone(),
+            meta.clone(),
+            Arc::new(TokenAuthenticator::new(store)),
+        )
+    };
+    let (a, b) = (replica(store.clone()), replica(store.clone()));
+    let call = |api: &ManagementApi, method: &str, uri: String, token: &str, body: &str| {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("AccessToken {token}"))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        let api = api.clone();
+        async move {
+            let resp = api.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let body = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            )
+        }
+    };
+    // A token of the vendor admin, used on both replicas (their caches now
+    // hold it).
+    let (s, created) = call(&a, "POST", "/api/v1/tokens".into(), &va, r#"{"name":"ci"}"#).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let secret = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    for api in [&a, &b] {
+        assert_eq!(
+            call(api, "GET", "/api/v1/me".into(), &secret, "").await.0,
+            StatusCode::OK
+        );
+    }
+    let (s, _) = call(&a, "DELETE", format!("/api/v1/tokens/{id}"), &va, "").await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    // At once, within the cache's second: refused by the revoking replica...
+    assert_eq!(
+        call(&a, "GET", "/api/v1/me".into(), &secret, "").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // ...and no replica lets it mint a successor.
+    for api in [&a, &b] {
+        let (s, body) = call(
+            api,
+            "POST",
+            "/api/v1/tokens".into(),
+            &secret,
+            r#"{"name":"x"}"#,
+        )
+        .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
     }
 }

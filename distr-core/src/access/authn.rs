@@ -118,6 +118,33 @@ impl TokenAuthenticator {
         }
     }
 
+    /// Forgets every cached check of the access token `id` (and of the
+    /// sessions issued for it), so the next request presenting it is
+    /// checked against the store: call it when the token is revoked or
+    /// rotated, and the revocation is final on this replica at once (other
+    /// replicas refuse it within [`CACHE_TTL`]).
+    pub fn invalidate(&self, id: TokenId) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, c| c.token != Some(id));
+        self.sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+    }
+
+    /// True when the access token `id` is active at `now_ms` according to
+    /// the store itself, never the cache: what writes (token creation,
+    /// entitlement and user changes) check the presenting token with.
+    pub async fn is_active_in_store(&self, id: TokenId, now_ms: i64) -> Result<bool> {
+        Ok(self
+            .store
+            .get_token(id)
+            .await?
+            .is_some_and(|t| t.is_active(now_ms)))
+    }
+
     /// The id of the access token `secret` names, once [`Self::authenticate`]
     /// accepted it.
     pub fn token_id(&self, secret: &str) -> Option<TokenId> {
@@ -185,6 +212,29 @@ impl TokenAuthenticator {
 mod tests {
     use super::*;
     use crate::access::*;
+
+    #[tokio::test]
+    async fn invalidating_a_token_makes_its_revocation_final_at_once() {
+        let store = Arc::new(MemoryAccessStore::new());
+        use crate::testkit::access::fixtures;
+        let org = fixtures::org("acme", 0);
+        let admin = fixtures::user(&org, None, "a@acme.test", Role::VendorAdmin, 0);
+        let secret = PlainToken::generate().unwrap().expose().to_owned();
+        let record = fixtures::token(&admin, &secret, 0);
+        let id = record.id;
+        store.create_org(&org).await.unwrap();
+        store.create_user(&admin).await.unwrap();
+        store.create_token(&record).await.unwrap();
+        let authn = TokenAuthenticator::new(store.clone());
+        assert!(authn.authenticate(&secret, 0).await.is_ok());
+        store.revoke_token(id, 1).await.unwrap();
+        // Cached: still accepted within the TTL...
+        assert!(authn.authenticate(&secret, 1).await.is_ok());
+        assert!(!authn.is_active_in_store(id, 1).await.unwrap());
+        // ...until invalidated.
+        authn.invalidate(id);
+        assert!(authn.authenticate(&secret, 1).await.is_err());
+    }
 
     #[tokio::test]
     async fn tokens_map_to_principals_and_revocation_applies_within_the_ttl() {

@@ -38,6 +38,23 @@ pub(crate) async fn caller(
         }
     };
     let authenticated = authentication.into_result()?;
+    // Writes (tokens, entitlements, users, …) are authorized by the store,
+    // not the one-second cache: a token revoked a moment ago cannot mint a
+    // new one or change anything on any replica.
+    if !matches!(head.method, http::Method::GET | http::Method::HEAD) {
+        let active = match authenticated.token_id {
+            Some(id) => {
+                api.authenticator
+                    .tokens()
+                    .is_active_in_store(id, now)
+                    .await?
+            }
+            None => false,
+        };
+        if !active {
+            return Err(ApiError::unauthorized());
+        }
+    }
     let user_id = match authenticated.principal {
         // Sessions are scoped to registry actions: never the API.
         _ if authenticated.session.is_some() => return Err(ApiError::unauthorized()),

@@ -154,13 +154,15 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
     create_for(ctx, ctx.caller.user.id).await
 }
 
-/// `DELETE /tokens/{token_id}`: revokes (idempotent). Within a second every
-/// server refuses the token.
+/// `DELETE /tokens/{token_id}`: revokes (idempotent). This server refuses
+/// the token at once, every other within a second, and no server lets it
+/// write anything again.
 pub(super) async fn revoke(ctx: &Ctx<'_>) -> Reply {
     let token = load_managed(ctx).await?;
     if !ctx.api.access.revoke_token(token.id, ctx.now).await? {
         return Err(ApiError::not_found("token"));
     }
+    ctx.api.authenticator().tokens().invalidate(token.id);
     json::no_content()
 }
 
@@ -176,6 +178,7 @@ pub(super) async fn rotate(ctx: &Ctx<'_>) -> Reply {
     }
     let issued = issue(ctx, old.user_id, old.name.clone(), old.expires_at_ms).await?;
     ctx.api.access.revoke_token(old.id, ctx.now).await?;
+    ctx.api.authenticator().tokens().invalidate(old.id);
     json::created_secret(&issued)
 }
 
