@@ -230,6 +230,7 @@ async fn run_server(config: Settings) -> anyhow::Result<()> {
         metrics_listener,
         service,
         &metrics,
+        config.metrics.token.get(),
         shutdown,
         config.connection_limits(),
     )

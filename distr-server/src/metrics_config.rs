@@ -1,11 +1,13 @@
 //! Where `distr-server` serves Prometheus metrics, and serving them.
 //!
-//! By default `GET /metrics` is answered on the registry listener. With
-//! `metrics.listen` (`--metrics-listen`/`DISTR_METRICS_LISTEN`, e.g.
-//! `127.0.0.1:9100`) it is
-//! answered only on that listener, and the registry listener answers 404
-//! for `/metrics`. The endpoint has no authentication: in production bind
-//! the metrics listener to a private interface only the scraper reaches.
+//! Metrics name vendors' upstream hosts, so they are not public by default:
+//! - with `metrics.listen` (`DISTR_METRICS_LISTEN`, e.g. `127.0.0.1:9100`),
+//!   `GET /metrics` is answered on that listener (bind it to a private
+//!   interface only the scraper reaches);
+//! - with `metrics.token` (`DISTR_METRICS_TOKEN`), it is also answered on
+//!   the registry listener, to requests with `Authorization: Bearer
+//!   <token>` (the separate listener then asks for it too);
+//! - with neither, `/metrics` is not served (the registry answers 404).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,9 +32,9 @@ pub async fn bind(settings: &MetricsSettings) -> anyhow::Result<Option<TcpListen
     Ok(Some(listener))
 }
 
-/// Serves `service` on `listener`, recording its requests in `metrics`, and
-/// `/metrics` on `metrics_listener` when given, else on `listener` in front
-/// of `service`. Returns when `shutdown` resolved and the registry
+/// Serves `service` on `listener`, recording its requests in `metrics`,
+/// and `/metrics` on `metrics_listener` when given, and on `listener` in
+/// front of `service` when a scrape `token` is configured. Returns when `shutdown` resolved and the registry
 /// listener drained (see [`serve_with`]); the metrics listener is served
 /// until then. Both listeners hold connections to `limits`.
 pub async fn serve_with_metrics<S>(
@@ -40,6 +42,7 @@ pub async fn serve_with_metrics<S>(
     metrics_listener: Option<TcpListener>,
     service: S,
     metrics: &Metrics,
+    token: Option<&str>,
     shutdown: impl Future<Output = ()>,
     limits: ConnectionLimits,
 ) where
@@ -53,29 +56,43 @@ pub async fn serve_with_metrics<S>(
     S::Future: Send + 'static,
 {
     let service = metrics.wrap(service);
+    let endpoint = match token {
+        Some(t) => metrics.endpoint().with_bearer_token(t),
+        None => metrics.endpoint(),
+    };
     let Some(metrics_listener) = metrics_listener else {
-        serve_with(
-            listener,
-            metrics.endpoint().with_fallback(service),
-            shutdown,
-            limits,
-        )
-        .await;
+        match token {
+            Some(_) => {
+                serve_with(listener, endpoint.with_fallback(service), shutdown, limits).await
+            }
+            None => {
+                tracing::info!(
+                    "/metrics is not served: set DISTR_METRICS_LISTEN or DISTR_METRICS_TOKEN"
+                );
+                serve_with(listener, service, shutdown, limits).await
+            }
+        }
         return;
     };
     if let Ok(addr) = metrics_listener.local_addr() {
         tracing::info!(%addr, "metrics served on a separate listener");
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let on_registry = token.is_some().then(|| endpoint.clone());
     let endpoint = tokio::spawn(serve_with(
         metrics_listener,
-        metrics.endpoint(),
+        endpoint,
         async move {
             let _ = stopped.await;
         },
         limits,
     ));
-    serve_with(listener, service, shutdown, limits).await;
+    match on_registry {
+        Some(endpoint) => {
+            serve_with(listener, endpoint.with_fallback(service), shutdown, limits).await
+        }
+        None => serve_with(listener, service, shutdown, limits).await,
+    }
     drop(stop);
     if let Err(e) = endpoint.await {
         tracing::warn!(error = %e, "the metrics listener task failed");

@@ -1,9 +1,10 @@
 //! Prometheus metrics of the real `distr-server`, end to end: push and pull
 //! over plain HTTP, scrape `/metrics`, parse the text exposition and check
-//! that the counters moved — on the registry listener by default, on a
-//! separate listener with `DISTR_METRICS_LISTEN` (then `/metrics` is 404 on
-//! the registry listener), and for the pull-through cache in front of a
-//! real upstream (CNCF Distribution, `/usr/bin/docker-registry`).
+//! that the counters moved — on the registry listener with a scrape token
+//! (`DISTR_METRICS_TOKEN`), on a separate listener with
+//! `DISTR_METRICS_LISTEN` (then `/metrics` is 404 on the registry
+//! listener), never in public by default, and for the pull-through cache in
+//! front of a real upstream (CNCF Distribution, `/usr/bin/docker-registry`).
 
 mod common;
 
@@ -99,10 +100,21 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-/// `GET <base>/metrics` without credentials; must be 200 OpenMetrics text.
+/// The scrape token of the servers that serve `/metrics` on the registry
+/// listener.
+const METRICS_TOKEN: &str = "scrape-secret-7f3a";
+
+/// A server serving `/metrics` on its registry listener to [`METRICS_TOKEN`].
+fn metered_server() -> Server {
+    Server::start_with_env(&[("DISTR_METRICS_TOKEN", METRICS_TOKEN)])
+}
+
+/// `GET <base>/metrics` with [`METRICS_TOKEN`] (ignored where no token is
+/// asked for); must be 200 OpenMetrics text.
 async fn scrape(base: &str) -> Scrape {
     let resp = client()
         .get(format!("{base}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .unwrap_or_else(|e| panic!("GET {base}/metrics: {e}"));
@@ -141,7 +153,7 @@ fn assert_no_leaks(scrape: &Scrape, extra: &[&str]) {
 
 #[tokio::test]
 async fn metrics_on_the_registry_listener_count_requests_bytes_and_auth_failures() {
-    let server = Server::start();
+    let server = metered_server();
     let reg = server.registry();
     let image = reg.push_image("acme/app", "1.0", 41).await;
     const PULLS: usize = 3;
@@ -292,7 +304,7 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
     let up = Registry::new(&upstream.url());
     let image = up.push_image(UPSTREAM_REPO, "1.0", 43).await;
 
-    let server = Server::start();
+    let server = metered_server();
     let resp = client()
         .post(format!("{}/api/v1/artifacts", server.base_url()))
         .header("authorization", format!("AccessToken {TEST_TOKEN}"))
@@ -384,4 +396,30 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
         m.text
     );
     assert_no_leaks(&m, &[]);
+}
+
+/// `/metrics` names upstream hosts: by default it is served nowhere; with a
+/// scrape token, only to requests presenting it.
+#[tokio::test]
+async fn metrics_are_not_public() {
+    let server = Server::start();
+    let url = format!("{}/metrics", server.base_url());
+    assert_eq!(status_of(&url).await, 404, "no metrics by default");
+
+    let server = metered_server();
+    let url = format!("{}/metrics", server.base_url());
+    assert_eq!(status_of(&url).await, 401, "no token");
+    let wrong = client()
+        .get(&url)
+        .bearer_auth("scrape-secret-guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401, "a wrong token");
+    let m = scrape(&server.base_url()).await;
+    assert!(!m.text.contains(METRICS_TOKEN));
+    assert!(
+        !server.log().contains(METRICS_TOKEN),
+        "the token is not logged"
+    );
 }

@@ -5,7 +5,9 @@ use std::future::{ready, Ready};
 use std::task::{Context, Poll};
 
 use futures::future::Either;
-use http::header::{ALLOW, CONTENT_TYPE};
+use std::sync::Arc;
+
+use http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 
 use super::Metrics;
@@ -19,20 +21,68 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Serves [`METRICS_PATH`] (`GET`/`HEAD`) in the OpenMetrics text format;
-/// other paths are 404, other methods 405. No authentication: serve it on
-/// a listener only the scraper can reach (a private interface), or put an
-/// authenticating layer in front.
+/// other paths are 404, other methods 405. No authentication unless
+/// [`with_bearer_token`](Self::with_bearer_token) asks for one: serve it on
+/// a listener only the scraper can reach (a private interface), or require
+/// a token.
 ///
 /// Made by [`Metrics::endpoint`]; [`with_fallback`](Self::with_fallback)
 /// serves it in front of another service on the same listener.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct MetricsEndpoint {
     metrics: Metrics,
+    /// The bearer token scrapers must present, when one is required.
+    token: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for MetricsEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsEndpoint")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl MetricsEndpoint {
     pub(crate) fn new(metrics: Metrics) -> Self {
-        Self { metrics }
+        Self {
+            metrics,
+            token: None,
+        }
+    }
+
+    /// Requires `Authorization: Bearer <token>` of every scrape: others get
+    /// `401` (for serving metrics on a public listener).
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(Arc::from(token.into()));
+        self
+    }
+
+    /// True when the request may read the metrics.
+    fn authorized<B>(&self, req: &Request<B>) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        req.headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .is_some_and(|presented| {
+                constant_time_eq(presented.trim().as_bytes(), token.as_bytes())
+            })
+    }
+
+    /// The answer to a request for [`METRICS_PATH`].
+    fn serve<B>(&self, req: &Request<B>) -> Response<ResponseBody> {
+        if self.authorized(req) {
+            return self.respond(req.method());
+        }
+        let mut resp = status(StatusCode::UNAUTHORIZED);
+        resp.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"metrics\""),
+        );
+        resp
     }
 
     /// Serves [`METRICS_PATH`] and hands every other request to `fallback`.
@@ -69,6 +119,11 @@ impl MetricsEndpoint {
     }
 }
 
+/// Equality whose time does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn status(code: StatusCode) -> Response<ResponseBody> {
     let mut resp = Response::new(empty());
     *resp.status_mut() = code;
@@ -86,7 +141,7 @@ impl<B> tower_service::Service<Request<B>> for MetricsEndpoint {
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let resp = if req.uri().path() == METRICS_PATH {
-            self.respond(req.method())
+            self.serve(&req)
         } else {
             status(StatusCode::NOT_FOUND)
         };
@@ -116,7 +171,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if req.uri().path() == METRICS_PATH {
-            Either::Left(ready(Ok(self.endpoint.respond(req.method()))))
+            Either::Left(ready(Ok(self.endpoint.serve(&req))))
         } else {
             Either::Right(self.fallback.call(req))
         }

@@ -265,9 +265,12 @@ impl Default for GcSettings {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsSettings {
-    /// Separate `/metrics` listener; empty: the registry listener.
+    /// Separate `/metrics` listener; empty: none.
     #[serde(with = "via_str")]
     pub listen: OptionalAddr,
+    /// Bearer token of scrapers; set, `/metrics` is served on the registry
+    /// listener too.
+    pub token: Secret,
 }
 
 /// `[analytics]`.

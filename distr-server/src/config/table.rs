@@ -204,7 +204,11 @@ pub const SETTINGS: &[Setting] = &[
         .help("what eviction frees down to; empty: 90 % of the maximum"),
     setting("metrics.listen", "DISTR_METRICS_LISTEN", "metrics-listen")
         .value("ADDR")
-        .help("serve `/metrics` only on this separate address (unauthenticated: bind a private interface); empty: on the registry listener"),
+        .help("serve `/metrics` on this separate address (unauthenticated unless `metrics.token` is set: bind a private interface); empty: not served separately"),
+    setting("metrics.token", "DISTR_METRICS_TOKEN", "metrics-token")
+        .value("TOKEN")
+        .secret()
+        .help("bearer token scrapers present (`Authorization: Bearer …`); with it `/metrics` is also served on the registry listener. With neither this nor `metrics.listen`, `/metrics` is not served at all (it names upstream hosts)"),
     setting("analytics.enabled", "DISTR_ANALYTICS", "analytics")
         .legacy("analytics")
         .value("on|off")
