@@ -10,7 +10,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use distr_core::access::*;
 use distr_core::store::{BlobRecord, ManifestRecord, MemoryStore, MetadataStore};
-use distr_core::{Digest, Error, RepoName, TagName};
+use distr_core::{Digest, Error, Reference, RepoName, TagName};
 use proptest::prelude::*;
 
 const NOW: i64 = 1_000_000;
@@ -511,7 +511,81 @@ async fn check(model: &Model) {
     }
 }
 
-/// The reference deletion rules: `Ok`, or the error kind expected.
+/// The active entitlements of the artifact's own vendor that name it.
+fn protecting<'m>(
+    model: &'m Model,
+    artifact: &'m Artifact,
+) -> impl Iterator<Item = &'m Entitlement> {
+    model.entitlements.iter().filter(move |e| {
+        e.org_id == artifact.org_id
+            && e.expires_at_ms.is_none_or(|x| NOW < x)
+            && e.items.iter().any(|i| i.artifact_id == artifact.id)
+    })
+}
+
+/// True when some active entitlement selects `tag` of `artifact` by name or
+/// pattern.
+fn specifically_granted(model: &Model, artifact: &Artifact, tag: &str) -> bool {
+    protecting(model, artifact).any(|e| {
+        e.items.iter().any(|i| {
+            i.artifact_id == artifact.id
+                && matches!(&i.tags, TagSelection::Only(ps) if ps.iter().any(|p| glob(p.as_str(), tag)))
+        })
+    })
+}
+
+/// True when some active entitlement grants `tag` of `artifact` (any
+/// selection).
+fn granted(model: &Model, artifact: &Artifact, tag: &str) -> bool {
+    protecting(model, artifact).any(|e| {
+        e.items.iter().any(|i| {
+            i.artifact_id == artifact.id
+                && match &i.tags {
+                    TagSelection::All => true,
+                    TagSelection::Only(ps) => ps.iter().any(|p| glob(p.as_str(), tag)),
+                }
+        })
+    })
+}
+
+/// True when the manifest `d` is reachable from a granted tag that is not
+/// `excluded`: tagged, an index child of a tagged manifest, or a referrer
+/// (subject chain, at most 4 deep) of such.
+fn protected_manifest(
+    model: &Model,
+    repo: &str,
+    artifact: &Artifact,
+    d: &Digest,
+    excluded: &[&str],
+    depth: usize,
+) -> bool {
+    let r = &model.repos[repo];
+    let tagged = |target: &Digest| {
+        r.tags.iter().any(|(t, x)| {
+            x == target && !excluded.contains(&t.as_str()) && granted(model, artifact, t)
+        })
+    };
+    if tagged(d)
+        || r.manifests
+            .iter()
+            .any(|m| m.children.contains(d) && tagged(&m.digest))
+    {
+        return true;
+    }
+    let subject = r
+        .manifests
+        .iter()
+        .find(|m| &m.digest == d)
+        .and_then(|m| m.subject.clone());
+    match subject {
+        Some(s) if depth + 1 < 4 => {
+            protected_manifest(model, repo, artifact, &s, excluded, depth + 1)
+        }
+        _ => false,
+    }
+}
+
+/// The reference tag deletion rules: `Ok`, or the error kind expected.
 fn reference_removal(model: &Model, repo: &str, removed: &[&str]) -> Result<(), &'static str> {
     let Some(r) = model.repos.get(repo) else {
         return Ok(());
@@ -524,47 +598,92 @@ fn reference_removal(model: &Model, repo: &str, removed: &[&str]) -> Result<(), 
     if existing.is_empty() {
         return Ok(());
     }
-    let remaining: Vec<(&String, &Digest)> = r
-        .tags
-        .iter()
-        .filter(|(t, _)| !removed.contains(&t.as_str()))
-        .collect();
     if let Some(artifact) = model.artifact_of(repo) {
-        for t in &existing {
-            let d = &r.tags[*t];
-            let still_tagged = remaining.iter().any(|(_, x)| *x == d);
-            let specifically_granted = model.entitlements.iter().any(|e| {
-                e.items.iter().any(|i| i.artifact_id == artifact.id && matches!(&i.tags, TagSelection::Only(ps) if ps.iter().any(|p| glob(p.as_str(), t))))
-            });
-            if !still_tagged && specifically_granted {
-                return Err("refused");
-            }
+        // Aliases do not matter: the customer is entitled to the tag.
+        if existing
+            .iter()
+            .any(|t| specifically_granted(model, artifact, t))
+        {
+            return Err("refused");
         }
     }
-    if remaining.is_empty() {
+    if existing.len() == r.tags.len() {
         return Err("conflict");
     }
     Ok(())
 }
 
+/// The reference rules of a manifest delete by digest.
+fn digest_removal(model: &Model, repo: &str, d: &Digest) -> Result<(), &'static str> {
+    let r = &model.repos[repo];
+    let removed: Vec<&str> = r
+        .tags
+        .iter()
+        .filter(|(_, x)| *x == d)
+        .map(|(t, _)| t.as_str())
+        .collect();
+    reference_removal(model, repo, &removed)?;
+    match model.artifact_of(repo) {
+        Some(a) if protected_manifest(model, repo, a, d, &removed, 0) => Err("refused"),
+        _ => Ok(()),
+    }
+}
+
+/// The reference rules of a blob delete.
+fn blob_removal(model: &Model, repo: &str, b: &Digest) -> Result<(), &'static str> {
+    let Some(a) = model.artifact_of(repo) else {
+        return Ok(());
+    };
+    let r = &model.repos[repo];
+    let protected = r
+        .manifests
+        .iter()
+        .any(|m| m.blobs.contains(b) && protected_manifest(model, repo, a, &m.digest, &[], 0))
+        || protected_manifest(model, repo, a, b, &[], 0);
+    if protected {
+        Err("refused")
+    } else {
+        Ok(())
+    }
+}
+
+fn kind(result: distr_core::Result<()>) -> Result<(), &'static str> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(Error::DeleteRefused(_)) => Err("refused"),
+        Err(Error::DeleteConflict(_)) => Err("conflict"),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
 async fn check_removals(model: &Model, seed: u64) {
     let policy = load(model).await;
     let mut rng = Rng(seed | 1);
-    for name in model.repos.keys() {
+    for (name, r) in &model.repos {
         let repo: RepoName = name.parse().unwrap();
         for _ in 0..6 {
             let removed: Vec<&str> = TAGS.iter().copied().filter(|_| rng.chance(35)).collect();
             let tags: Vec<TagName> = removed.iter().map(|t| t.parse().unwrap()).collect();
-            let got = match policy.check_tag_removal(&repo, &tags).await {
-                Ok(()) => Ok(()),
-                Err(Error::DeleteRefused(_)) => Err("refused"),
-                Err(Error::DeleteConflict(_)) => Err("conflict"),
-                Err(e) => panic!("unexpected error {e}"),
-            };
             assert_eq!(
-                got,
+                kind(policy.check_tag_removal(&repo, &tags, NOW).await),
                 reference_removal(model, name, &removed),
                 "removing {removed:?} from {name}"
+            );
+        }
+        for m in &r.manifests {
+            let reference = Reference::Digest(m.digest.clone());
+            assert_eq!(
+                kind(policy.check_reference_removal(&repo, &reference, NOW).await),
+                digest_removal(model, name, &m.digest),
+                "deleting manifest {} of {name}",
+                m.digest
+            );
+        }
+        for b in &model.blob_pool {
+            assert_eq!(
+                kind(policy.check_blob_removal(&repo, b, NOW).await),
+                blob_removal(model, name, b),
+                "deleting blob {b} of {name}"
             );
         }
     }
@@ -590,6 +709,7 @@ fn generated_models_exercise_every_rule() {
     // Guard against a generator that never produces the interesting cases.
     let (mut restricted, mut unrestricted, mut expired, mut foreign, mut children, mut referrers) =
         (0, 0, 0, 0, 0, 0);
+    let mut deletes = (0, 0, 0, 0);
     for seed in 0..96u64 {
         let m = generate(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         for o in &m.orgs {
@@ -626,8 +746,27 @@ fn generated_models_exercise_every_rule() {
             .flat_map(|r| &r.manifests)
             .filter(|x| x.subject.is_some())
             .count();
+        for (name, r) in &m.repos {
+            for x in &r.manifests {
+                match digest_removal(&m, name, &x.digest) {
+                    Err("refused") => deletes.0 += 1,
+                    Ok(()) => deletes.1 += 1,
+                    _ => {}
+                }
+                for b in &x.blobs {
+                    match blob_removal(&m, name, b) {
+                        Err(_) => deletes.2 += 1,
+                        Ok(()) => deletes.3 += 1,
+                    }
+                }
+            }
+        }
     }
     for (what, n) in [
+        ("refused manifest deletes", deletes.0),
+        ("allowed manifest deletes", deletes.1),
+        ("refused blob deletes", deletes.2),
+        ("allowed blob deletes", deletes.3),
         ("restricted", restricted),
         ("unrestricted", unrestricted),
         ("expired", expired),

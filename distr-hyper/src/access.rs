@@ -271,7 +271,23 @@ impl<'a> Guard<'a> {
     ) -> Result<(), Error> {
         match self.control {
             None => Ok(()),
-            Some(c) => c.policy.check_reference_removal(repo, reference).await,
+            Some(c) => {
+                c.policy
+                    .check_reference_removal(repo, reference, now_ms())
+                    .await
+            }
+        }
+    }
+
+    /// Applies the deletion rules to an OCI blob delete.
+    pub(crate) async fn check_blob_delete(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<(), Error> {
+        match self.control {
+            None => Ok(()),
+            Some(c) => c.policy.check_blob_removal(repo, digest, now_ms()).await,
         }
     }
 

@@ -566,8 +566,12 @@ async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{b:?}");
     assert_eq!(h["oci-tag"], "stable");
+    // A second tag on the same digest does not free 1.0: the customer is
+    // entitled to the tag itself.
+    let (s, _, b) = delete("/v2/acme/newapp/manifests/1.0".into()).await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DENIED"));
     assert_eq!(
-        delete("/v2/acme/newapp/manifests/1.0".into()).await.0,
+        delete("/v2/acme/newapp/manifests/stable".into()).await.0,
         StatusCode::ACCEPTED
     );
     assert_eq!(
@@ -576,7 +580,8 @@ async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
     );
     // The last tag of an artifact stays: 400 DENIED, a status the
     // distribution-spec allows a manifest DELETE.
-    let (s, _, b) = delete("/v2/acme/newapp/manifests/stable".into()).await;
+    store.delete_entitlement(e.id).await.unwrap();
+    let (s, _, b) = delete("/v2/acme/newapp/manifests/1.0".into()).await;
     assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DENIED"));
     let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
     assert!(
@@ -587,8 +592,128 @@ async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
         "{v}"
     );
     assert_eq!(
-        get(svc, "/v2/acme/newapp/manifests/stable", &admin).await.0,
+        get(svc, "/v2/acme/newapp/manifests/1.0", &admin).await.0,
         StatusCode::OK
+    );
+}
+
+/// What a customer is entitled to cannot be deleted out from under it: a
+/// tag selected by name (even with an alias on its digest), an index child,
+/// a layer or config of an entitled manifest, a referrer of one. What no
+/// active entitlement reaches can go.
+#[tokio::test]
+async fn deletes_cannot_take_what_a_customer_is_entitled_to() {
+    let w = world();
+    let svc = &w.svc;
+    let store = &*w.access;
+    store.create_org(&w.acme).await.unwrap();
+    store.create_artifact(&w.app).await.unwrap();
+    let (admin, _) = user_token(store, &w.acme, None, Role::VendorAdmin).await;
+    let repo = "acme/app";
+    let (v120, layer120) = push_image(svc, &admin, repo, "1.2.0", b"layer-1.2.0", None).await;
+    let (amd, amd_layer) = push_image(svc, &admin, repo, "amd-build", b"amd", None).await;
+    let (arm, _) = push_image(svc, &admin, repo, "arm-build", b"arm", None).await;
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{INDEX}","manifests":[{{"mediaType":"{MANIFEST}","digest":"{amd}","size":1}},{{"mediaType":"{MANIFEST}","digest":"{arm}","size":1}}]}}"#
+    );
+    let v200 = push_manifest(svc, &admin, repo, "2.0", INDEX, index).await;
+    let (sig, _) = push_image(svc, &admin, repo, "sig", b"signature", Some(&v120)).await;
+    let (v300, layer300) = push_image(svc, &admin, repo, "3.0", b"layer-3.0", None).await;
+    // `latest` aliases 1.2.0.
+    let content = get(svc, "/v2/acme/app/manifests/1.2.0", &admin).await.1;
+    push_manifest(
+        svc,
+        &admin,
+        repo,
+        "latest",
+        MANIFEST,
+        String::from_utf8(content.to_vec()).unwrap(),
+    )
+    .await;
+    // The tags the children and the signature were pushed under go first
+    // (nothing grants them).
+    let delete = |uri: String| {
+        let admin = admin.clone();
+        async move { send(svc, Method::DELETE, &uri, Some(&admin), None, Bytes::new()).await }
+    };
+    for t in ["amd-build", "arm-build", "sig"] {
+        assert_eq!(
+            delete(format!("/v2/{repo}/manifests/{t}")).await.0,
+            StatusCode::ACCEPTED,
+            "{t}"
+        );
+    }
+
+    let c = Customer {
+        id: CustomerId::new(),
+        org_id: w.acme.id,
+        name: "c".into(),
+        created_at_ms: 0,
+    };
+    store.create_customer(&c).await.unwrap();
+    let e = Entitlement {
+        id: EntitlementId::new(),
+        org_id: w.acme.id,
+        customer_id: c.id,
+        name: "current".into(),
+        expires_at_ms: None,
+        items: vec![EntitlementItem {
+            artifact_id: w.app.id,
+            tags: TagSelection::Only(vec!["1.2.0".parse().unwrap(), "2.*".parse().unwrap()]),
+        }],
+        created_at_ms: 0,
+    };
+    store.create_entitlement(&e).await.unwrap();
+
+    let refused = [
+        "/v2/acme/app/manifests/1.2.0".to_owned(),
+        format!("/v2/acme/app/manifests/{v120}"),
+        format!("/v2/acme/app/manifests/{amd}"),
+        format!("/v2/acme/app/manifests/{sig}"),
+        format!("/v2/acme/app/manifests/{v200}"),
+        format!("/v2/acme/app/blobs/{layer120}"),
+        format!("/v2/acme/app/blobs/{amd_layer}"),
+        format!("/v2/acme/app/blobs/{}", Digest::sha256(b"{}")),
+    ];
+    for uri in &refused {
+        let (s, _, b) = delete(uri.clone()).await;
+        assert_eq!(
+            (s, code(&b).as_str()),
+            (StatusCode::BAD_REQUEST, "DENIED"),
+            "{uri}"
+        );
+    }
+    // Nothing was lost: the customer still pulls all of it.
+    let (tc, _) = user_token(store, &w.acme, Some(&c), Role::CustomerMember).await;
+    for uri in [
+        "/v2/acme/app/manifests/1.2.0".to_owned(),
+        format!("/v2/acme/app/manifests/{amd}"),
+        format!("/v2/acme/app/manifests/{sig}"),
+        format!("/v2/acme/app/blobs/{layer120}"),
+        format!("/v2/acme/app/blobs/{amd_layer}"),
+    ] {
+        assert_eq!(get(svc, &uri, &tc).await.0, StatusCode::OK, "{uri}");
+    }
+    // What no entitlement reaches goes: the alias, and 3.0 with its layer.
+    assert_eq!(
+        delete("/v2/acme/app/manifests/latest".into()).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        delete(format!("/v2/acme/app/blobs/{layer300}")).await.0,
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(
+        delete(format!("/v2/acme/app/manifests/{v300}")).await.0,
+        StatusCode::ACCEPTED
+    );
+    // Expired, the entitlement protects nothing.
+    let mut expired = e.clone();
+    expired.expires_at_ms = Some(1);
+    store.update_entitlement(&expired).await.unwrap();
+    assert_eq!(
+        delete(format!("/v2/acme/app/manifests/{sig}")).await.0,
+        StatusCode::ACCEPTED
     );
 }
 

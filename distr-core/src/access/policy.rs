@@ -18,13 +18,15 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+mod deletion;
+
 use super::grants::Grants;
-use super::model::{Artifact, ArtifactId, CustomerId, OrgId, TagSelection, UserId};
+use super::model::{Artifact, ArtifactId, CustomerId, OrgId, UserId};
 use super::store::AccessStore;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::name::RepoName;
-use crate::reference::{Reference, TagName};
+use crate::reference::TagName;
 use crate::store::{MetadataStore, Page};
 
 /// How deep a chain of referrers (a signature of an SBOM of an image) is followed.
@@ -96,6 +98,8 @@ pub struct RepoAccess {
     repo: RepoName,
     view: Arc<View>,
     allowed_targets: OnceCell<HashSet<Digest>>,
+    /// Tags treated as gone (a deletion rule asking what remains).
+    excluded_tags: Vec<TagName>,
 }
 
 impl Policy {
@@ -165,6 +169,7 @@ impl Policy {
             repo: repo.clone(),
             view,
             allowed_targets: OnceCell::new(),
+            excluded_tags: Vec::new(),
         })
     }
 
@@ -285,88 +290,6 @@ impl Policy {
         }
     }
 
-    /// The product's deletion rules for removing `removed` tags from `repo`
-    /// (directly, or by deleting the manifest they point at):
-    /// - a tag granted by name or pattern in a "specific tags" entitlement
-    ///   may not go when it is the last tag of its digest
-    ///   ([`Error::DeleteRefused`]);
-    /// - the last tag of an artifact may not go ([`Error::DeleteConflict`]).
-    pub async fn check_tag_removal(&self, repo: &RepoName, removed: &[TagName]) -> Result<()> {
-        if removed.is_empty() {
-            return Ok(());
-        }
-        let targets = self.meta.list_tag_targets(repo).await?;
-        self.check_removal_among(repo, &targets, removed).await
-    }
-
-    /// The deletion rules, given every tag of `repo` with its digest.
-    async fn check_removal_among(
-        &self,
-        repo: &RepoName,
-        targets: &[(TagName, Digest)],
-        removed: &[TagName],
-    ) -> Result<()> {
-        if removed.is_empty() {
-            return Ok(());
-        }
-        let remaining: Vec<&(TagName, Digest)> = targets
-            .iter()
-            .filter(|(t, _)| !removed.contains(t))
-            .collect();
-        let artifact = match self.access.get_org_by_slug(repo.org()).await? {
-            Some(org) => {
-                self.access
-                    .get_artifact_by_name(org.id, repo.artifact())
-                    .await?
-            }
-            None => None,
-        };
-        if let Some(artifact) = &artifact {
-            let entitlements = self.access.entitlements_for_artifact(artifact.id).await?;
-            for (tag, digest) in targets.iter().filter(|(t, _)| removed.contains(t)) {
-                if remaining.iter().any(|(_, d)| d == digest) {
-                    continue;
-                }
-                let granted_by = entitlements.iter().find(|e| {
-                    e.items.iter().any(|i| {
-                        i.artifact_id == artifact.id && matches!(&i.tags, TagSelection::Only(ps) if ps.iter().any(|p| p.matches(tag.as_str())))
-                    })
-                });
-                if let Some(e) = granted_by {
-                    return Err(Error::DeleteRefused(format!(
-                        "tag {tag} is the last tag of {digest} and entitlement {:?} grants it to a customer",
-                        e.name
-                    )));
-                }
-            }
-        }
-        if remaining.is_empty() && targets.iter().any(|(t, _)| removed.contains(t)) {
-            return Err(Error::DeleteConflict(format!(
-                "{repo} would have no tag left; delete the artifact instead"
-            )));
-        }
-        Ok(())
-    }
-
-    /// [`Policy::check_tag_removal`] for an OCI manifest delete: a tag
-    /// removes itself, a digest removes every tag pointing at it.
-    pub async fn check_reference_removal(
-        &self,
-        repo: &RepoName,
-        reference: &Reference,
-    ) -> Result<()> {
-        let targets = self.meta.list_tag_targets(repo).await?;
-        let removed: Vec<TagName> = match reference {
-            Reference::Tag(t) => vec![t.clone()],
-            Reference::Digest(d) => targets
-                .iter()
-                .filter(|(_, x)| x == d)
-                .map(|(t, _)| t.clone())
-                .collect(),
-        };
-        self.check_removal_among(repo, &targets, &removed).await
-    }
-
     async fn own_org(&self, org: OrgId, repo: &RepoName) -> Result<()> {
         match self.access.get_org_by_slug(repo.org()).await? {
             Some(o) if o.id == org => Ok(()),
@@ -436,7 +359,7 @@ impl RepoAccess {
                 Ok::<_, Error>(
                     targets
                         .into_iter()
-                        .filter(|(t, _)| self.allows_tag(t))
+                        .filter(|(t, _)| self.allows_tag(t) && !self.excluded_tags.contains(t))
                         .map(|(_, d)| d)
                         .collect(),
                 )

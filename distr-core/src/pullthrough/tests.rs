@@ -27,7 +27,7 @@ use crate::reference::{Reference, TagName};
 use crate::registry::Registry;
 use crate::upstream::{
     DynUpstream, ManifestHead, Missing, TagPage, Upstream, UpstreamAuth, UpstreamBlob,
-    UpstreamError, UpstreamManifest, UpstreamRef, UpstreamResult,
+    UpstreamError, UpstreamFailure, UpstreamManifest, UpstreamRef, UpstreamResult,
 };
 
 // ---------------------------------------------------------------- fakes
@@ -956,7 +956,11 @@ async fn trigger_sync_joins_a_running_sync_and_records_status() {
     assert_eq!(failed.last_synced_at_ms, Some(synced_at));
     assert!(failed.last_sync_attempt_at_ms.unwrap() > attempt);
     let message = failed.last_sync_error.expect("error recorded");
-    assert!(message.contains("unavailable"), "{message}");
+    assert_eq!(
+        message,
+        UpstreamFailure::Unreachable.message(),
+        "a fixed category, no peer text"
+    );
     assert!(!message.contains(SECRET));
 
     // Dropping the handle does not stop the sync.

@@ -232,7 +232,10 @@ where
         (&M::GET | &M::HEAD, R::Blob(repo, digest)) => {
             blobs::get(backend, guard, &repo, &digest, &parts).await
         }
-        (&M::DELETE, R::Blob(repo, digest)) => blobs::delete(registry, &repo, &digest).await,
+        (&M::DELETE, R::Blob(repo, digest)) => {
+            guard.check_blob_delete(&repo, &digest.parse()?).await?;
+            blobs::delete(registry, &repo, &digest).await
+        }
         (&M::POST, R::UploadStart(repo)) => {
             uploads::start(registry, guard, &repo, &parts, body).await
         }
