@@ -292,12 +292,21 @@ impl Model {
         d: &Digest,
         depth: usize,
     ) -> bool {
+        self.reachable(repo, d, &|t| self.tag_ok(p, artifact, t), depth)
+    }
+
+    /// True when the manifest `d` is tagged with a tag `tag_ok` accepts, is
+    /// an index child of such a manifest, or a referrer of one (subject
+    /// chain, at most 4 deep).
+    fn reachable(
+        &self,
+        repo: &str,
+        d: &Digest,
+        tag_ok: &dyn Fn(&str) -> bool,
+        depth: usize,
+    ) -> bool {
         let r = &self.repos[repo];
-        let tagged_ok = |target: &Digest| {
-            r.tags
-                .iter()
-                .any(|(t, x)| x == target && self.tag_ok(p, artifact, t))
-        };
+        let tagged_ok = |target: &Digest| r.tags.iter().any(|(t, x)| x == target && tag_ok(t));
         if tagged_ok(d)
             || r.manifests
                 .iter()
@@ -311,7 +320,7 @@ impl Model {
             .find(|m| &m.digest == d)
             .and_then(|m| m.subject.clone());
         match subject {
-            Some(s) if depth + 1 < 4 => self.manifest_ok(p, repo, artifact, &s, depth + 1),
+            Some(s) if depth + 1 < 4 => self.reachable(repo, &s, tag_ok, depth + 1),
             _ => false,
         }
     }
@@ -549,40 +558,20 @@ fn granted(model: &Model, artifact: &Artifact, tag: &str) -> bool {
 }
 
 /// True when the manifest `d` is reachable from a granted tag that is not
-/// `excluded`: tagged, an index child of a tagged manifest, or a referrer
-/// (subject chain, at most 4 deep) of such.
+/// `excluded`.
 fn protected_manifest(
     model: &Model,
     repo: &str,
     artifact: &Artifact,
     d: &Digest,
     excluded: &[&str],
-    depth: usize,
 ) -> bool {
-    let r = &model.repos[repo];
-    let tagged = |target: &Digest| {
-        r.tags.iter().any(|(t, x)| {
-            x == target && !excluded.contains(&t.as_str()) && granted(model, artifact, t)
-        })
-    };
-    if tagged(d)
-        || r.manifests
-            .iter()
-            .any(|m| m.children.contains(d) && tagged(&m.digest))
-    {
-        return true;
-    }
-    let subject = r
-        .manifests
-        .iter()
-        .find(|m| &m.digest == d)
-        .and_then(|m| m.subject.clone());
-    match subject {
-        Some(s) if depth + 1 < 4 => {
-            protected_manifest(model, repo, artifact, &s, excluded, depth + 1)
-        }
-        _ => false,
-    }
+    model.reachable(
+        repo,
+        d,
+        &|t| !excluded.contains(&t) && granted(model, artifact, t),
+        0,
+    )
 }
 
 /// The reference tag deletion rules: `Ok`, or the error kind expected.
@@ -624,7 +613,7 @@ fn digest_removal(model: &Model, repo: &str, d: &Digest) -> Result<(), &'static 
         .collect();
     reference_removal(model, repo, &removed)?;
     match model.artifact_of(repo) {
-        Some(a) if protected_manifest(model, repo, a, d, &removed, 0) => Err("refused"),
+        Some(a) if protected_manifest(model, repo, a, d, &removed) => Err("refused"),
         _ => Ok(()),
     }
 }
@@ -638,8 +627,8 @@ fn blob_removal(model: &Model, repo: &str, b: &Digest) -> Result<(), &'static st
     let protected = r
         .manifests
         .iter()
-        .any(|m| m.blobs.contains(b) && protected_manifest(model, repo, a, &m.digest, &[], 0))
-        || protected_manifest(model, repo, a, b, &[], 0);
+        .any(|m| m.blobs.contains(b) && protected_manifest(model, repo, a, &m.digest, &[]))
+        || protected_manifest(model, repo, a, b, &[]);
     if protected {
         Err("refused")
     } else {

@@ -95,6 +95,15 @@ fn world() -> World {
     }
 }
 
+/// `DELETE uri` as `token`.
+async fn delete_as(
+    svc: &DistrService,
+    token: &str,
+    uri: &str,
+) -> (StatusCode, http::HeaderMap, Bytes) {
+    send(svc, Method::DELETE, uri, Some(token), None, Bytes::new()).await
+}
+
 async fn push_blob(svc: &DistrService, token: &str, repo: &str, data: &[u8]) -> Digest {
     let d = Digest::sha256(data);
     let (s, _, _) = send(
@@ -523,14 +532,10 @@ async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
         StatusCode::FORBIDDEN
     );
 
-    let delete = |uri: String| {
-        let admin = admin.clone();
-        async move { send(svc, Method::DELETE, &uri, Some(&admin), None, Bytes::new()).await }
-    };
     // 1.0 is the last tag of its digest and an entitlement names it.
-    let (s, _, b) = delete("/v2/acme/newapp/manifests/1.0".into()).await;
+    let (s, _, b) = delete_as(svc, &admin, "/v2/acme/newapp/manifests/1.0").await;
     assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DENIED"));
-    let (s, _, _) = delete(format!("/v2/acme/newapp/manifests/{v1}")).await;
+    let (s, _, _) = delete_as(svc, &admin, &format!("/v2/acme/newapp/manifests/{v1}")).await;
     assert_eq!(
         s,
         StatusCode::BAD_REQUEST,
@@ -568,20 +573,24 @@ async fn pushes_create_artifacts_and_deletes_follow_the_rules() {
     assert_eq!(h["oci-tag"], "stable");
     // A second tag on the same digest does not free 1.0: the customer is
     // entitled to the tag itself.
-    let (s, _, b) = delete("/v2/acme/newapp/manifests/1.0".into()).await;
+    let (s, _, b) = delete_as(svc, &admin, "/v2/acme/newapp/manifests/1.0").await;
     assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DENIED"));
     assert_eq!(
-        delete("/v2/acme/newapp/manifests/stable".into()).await.0,
+        delete_as(svc, &admin, "/v2/acme/newapp/manifests/stable")
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        delete("/v2/acme/newapp/manifests/2.0".into()).await.0,
+        delete_as(svc, &admin, "/v2/acme/newapp/manifests/2.0")
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
     // The last tag of an artifact stays: 400 DENIED, a status the
     // distribution-spec allows a manifest DELETE.
     store.delete_entitlement(e.id).await.unwrap();
-    let (s, _, b) = delete("/v2/acme/newapp/manifests/1.0".into()).await;
+    let (s, _, b) = delete_as(svc, &admin, "/v2/acme/newapp/manifests/1.0").await;
     assert_eq!((s, code(&b).as_str()), (StatusCode::BAD_REQUEST, "DENIED"));
     let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
     assert!(
@@ -632,13 +641,11 @@ async fn deletes_cannot_take_what_a_customer_is_entitled_to() {
     .await;
     // The tags the children and the signature were pushed under go first
     // (nothing grants them).
-    let delete = |uri: String| {
-        let admin = admin.clone();
-        async move { send(svc, Method::DELETE, &uri, Some(&admin), None, Bytes::new()).await }
-    };
     for t in ["amd-build", "arm-build", "sig"] {
         assert_eq!(
-            delete(format!("/v2/{repo}/manifests/{t}")).await.0,
+            delete_as(svc, &admin, &format!("/v2/{repo}/manifests/{t}"))
+                .await
+                .0,
             StatusCode::ACCEPTED,
             "{t}"
         );
@@ -676,7 +683,7 @@ async fn deletes_cannot_take_what_a_customer_is_entitled_to() {
         format!("/v2/acme/app/blobs/{}", Digest::sha256(b"{}")),
     ];
     for uri in &refused {
-        let (s, _, b) = delete(uri.clone()).await;
+        let (s, _, b) = delete_as(svc, &admin, uri).await;
         assert_eq!(
             (s, code(&b).as_str()),
             (StatusCode::BAD_REQUEST, "DENIED"),
@@ -696,15 +703,21 @@ async fn deletes_cannot_take_what_a_customer_is_entitled_to() {
     }
     // What no entitlement reaches goes: the alias, and 3.0 with its layer.
     assert_eq!(
-        delete("/v2/acme/app/manifests/latest".into()).await.0,
+        delete_as(svc, &admin, "/v2/acme/app/manifests/latest")
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        delete(format!("/v2/acme/app/blobs/{layer300}")).await.0,
+        delete_as(svc, &admin, &format!("/v2/acme/app/blobs/{layer300}"))
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
     assert_eq!(
-        delete(format!("/v2/acme/app/manifests/{v300}")).await.0,
+        delete_as(svc, &admin, &format!("/v2/acme/app/manifests/{v300}"))
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
     // Expired, the entitlement protects nothing.
@@ -712,7 +725,9 @@ async fn deletes_cannot_take_what_a_customer_is_entitled_to() {
     expired.expires_at_ms = Some(1);
     store.update_entitlement(&expired).await.unwrap();
     assert_eq!(
-        delete(format!("/v2/acme/app/manifests/{sig}")).await.0,
+        delete_as(svc, &admin, &format!("/v2/acme/app/manifests/{sig}"))
+            .await
+            .0,
         StatusCode::ACCEPTED
     );
 }

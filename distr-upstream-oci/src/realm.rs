@@ -10,7 +10,7 @@
 //! listed it. Its addresses are judged by the egress policy at connect time
 //! like every other connection.
 
-use distr_core::upstream::{EgressPolicy, UpstreamError};
+use distr_core::upstream::{normalize_host, split_host_port, EgressPolicy, UpstreamError};
 use http::Uri;
 
 /// Checks the realm `uri` of an upstream on `upstream_host` (`host` or
@@ -35,31 +35,15 @@ pub(crate) fn check_realm(
     if !https {
         return Err(refused());
     }
-    let realm = normalize(host);
-    let upstream = normalize(host_of(upstream_host));
+    let realm = normalize_host(host);
+    let upstream = split_host_port(upstream_host)
+        .map(|(h, _)| normalize_host(h))
+        .ok_or_else(refused)?;
     if realm == upstream || shares_parent(&realm, &upstream) {
         Ok(())
     } else {
         Err(refused())
     }
-}
-
-/// The host of `host[:port]` (brackets kept off IPv6).
-fn host_of(registry: &str) -> &str {
-    if let Some(rest) = registry.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match registry.rsplit_once(':') {
-        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => registry,
-    }
-}
-
-fn normalize(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
 }
 
 /// True when `realm` is a host under the parent domain of `upstream`, and

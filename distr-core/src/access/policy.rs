@@ -98,8 +98,6 @@ pub struct RepoAccess {
     repo: RepoName,
     view: Arc<View>,
     allowed_targets: OnceCell<HashSet<Digest>>,
-    /// Tags treated as gone (a deletion rule asking what remains).
-    excluded_tags: Vec<TagName>,
 }
 
 impl Policy {
@@ -169,7 +167,6 @@ impl Policy {
             repo: repo.clone(),
             view,
             allowed_targets: OnceCell::new(),
-            excluded_tags: Vec::new(),
         })
     }
 
@@ -359,7 +356,7 @@ impl RepoAccess {
                 Ok::<_, Error>(
                     targets
                         .into_iter()
-                        .filter(|(t, _)| self.allows_tag(t) && !self.excluded_tags.contains(t))
+                        .filter(|(t, _)| self.allows_tag(t))
                         .map(|(_, d)| d)
                         .collect(),
                 )

@@ -140,8 +140,9 @@ impl FromStr for AllowRule {
     }
 }
 
-/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
-fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address, split
+/// into the host (without brackets) and the port; `None` for a bad port.
+pub fn split_host_port(s: &str) -> Option<(&str, Option<u16>)> {
     if let Some(rest) = s.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         return match after {
@@ -282,8 +283,9 @@ impl EgressPolicy {
     }
 }
 
-/// Lower-case, without IPv6 brackets or a trailing dot.
-fn normalize_host(host: &str) -> String {
+/// A host as compared by the egress rules: lower-case, without IPv6
+/// brackets or a trailing dot.
+pub fn normalize_host(host: &str) -> String {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     h.trim_end_matches('.').to_ascii_lowercase()
 }

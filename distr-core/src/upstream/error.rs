@@ -99,7 +99,7 @@ pub enum UpstreamFailure {
 
 impl UpstreamFailure {
     /// The stable code of the management API (`upstream_unreachable`, …).
-    pub fn code(self) -> &'static str {
+    pub const fn code(self) -> &'static str {
         match self {
             UpstreamFailure::Unreachable => "upstream_unreachable",
             UpstreamFailure::AuthFailed => "upstream_auth_failed",

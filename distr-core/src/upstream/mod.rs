@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use auth::UpstreamAuth;
-pub use egress::{EgressDenied, EgressPolicy};
+pub use egress::{normalize_host, split_host_port, EgressDenied, EgressPolicy};
 pub use error::{Missing, UpstreamError, UpstreamFailure, UpstreamResult};
 pub use target::{UpstreamRef, DOCKER_HUB_REGISTRY};
 pub use verify::{upstream_error, verified_stream};

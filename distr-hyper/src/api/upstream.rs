@@ -101,7 +101,8 @@ impl UpstreamBody {
     }
 }
 
-const INVALID: &str = "invalid_upstream";
+/// The code of a malformed upstream configuration.
+const INVALID: &str = UpstreamFailure::InvalidConfig.code();
 
 /// Checks that the credentials work and the repository exists upstream;
 /// 400 with a code naming what failed otherwise.
@@ -131,12 +132,8 @@ pub(super) fn disabled() -> ApiError {
 fn check_failed(e: UpstreamError) -> ApiError {
     tracing::info!(error = %e, "upstream check failed");
     let failure = e.failure();
-    let code = match failure {
-        UpstreamFailure::InvalidConfig => INVALID,
-        other => other.code(),
-    };
     ApiError::bad_request_code(
-        code,
+        failure.code(),
         format!("upstream check failed: {}", failure.message()),
     )
 }

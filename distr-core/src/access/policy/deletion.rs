@@ -13,7 +13,7 @@
 //! And an artifact's last tag never goes ([`Error::DeleteConflict`]): delete
 //! the artifact instead. Expired entitlements protect nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use tokio::sync::OnceCell;
@@ -70,7 +70,7 @@ impl Policy {
         let entitled = self.entitled(repo, now_ms).await?;
         check_tags(repo, &targets, &removed, entitled.as_ref())?;
         if let (Reference::Digest(d), Some(e)) = (reference, &entitled) {
-            let protected = self.protected_content(repo, e, removed);
+            let protected = self.protected_content(repo, e, &targets, &removed);
             if protected.allows_manifest(d).await? {
                 return Err(Error::DeleteRefused(format!(
                     "manifest {d} is part of what an entitlement grants to a customer \
@@ -93,8 +93,9 @@ impl Policy {
         let Some(entitled) = self.entitled(repo, now_ms).await? else {
             return Ok(());
         };
+        let targets = self.meta.list_tag_targets(repo).await?;
         if self
-            .protected_content(repo, &entitled, Vec::new())
+            .protected_content(repo, &entitled, &targets, &[])
             .allows_blob(digest)
             .await?
         {
@@ -132,13 +133,14 @@ impl Policy {
         }))
     }
 
-    /// What every entitled customer together may pull from `repo`, once the
-    /// `excluded` tags are gone.
+    /// What every entitled customer together may pull from `repo` (whose
+    /// tags are `targets`), once the `excluded` tags are gone.
     fn protected_content(
         &self,
         repo: &RepoName,
         entitled: &Entitled,
-        excluded: Vec<TagName>,
+        targets: &[(TagName, Digest)],
+        excluded: &[TagName],
     ) -> RepoAccess {
         let id = entitled.artifact.id;
         let selections: Vec<TagSelection> = entitled
@@ -148,15 +150,21 @@ impl Policy {
             .filter(|i| i.artifact_id == id)
             .map(|i| i.tags.clone())
             .collect();
+        let grants = Grants::Restricted(HashMap::from([(id, selections)]));
+        // The tags are already read: the granted targets are known.
+        let granted: HashSet<Digest> = targets
+            .iter()
+            .filter(|(t, _)| !excluded.contains(t) && grants.allows_tag(id, t.as_str()))
+            .map(|(_, d)| d.clone())
+            .collect();
         RepoAccess {
             meta: self.meta.clone(),
             repo: repo.clone(),
             view: Arc::new(View::Entitled {
                 artifact: id,
-                grants: Grants::Restricted(HashMap::from([(id, selections)])),
+                grants,
             }),
-            allowed_targets: OnceCell::new(),
-            excluded_tags: excluded,
+            allowed_targets: OnceCell::new_with(Some(granted)),
         }
     }
 }
@@ -165,7 +173,7 @@ impl Policy {
 /// active entitlement selects by name or pattern, never the last tag.
 fn check_tags(
     repo: &RepoName,
-    targets: &[(TagName, crate::digest::Digest)],
+    targets: &[(TagName, Digest)],
     removed: &[TagName],
     entitled: Option<&Entitled>,
 ) -> Result<()> {
