@@ -841,9 +841,18 @@ fn cached_views_follow_changes_and_expiry() {
                 .unwrap()
                 .allows_tag(&tag("2.0")));
             access.delete_entitlement(e.id).await.unwrap();
-            // No entitlement left at all: the vendor is unrestricted again.
+            // No entitlement left: the customer has nothing (the vendor stays entitled).
+            assert!(matches!(
+                policy.repo_access(&p, &repo, NOW + 12).await,
+                Err(Error::NameUnknown)
+            ));
+            // Only opening the vendor explicitly shows everything again.
+            access
+                .set_access_mode(org.id, AccessMode::Open, "user:test", NOW + 13)
+                .await
+                .unwrap();
             assert!(policy
-                .repo_access(&p, &repo, NOW + 12)
+                .repo_access(&p, &repo, NOW + 14)
                 .await
                 .unwrap()
                 .is_full());

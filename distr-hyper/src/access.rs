@@ -145,10 +145,19 @@ impl<'a> Guard<'a> {
         })
     }
 
-    /// With a session token, fails with [`Error::Unauthorized`] unless the
-    /// session grants `action` on `repo` (`None`: the catalog), so the client
-    /// asks for a token with that scope.
-    pub(crate) fn check_scope(&self, repo: Option<&RepoName>, action: Action) -> Result<(), Error> {
+    /// With a session token, succeeds when the session grants `action` on
+    /// `repo` (`None`: the catalog). When it does not, the principal's own
+    /// rights decide the answer: a request it could never make fails with
+    /// that refusal (`DENIED` for a write, `NAME_UNKNOWN` for a repository it
+    /// may not see, exactly as without a session), so clients stop instead
+    /// of fetching the same session again; one it may make fails with
+    /// [`Error::Unauthorized`], and the challenge (see [`Guard::has_session`])
+    /// sends the client for a token with the missing scope.
+    pub(crate) async fn check_scope(
+        &self,
+        repo: Option<&RepoName>,
+        action: Action,
+    ) -> Result<(), Error> {
         let Some(claims) = &self.session else {
             return Ok(());
         };
@@ -157,10 +166,22 @@ impl<'a> Guard<'a> {
             None => claims.allows_catalog(),
         };
         if ok {
-            Ok(())
-        } else {
-            Err(Error::Unauthorized)
+            return Ok(());
         }
+        if let Some(repo) = repo {
+            if action.writes() {
+                self.write(repo).await?;
+            } else {
+                self.read(repo).await?;
+            }
+        }
+        Err(Error::Unauthorized)
+    }
+
+    /// True when the request authenticated with a session token: an
+    /// [`Error::Unauthorized`] then means its scope is insufficient.
+    pub(crate) fn has_session(&self) -> bool {
+        self.session.is_some()
     }
 
     /// Issues a session token for the requested `scopes`, granting of each

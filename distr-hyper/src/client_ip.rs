@@ -1,7 +1,13 @@
-//! The client's address behind reverse proxies: `X-Forwarded-For` is
-//! believed only when the connection comes from a trusted proxy, and then
-//! only up to the rightmost hop that is not itself a trusted proxy (every
-//! hop further left was written by that untrusted party, so may be forged).
+//! The client's address behind reverse proxies: `X-Forwarded-For` (or, when
+//! the operator says the proxies write it, the standard `Forwarded` header
+//! of RFC 7239) is believed only when the connection comes from a trusted
+//! proxy, and then only up to the rightmost hop that is not itself a
+//! trusted proxy (every hop further left was written by that untrusted
+//! party, so may be forged).
+//!
+//! Only the one header the proxies write is read: a proxy that appends to
+//! `X-Forwarded-For` passes a client's forged `Forwarded` header through
+//! untouched, so believing both would let any client choose its address.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,6 +17,63 @@ use http::HeaderMap;
 
 /// The header proxies append the address of their peer to.
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
+/// RFC 7239's header: `Forwarded: for=192.0.2.60;proto=https, for="[2001:db8::1]:4711"`.
+const FORWARDED: &str = "forwarded";
+
+/// Which header the trusted proxies write the client's address to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (the default; what most proxies write).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded` (RFC 7239): the `for=` parameter of each element.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name as configured: `x-forwarded-for` or `forwarded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => X_FORWARDED_FOR,
+            ForwardedHeader::Forwarded => FORWARDED,
+        }
+    }
+}
+
+impl fmt::Display for ForwardedHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A header name other than `x-forwarded-for` and `forwarded`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownForwardedHeader(pub String);
+
+impl fmt::Display for UnknownForwardedHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown forwarded header {:?}: expected x-forwarded-for or forwarded",
+            self.0.chars().take(40).collect::<String>()
+        )
+    }
+}
+
+impl std::error::Error for UnknownForwardedHeader {}
+
+impl FromStr for ForwardedHeader {
+    type Err = UnknownForwardedHeader;
+
+    /// `x-forwarded-for` or `forwarded`, in any case.
+    fn from_str(s: &str) -> Result<Self, UnknownForwardedHeader> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            X_FORWARDED_FOR => Ok(ForwardedHeader::XForwardedFor),
+            FORWARDED => Ok(ForwardedHeader::Forwarded),
+            _ => Err(UnknownForwardedHeader(s.to_owned())),
+        }
+    }
+}
 
 /// Networks (CIDRs) and single addresses of reverse proxies whose
 /// `X-Forwarded-For` is believed. Empty by default: the peer address is the
@@ -22,6 +85,7 @@ const X_FORWARDED_FOR: &str = "x-forwarded-for";
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     nets: Vec<(IpAddr, u8)>,
+    header: ForwardedHeader,
 }
 
 /// A malformed entry of a trusted proxy list.
@@ -101,7 +165,10 @@ impl FromStr for TrustedProxies {
             .filter(|e| !e.is_empty())
             .map(parse_net)
             .collect::<Result<_, _>>()?;
-        Ok(Self { nets })
+        Ok(Self {
+            nets,
+            header: ForwardedHeader::default(),
+        })
     }
 }
 
@@ -109,6 +176,17 @@ impl TrustedProxies {
     /// Trusts nobody: the peer address is always the client's.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    /// Reads the client address from `header` (default `X-Forwarded-For`).
+    pub fn with_header(mut self, header: ForwardedHeader) -> Self {
+        self.header = header;
+        self
+    }
+
+    /// The header the client address is read from.
+    pub fn header(&self) -> ForwardedHeader {
+        self.header
     }
 
     /// True when no proxy is trusted.
@@ -125,26 +203,35 @@ impl TrustedProxies {
     }
 
     /// The client of a request from `peer`: `peer` itself unless it is a
-    /// trusted proxy; otherwise, walking `X-Forwarded-For` (every such
-    /// header, in order) from the right, the first hop that is not a trusted
-    /// proxy. A hop that is not an address stops the walk at the last
-    /// address seen (a trusted proxy); when every hop is trusted, the
+    /// trusted proxy; otherwise, walking the configured header (every such
+    /// header, in order: `X-Forwarded-For` hops, or the `for=` of each
+    /// `Forwarded` element) from the right, the first hop that is not a
+    /// trusted proxy. A hop that is not an address (`unknown`, an
+    /// obfuscated node, an element without `for=`) stops the walk at the
+    /// last address seen (a trusted proxy); when every hop is trusted, the
     /// leftmost one is the client.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let peer = canonical(peer);
         if !self.contains(peer) {
             return peer;
         }
-        let hops: Vec<&str> = headers
-            .get_all(X_FORWARDED_FOR)
+        let values = headers
+            .get_all(self.header.as_str())
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .collect();
+            .filter_map(|v| v.to_str().ok());
+        let hops: Vec<Option<IpAddr>> = match self.header {
+            ForwardedHeader::XForwardedFor => values
+                .flat_map(|v| v.split(','))
+                .map(|hop| parse_hop(hop.trim()))
+                .collect(),
+            ForwardedHeader::Forwarded => values
+                .flat_map(|v| split_unquoted(v, ','))
+                .map(forwarded_for)
+                .collect(),
+        };
         let mut client = peer;
         for hop in hops.iter().rev() {
-            let Some(ip) = parse_hop(hop) else {
+            let Some(ip) = *hop else {
                 return client;
             };
             client = ip;
@@ -156,15 +243,60 @@ impl TrustedProxies {
     }
 }
 
-/// One `X-Forwarded-For` element: an address, optionally with a port
-/// (`1.2.3.4:5678`, `[::1]:5678`).
+/// One `X-Forwarded-For` element or `Forwarded` node: an address, optionally
+/// with a port (`1.2.3.4:5678`, `[::1]:5678`) or in brackets (`[::1]`).
 fn parse_hop(hop: &str) -> Option<IpAddr> {
     if let Ok(ip) = hop.parse::<IpAddr>() {
         return Some(canonical(ip));
     }
+    if let Some(v6) = hop.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<std::net::Ipv6Addr>()
+            .ok()
+            .map(|ip| canonical(ip.into()));
+    }
     hop.parse::<std::net::SocketAddr>()
         .ok()
         .map(|s| canonical(s.ip()))
+}
+
+/// `text` split at each `sep` outside double quotes (RFC 7230's
+/// quoted-string, backslash escapes included).
+fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                parts.push(&text[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// The address in the `for=` parameter of one `Forwarded` element
+/// (`for=192.0.2.60;proto=https`, `for="[2001:db8::17]:4711"`); `None` when
+/// it has none or it is no address (`unknown`, `_hidden`).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    split_unquoted(element, ';').into_iter().find_map(|pair| {
+        let (name, value) = pair.trim().split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("for") {
+            return None;
+        }
+        let value = value.trim();
+        let node = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        parse_hop(node)
+    })
 }
 
 #[cfg(test)]
@@ -256,10 +388,87 @@ mod tests {
             TrustedProxies::none().client_ip(proxy, &xff(&["1.1.1.1"])),
             proxy
         );
+        // Only the configured header counts.
+        let mut forwarded = HeaderMap::new();
+        forwarded.append(FORWARDED, "for=1.1.1.1".parse().unwrap());
+        assert_eq!(t.client_ip(proxy, &forwarded), proxy);
         // Mapped peers are normalised.
         assert_eq!(
             TrustedProxies::none().client_ip(ip("::ffff:1.2.3.4"), &HeaderMap::new()),
             ip("1.2.3.4")
         );
+    }
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(FORWARDED, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_forwarded_header_of_rfc_7239_when_configured() {
+        let t = "10.0.0.0/8"
+            .parse::<TrustedProxies>()
+            .unwrap()
+            .with_header(ForwardedHeader::Forwarded);
+        let proxy = ip("10.0.0.1");
+        // RFC 7239's examples: parameters in any order and case, quoted
+        // IPv6 nodes with ports, several elements and headers.
+        assert_eq!(
+            t.client_ip(
+                proxy,
+                &forwarded(&["for=192.0.2.60;proto=http;by=203.0.113.43"])
+            ),
+            ip("192.0.2.60")
+        );
+        assert_eq!(
+            t.client_ip(proxy, &forwarded(&["For=\"[2001:db8:cafe::17]:4711\""])),
+            ip("2001:db8:cafe::17")
+        );
+        assert_eq!(
+            t.client_ip(
+                proxy,
+                &forwarded(&[
+                    "for=6.6.6.6, proto=https;for=2.2.2.2",
+                    "for=\"10.0.0.9:80\""
+                ])
+            ),
+            ip("2.2.2.2")
+        );
+        assert_eq!(
+            t.client_ip(
+                proxy,
+                &forwarded(&["for=\"[::1]\";host=\"a,b\", for=10.0.0.3"])
+            ),
+            ip("::1")
+        );
+        // `unknown`, obfuscated nodes and elements without `for=` stop the
+        // walk at the last trusted address.
+        for stop in ["for=unknown", "for=_hidden", "proto=https", "for="] {
+            let h = forwarded(&[&format!("for=1.1.1.1, {stop}, for=10.0.0.7")]);
+            assert_eq!(t.client_ip(proxy, &h), ip("10.0.0.7"), "{stop}");
+        }
+        // X-Forwarded-For is not read then; an untrusted peer's header never.
+        assert_eq!(t.client_ip(proxy, &xff(&["1.1.1.1"])), proxy);
+        assert_eq!(
+            t.client_ip(ip("8.8.8.8"), &forwarded(&["for=1.1.1.1"])),
+            ip("8.8.8.8")
+        );
+    }
+
+    #[test]
+    fn header_names_parse() {
+        assert_eq!(
+            "Forwarded".parse::<ForwardedHeader>().unwrap(),
+            ForwardedHeader::Forwarded
+        );
+        assert_eq!(
+            " x-forwarded-for ".parse::<ForwardedHeader>().unwrap(),
+            ForwardedHeader::XForwardedFor
+        );
+        assert!("x-real-ip".parse::<ForwardedHeader>().is_err());
+        assert_eq!(ForwardedHeader::default().to_string(), "x-forwarded-for");
     }
 }

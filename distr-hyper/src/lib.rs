@@ -36,7 +36,7 @@ pub use access::AccessControl;
 pub use analytics::PullAnalytics;
 pub use api::ManagementApi;
 pub use body::{BoxError, ResponseBody};
-pub use client_ip::{InvalidProxy, TrustedProxies};
+pub use client_ip::{ForwardedHeader, InvalidProxy, TrustedProxies, UnknownForwardedHeader};
 pub use limits::{Rate, RequestLimits};
 pub use metrics::{Metered, MeteredConnector, Metrics, MetricsEndpoint, MetricsLayer};
 pub use public_url::{InvalidPublicUrl, PublicUrl};

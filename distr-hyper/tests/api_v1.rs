@@ -1037,6 +1037,18 @@ async fn token_create_use_revoke_and_rotate() {
     assert_eq!(rotated["name"], "ci");
     assert_eq!(rotated["expires_at"], expires);
     assert_eq!(w.registry("/v2/", &new_secret).await, StatusCode::OK);
+    // An expiry may be given as RFC 3339 too, as the admin CLI takes it.
+    let dated = w
+        .call(
+            "POST",
+            "/api/v1/tokens",
+            &w.va,
+            Some(json!({ "name": "dated", "expires_at": "2099-12-31T23:59:59+01:00" })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(dated["expires_at"], 4_102_441_199_000_i64);
     // Rotating the revoked one again is a conflict.
     w.call(
         "POST",
@@ -1213,17 +1225,18 @@ async fn entitlement_crud_changes_registry_access() {
     assert_eq!(replaced["name"], "everything");
     assert_eq!(w.registry(m200, &member_a).await, StatusCode::OK);
 
-    // An expired entitlement grants nothing.
+    // An expired entitlement grants nothing (the expiry given as RFC 3339).
     let expired = w
         .call(
             "PUT",
             &format!("{ents}/{eid}"),
             &w.va,
-            Some(json!({ "name": "everything", "expires_at": 1000, "items": [{ "artifact_id": app, "tags": "all" }] })),
+            Some(json!({ "name": "everything", "expires_at": "1970-01-01T00:00:01Z", "items": [{ "artifact_id": app, "tags": "all" }] })),
         )
         .await
         .expect(StatusCode::OK)
         .json();
+    assert_eq!(expired["expires_at"], 1000);
     assert_eq!(expired["active"], false);
     assert_eq!(w.registry(m120, &member_a).await, StatusCode::NOT_FOUND);
 
@@ -1288,6 +1301,8 @@ async fn entitlement_crud_changes_registry_access() {
             { "artifact_id": app, "tags": "all" }, { "artifact_id": app, "tags": ["1"] }
         ] }),
         json!({ "name": "n", "expires_at": "soon", "items": [] }),
+        json!({ "name": "n", "expires_at": "2030-02-30T00:00:00Z", "items": [] }),
+        json!({ "name": "n", "expires_at": "1969-12-31T23:59:59Z", "items": [] }),
         json!({ "name": "n", "expires_at": -1, "items": [] }),
         json!({ "name": "", "items": [] }),
         json!({ "name": "n" }),
@@ -1326,10 +1341,183 @@ async fn entitlement_crud_changes_registry_access() {
         .expect_err(StatusCode::NOT_FOUND, "not_found");
 }
 
+#[tokio::test]
+async fn deleting_the_last_entitlement_never_opens_access() {
+    let w = world().await;
+    let app = w.artifact("app").await;
+    w.push_image("acme/app", "1.0.0").await;
+    let a = w.customer("a").await;
+    let (_, member) = w.user(&a, "m@a.test", "customer_member").await;
+    let (_, admin) = w.user(&a, "admin@a.test", "customer_admin").await;
+    let m = "/v2/acme/app/manifests/1.0.0";
+    let mode = w
+        .call("GET", "/api/v1/access-mode", &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        mode,
+        json!({ "access_mode": "open", "changed_at": null, "changed_by": null })
+    );
+    assert_eq!(w.registry(m, &member).await, StatusCode::OK);
+
+    // The first entitlement switches the vendor to entitled, recorded.
+    let ents = format!("/api/v1/customers/{a}/entitlements");
+    let e = w
+        .call(
+            "POST",
+            &ents,
+            &w.va,
+            Some(json!({ "name": "all", "items": [{ "artifact_id": app, "tags": "all" }] })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    let mode = w
+        .call("GET", "/api/v1/access-mode", &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(mode["access_mode"], "entitled");
+    assert_eq!(mode["changed_by"], format!("entitlement:{}", id(&e)));
+
+    // Deleting the last entitlement leaves the customer with nothing.
+    w.call("DELETE", &format!("{ents}/{}", id(&e)), &w.va, None)
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    assert_eq!(w.registry(m, &member).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        w.call("GET", "/api/v1/access-mode", &w.va, None)
+            .await
+            .json()["access_mode"],
+        "entitled"
+    );
+
+    // Only vendor admins read or change the mode; bad bodies change nothing.
+    for token in [&member, &admin] {
+        w.call("GET", "/api/v1/access-mode", token, None)
+            .await
+            .expect_err(StatusCode::FORBIDDEN, "forbidden");
+        w.call(
+            "PUT",
+            "/api/v1/access-mode",
+            token,
+            Some(json!({ "access_mode": "open" })),
+        )
+        .await
+        .expect_err(StatusCode::FORBIDDEN, "forbidden");
+    }
+    for body in [
+        json!({ "access_mode": "Open" }),
+        json!({ "access_mode": "" }),
+        json!({}),
+        json!({ "access_mode": "open", "extra": 1 }),
+    ] {
+        w.call("PUT", "/api/v1/access-mode", &w.va, Some(body))
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    assert_eq!(w.registry(m, &member).await, StatusCode::NOT_FOUND);
+
+    // The explicit call opens the vendor, recorded as its admin; another
+    // vendor's mode is its own.
+    let opened = w
+        .call(
+            "PUT",
+            "/api/v1/access-mode",
+            &w.va,
+            Some(json!({ "access_mode": "open" })),
+        )
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(opened["access_mode"], "open");
+    let me = w
+        .call("GET", "/api/v1/me", &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(
+        opened["changed_by"],
+        format!("user:{}", me["user_id"].as_str().unwrap())
+    );
+    assert!(opened["changed_at"].is_i64());
+    assert_eq!(w.registry(m, &member).await, StatusCode::OK);
+    assert_eq!(
+        call(&w.svc, "GET", "/api/v1/access-mode", &w.gva, None)
+            .await
+            .expect(StatusCode::OK)
+            .json()["access_mode"],
+        "open"
+    );
+    // And back to entitled without an entitlement: nothing again.
+    w.call(
+        "PUT",
+        "/api/v1/access-mode",
+        &w.va,
+        Some(json!({ "access_mode": "entitled" })),
+    )
+    .await
+    .expect(StatusCode::OK);
+    assert_eq!(w.registry(m, &member).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn another_customers_addresses_neither_conflict_nor_show() {
+    let w = world().await;
+    let (a, b) = (w.customer("a").await, w.customer("b").await);
+    let (_, admin_a) = w.user(&a, "admin@a.test", "customer_admin").await;
+    w.user(&b, "ops@b.test", "customer_member").await;
+    let users_a = format!("/api/v1/customers/{a}/users");
+    // A's admin adds the address B uses: no conflict, no hint that it exists.
+    let created = w
+        .call(
+            "POST",
+            &users_a,
+            &admin_a,
+            Some(json!({ "email": "ops@b.test", "role": "customer_member" })),
+        )
+        .await
+        .expect(StatusCode::CREATED)
+        .json();
+    assert_eq!(created["customer_id"], a);
+    // Within A it is taken now.
+    w.call(
+        "POST",
+        &users_a,
+        &admin_a,
+        Some(json!({ "email": "OPS@b.test", "role": "customer_admin" })),
+    )
+    .await
+    .expect_err(StatusCode::CONFLICT, "conflict");
+    // B's user is untouched and still only B's.
+    let listed = w
+        .call("GET", &format!("/api/v1/customers/{b}/users"), &w.va, None)
+        .await
+        .expect(StatusCode::OK)
+        .json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["customer_id"], b);
+}
+
 /// The value of `key: value` on its own (indented) line of a YAML document.
 fn yaml_value<'a>(yaml: &'a str, key: &str) -> Option<&'a str> {
     yaml.lines()
         .find_map(|l| l.trim_start().strip_prefix(&format!("{key}: ")))
+}
+
+/// The `.dockerconfigjson` of a pull secret's YAML, checked to be a Secret.
+fn docker_config(yaml: &str) -> Value {
+    assert!(yaml.starts_with("apiVersion: v1\nkind: Secret\n"), "{yaml}");
+    assert_eq!(
+        yaml_value(yaml, "type"),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    let encoded = yaml_value(yaml, ".dockerconfigjson").expect("data");
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    serde_json::from_slice(&decoded).unwrap()
 }
 
 #[tokio::test]
@@ -1338,42 +1526,39 @@ async fn pull_secret_yaml() {
     let a = w.customer("a").await;
     let b = w.customer("b").await;
     let (_, admin_a) = w.user(&a, "admin@a.test", "customer_admin").await;
-    let (_, member_a) = w.user(&a, "puller@a.test", "customer_member").await;
-    let (_, member_b) = w.user(&b, "puller@b.test", "customer_member").await;
+    let (puller_a, member_a) = w.user(&a, "puller@a.test", "customer_member").await;
+    let (puller_b, member_b) = w.user(&b, "puller@b.test", "customer_member").await;
     let registry = "registry.example.com:5000";
-    let url = |customer: &str, token: &str, extra: &str| {
-        format!("/api/v1/customers/{customer}/pull-secret?token={token}&registry={registry}{extra}")
-    };
+    let url = |customer: &str| format!("/api/v1/customers/{customer}/pull-secret");
 
+    // One call: a dedicated token for a user of the customer, in the secret.
     let r = w
-        .call("GET", &url(&a, &member_a, "&namespace=apps"), &w.va, None)
+        .call(
+            "POST",
+            &url(&a),
+            &w.va,
+            Some(json!({ "registry": registry, "user_id": puller_a, "namespace": "apps" })),
+        )
         .await
-        .expect(StatusCode::OK);
+        .expect(StatusCode::CREATED);
     assert_eq!(r.headers["content-type"], "application/yaml");
     assert_eq!(r.headers["cache-control"], "no-store");
+    let token_id = r.headers["distr-token-id"].to_str().unwrap().to_owned();
     let yaml = String::from_utf8(r.body.to_vec()).unwrap();
-    assert!(yaml.starts_with("apiVersion: v1\nkind: Secret\n"), "{yaml}");
-    assert_eq!(
-        yaml_value(&yaml, "type"),
-        Some("kubernetes.io/dockerconfigjson")
-    );
     assert_eq!(yaml_value(&yaml, "name"), Some("distr-pull-secret"));
     assert_eq!(yaml_value(&yaml, "namespace"), Some("apps"));
-    let encoded = yaml_value(&yaml, ".dockerconfigjson").expect("data");
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .unwrap();
-    let config: Value = serde_json::from_slice(&decoded).unwrap();
+    let config = docker_config(&yaml);
     let entry = &config["auths"][registry];
     assert_eq!(config["auths"].as_object().unwrap().len(), 1);
     assert_eq!(entry["username"], "puller@a.test");
-    assert_eq!(entry["password"], member_a.as_str());
+    let created = entry["password"].as_str().unwrap().to_owned();
+    assert_ne!(created, member_a);
     let auth = base64::engine::general_purpose::STANDARD
         .decode(entry["auth"].as_str().unwrap())
         .unwrap();
     assert_eq!(
         String::from_utf8(auth.clone()).unwrap(),
-        format!("puller@a.test:{member_a}")
+        format!("puller@a.test:{created}")
     );
     // The credentials work against the registry as Docker would send them.
     let r = raw(
@@ -1385,63 +1570,120 @@ async fn pull_secret_yaml() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
+    // The token is the user's, named for the secret, and revocable by its id.
+    let tokens_of_a = || async {
+        let v = w
+            .call(
+                "GET",
+                &format!("/api/v1/users/{puller_a}/tokens"),
+                &w.va,
+                None,
+            )
+            .await
+            .json();
+        v.as_array().unwrap().clone()
+    };
+    let tokens = tokens_of_a().await;
+    let listed = tokens
+        .iter()
+        .find(|t| t["id"] == token_id.as_str())
+        .expect("the secret's token is listed");
+    assert_eq!(listed["name"], "pull-secret");
 
-    // A custom name, no namespace; the customer's admin may ask too.
+    // An existing token in the body (never in the URL); a custom name, no
+    // namespace; the customer's admin may ask too.
     let r = w
         .call(
-            "GET",
-            &url(&a, &member_a, "&name=pull.acme"),
+            "POST",
+            &url(&a),
             &admin_a,
-            None,
+            Some(json!({ "registry": registry, "token": member_a, "name": "pull.acme" })),
         )
         .await
         .expect(StatusCode::OK);
+    assert!(r.headers.get("distr-token-id").is_none());
     let yaml = String::from_utf8(r.body.to_vec()).unwrap();
     assert_eq!(yaml_value(&yaml, "name"), Some("pull.acme"));
     assert_eq!(yaml_value(&yaml, "namespace"), None);
+    assert_eq!(
+        docker_config(&yaml)["auths"][registry]["password"],
+        member_a.as_str()
+    );
+    // A named, expiring token, the expiry as RFC 3339.
+    let r = w
+        .call(
+            "POST",
+            &url(&a),
+            &admin_a,
+            Some(json!({ "registry": registry, "user_id": puller_a, "token_name": "cluster-eu", "expires_at": "2099-01-01T00:00:00Z" })),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    let id2 = r.headers["distr-token-id"].to_str().unwrap().to_owned();
+    let tokens = tokens_of_a().await;
+    let named = tokens.iter().find(|t| t["id"] == id2.as_str()).unwrap();
+    assert_eq!(
+        (named["name"].as_str(), named["expires_at"].as_i64()),
+        (Some("cluster-eu"), Some(4_070_908_800_000))
+    );
 
     // Who may ask.
+    let body = json!({ "registry": registry, "token": member_a });
     for (t, status) in [
         (&member_a, StatusCode::FORBIDDEN),
         (&w.gva, StatusCode::NOT_FOUND),
     ] {
         assert_eq!(
-            w.call("GET", &url(&a, &member_a, ""), t, None).await.status,
+            w.call("POST", &url(&a), t, Some(body.clone())).await.status,
             status
         );
     }
     let (_, admin_b) = w.user(&b, "admin@b.test", "customer_admin").await;
-    w.call("GET", &url(&a, &member_a, ""), &admin_b, None)
+    w.call("POST", &url(&a), &admin_b, Some(body.clone()))
         .await
         .expect_err(StatusCode::NOT_FOUND, "not_found");
+    // The old GET with the token in the query string is gone.
+    assert_eq!(
+        w.call(
+            "GET",
+            &format!("{}?token={member_a}&registry={registry}", url(&a)),
+            &w.va,
+            None
+        )
+        .await
+        .status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
 
-    // Tokens of another customer, of a vendor admin, or no token at all.
-    for token in [member_b.as_str(), w.va.as_str(), "distr_nope", ""] {
-        w.call("GET", &url(&a, token, ""), &w.va, None)
+    // Tokens and users of another customer, of a vendor admin, none, both,
+    // and bad names.
+    let bad_bodies = [
+        json!({ "registry": registry, "token": member_b }),
+        json!({ "registry": registry, "token": w.va }),
+        json!({ "registry": registry, "token": "distr_nope" }),
+        json!({ "registry": registry, "token": "" }),
+        json!({ "registry": registry, "user_id": puller_b }),
+        json!({ "registry": registry, "user_id": UserId::new() }),
+        json!({ "registry": registry }),
+        json!({ "registry": registry, "token": member_a, "user_id": puller_a }),
+        json!({ "registry": registry, "token": member_a, "token_name": "x" }),
+        json!({ "registry": registry, "user_id": puller_a, "expires_at": 1 }),
+        json!({ "registry": registry, "user_id": puller_a, "token_name": "" }),
+        json!({ "registry": registry, "token": member_a, "name": "Bad_Name" }),
+        json!({ "registry": registry, "token": member_a, "namespace": "a.b" }),
+        json!({ "registry": registry, "token": member_a, "name": "" }),
+        json!({ "token": member_a }),
+        json!({ "registry": "a b", "token": member_a }),
+        json!({ "registry": registry, "token": member_a, "extra": 1 }),
+    ];
+    for body in bad_bodies {
+        w.call("POST", &url(&a), &w.va, Some(body.clone()))
             .await
             .expect_err(StatusCode::BAD_REQUEST, "bad_request");
     }
-    for extra in ["&name=Bad_Name", "&namespace=a.b", "&name="] {
-        w.call("GET", &url(&a, &member_a, extra), &w.va, None)
-            .await
-            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
-    }
-    w.call(
-        "GET",
-        &format!("/api/v1/customers/{a}/pull-secret?token={member_a}"),
-        &w.va,
-        None,
-    )
-    .await
-    .expect_err(StatusCode::BAD_REQUEST, "bad_request");
-    w.call(
-        "GET",
-        &format!("/api/v1/customers/{a}/pull-secret?token={member_a}&registry=a%20b"),
-        &w.va,
-        None,
-    )
-    .await
-    .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    // None of the refused calls made a token.
+    let tokens = tokens_of_a().await;
+    assert_eq!(tokens.len(), 3, "{tokens:?}");
 }
 
 #[tokio::test]

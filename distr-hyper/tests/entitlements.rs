@@ -733,13 +733,32 @@ async fn deletes_cannot_take_what_a_customer_is_entitled_to() {
 }
 
 async fn bearer(svc: &DistrService, method: Method, uri: &str, session: &str) -> StatusCode {
+    bearer_response(svc, method, uri, session).await.0
+}
+
+/// The status, `WWW-Authenticate` challenge (empty when none) and body of a
+/// request made with a session token.
+async fn bearer_response(
+    svc: &DistrService,
+    method: Method,
+    uri: &str,
+    session: &str,
+) -> (StatusCode, String, Bytes) {
     let req = Request::builder()
         .method(method)
         .uri(uri)
         .header("authorization", format!("Bearer {session}"))
         .body(Full::new(Bytes::new()))
         .unwrap();
-    svc.clone().oneshot(req).await.unwrap().status()
+    let resp = svc.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, challenge, body)
 }
 
 async fn session(svc: &DistrService, pat: &str, scope: &str) -> String {
@@ -814,10 +833,15 @@ async fn docker_token_flow_issues_scoped_sessions() {
         .await,
         StatusCode::ACCEPTED
     );
-    // Outside its scope a session is challenged again.
+    // Outside its scope a session is challenged again, for the scope the
+    // request needs, as the Docker token spec says.
+    let (s, challenge, _) =
+        bearer_response(svc, Method::GET, "/v2/acme/other/tags/list", &admin_session).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        bearer(svc, Method::GET, "/v2/acme/other/tags/list", &admin_session).await,
-        StatusCode::UNAUTHORIZED
+        challenge,
+        "Bearer realm=\"http://localhost/v2/token\",service=\"distr\",\
+         scope=\"repository:acme/other:pull\",error=\"insufficient_scope\""
     );
     assert_eq!(
         bearer(svc, Method::GET, "/v2/_catalog", &admin_session).await,
@@ -841,22 +865,43 @@ async fn docker_token_flow_issues_scoped_sessions() {
         .await,
         StatusCode::OK
     );
-    assert_eq!(
-        bearer(
-            svc,
-            Method::POST,
-            "/v2/acme/app/blobs/uploads/",
-            &customer_session
-        )
-        .await,
-        StatusCode::UNAUTHORIZED
+    // … and its push is refused, saying why: no challenge for a token it
+    // could never get (clients would ask again and again).
+    let (s, challenge, b) = bearer_response(
+        svc,
+        Method::POST,
+        "/v2/acme/app/blobs/uploads/",
+        &customer_session,
+    )
+    .await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    assert!(
+        String::from_utf8_lossy(&b).contains("customers cannot push or delete"),
+        "{b:?}"
     );
-    // Another vendor's repository grants nothing.
+    assert_eq!(challenge, "");
+    let (s, _, b) = bearer_response(
+        svc,
+        Method::DELETE,
+        "/v2/acme/app/manifests/1.0",
+        &customer_session,
+    )
+    .await;
+    assert_eq!((s, code(&b).as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    // Another vendor's repository grants nothing, and reads exactly like
+    // one that does not exist.
     let foreign = session(svc, &customer, "repository:globex/tool:pull").await;
+    let (s, challenge, b) =
+        bearer_response(svc, Method::GET, "/v2/globex/tool/tags/list", &foreign).await;
     assert_eq!(
-        bearer(svc, Method::GET, "/v2/globex/tool/tags/list", &foreign).await,
-        StatusCode::UNAUTHORIZED
+        (s, code(&b).as_str()),
+        (StatusCode::NOT_FOUND, "NAME_UNKNOWN")
     );
+    assert_eq!(challenge, "");
+    let missing = session(svc, &customer, "repository:acme/missing:pull").await;
+    let (s2, _, b2) =
+        bearer_response(svc, Method::GET, "/v2/acme/missing/tags/list", &missing).await;
+    assert_eq!((s2, b2), (s, b));
 
     // A scope asked for 500 times is granted once: the session stays small.
     let repeated = vec!["scope=repository:acme/app:pull"; 500].join("&");

@@ -10,7 +10,8 @@ use distr_core::access::*;
 use distr_core::store::{MemoryStore, MetadataStore};
 use distr_core::{BlobStore, Digest, Registry, RegistryConfig};
 use distr_hyper::{
-    AccessControl, BoxError, ClientAddr, DistrService, ManagementApi, Rate, RequestLimits,
+    AccessControl, BoxError, ClientAddr, DistrService, ForwardedHeader, ManagementApi, Rate,
+    RequestLimits, TrustedProxies,
 };
 use distr_test_support::access::vendor_admin;
 use distr_test_support::auth::basic_auth;
@@ -327,6 +328,48 @@ async fn each_address_has_its_own_rate_behind_trusted_proxies() {
         get(&w.svc, "/v2/", None, "3.3.3.3").await.0,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[tokio::test]
+async fn proxies_that_write_the_forwarded_header_are_followed_too() {
+    let proxies = "10.9.0.0/16"
+        .parse::<TrustedProxies>()
+        .unwrap()
+        .with_header(ForwardedHeader::Forwarded);
+    let w = world(
+        RequestLimits::default()
+            .with_ip_rate(Rate::new(0.01, 2))
+            .with_trusted_proxies(proxies),
+    )
+    .await;
+    let via_proxy = |headers: &[(&str, &str)]| {
+        let headers: Vec<(&str, String)> =
+            headers.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        request(
+            Method::GET,
+            "/v2/",
+            Some(&w.a),
+            "10.9.0.1",
+            &headers,
+            Full::new(Bytes::new()),
+        )
+    };
+    let client = [("forwarded", "for=\"[2001:db8::7]:4711\";proto=https")];
+    for _ in 0..2 {
+        assert_eq!(call(&w.svc, via_proxy(&client)).await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        call(&w.svc, via_proxy(&client)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Another client of that proxy has its own rate; an X-Forwarded-For the
+    // client wrote (this proxy does not) changes nothing.
+    let other = [
+        ("forwarded", "for=192.0.2.60"),
+        ("x-forwarded-for", "2001:db8::7"),
+    ];
+    assert_eq!(call(&w.svc, via_proxy(&other)).await.0, StatusCode::OK);
+    assert_eq!(call(&w.svc, via_proxy(&other)).await.0, StatusCode::OK);
 }
 
 #[tokio::test]

@@ -45,6 +45,15 @@ pub enum Outcome {
         /// The vendor admin who owns the token.
         admin: User,
     },
+    /// The database already has organisations, none of them `slug`: the
+    /// bootstrap setting changed after the first start and is ignored (the
+    /// caller warns, naming the organisations that exist).
+    OrgIgnored {
+        /// The configured slug.
+        slug: String,
+        /// The slugs that exist.
+        existing: Vec<String>,
+    },
     /// Nothing to do.
     Unchanged,
 }
@@ -90,7 +99,19 @@ pub async fn run(
         }
     }
     let Some(token) = token else {
-        return Ok(Outcome::Unchanged);
+        if store.get_org_by_slug(slug).await?.is_some() {
+            return Ok(Outcome::Unchanged);
+        }
+        let existing = store
+            .list_orgs()
+            .await?
+            .into_iter()
+            .map(|o| o.slug)
+            .collect();
+        return Ok(Outcome::OrgIgnored {
+            slug: slug.to_owned(),
+            existing,
+        });
     };
     if let Some((record, user)) = store.find_token(&token.hash()).await? {
         if !record.is_active(now_ms) {
@@ -271,6 +292,17 @@ mod tests {
             run(&store, "acme", None, 2).await.unwrap(),
             Outcome::Unchanged
         ));
+        // A different organisation on a later start is not created, and
+        // says so.
+        let Outcome::OrgIgnored { slug, existing } = run(&store, "initech", None, 2).await.unwrap()
+        else {
+            panic!("expected the setting to be reported as ignored")
+        };
+        assert_eq!(
+            (slug.as_str(), existing),
+            ("initech", vec!["acme".to_owned()])
+        );
+        assert!(store.get_org_by_slug("initech").await.unwrap().is_none());
         // With a configured token unknown so far: added for the first admin, once.
         let fixed = parse_token(FIXED).unwrap();
         let Outcome::TokenAdded { admin: owner, .. } =

@@ -162,7 +162,7 @@ async fn run_server(config: Settings) -> anyhow::Result<()> {
     }
     let analytics = recorder.as_ref().map(|r| {
         PullAnalytics::new(r.clone(), access.clone())
-            .with_trusted_proxies(config.server.trusted_proxies.proxies().clone())
+            .with_trusted_proxies(config.server.trusted_proxies())
     });
     let service = if insecure {
         tracing::warn!("--insecure-no-auth: NO authentication; anyone who can reach this server may push, pull and delete");
@@ -378,6 +378,13 @@ fn report(outcome: &Outcome) {
             org = %org.slug,
             admin = %admin.email,
             "bootstrap: added DISTR_BOOTSTRAP_TOKEN as a token of the vendor admin"
+        ),
+        Outcome::OrgIgnored { slug, existing } => tracing::warn!(
+            org = %slug,
+            existing = %existing.join(", "),
+            "bootstrap: DISTR_BOOTSTRAP_ORG is ignored: the database already has organisations \
+             and bootstrap only runs on an empty one; create it with \
+             `distr-server admin org create {slug}` or start with the existing slug"
         ),
         Outcome::Unchanged => {}
     }

@@ -66,6 +66,20 @@ async fn generated_token_is_printed_once_and_keeps_working() {
     assert_eq!(orgs.as_array().unwrap().len(), 1, "{orgs}");
     let reg = server.registry_as(Some(token));
     assert_eq!(reg.get_manifest("globex/app", "1.0").await.status(), 200);
+    // A different bootstrap organisation on the existing database is not
+    // created, and the log says so instead of ignoring it silently.
+    server.restart_with(ServerOptions {
+        bootstrap_org: "initech".into(),
+        bootstrap_token: None,
+    });
+    let log = server.log();
+    assert!(
+        log.contains("DISTR_BOOTSTRAP_ORG is ignored") && log.contains("initech"),
+        "{log}"
+    );
+    assert_eq!(printed_tokens(&log).len(), 1, "{log}");
+    let orgs = server.admin_json(&["org", "list"]);
+    assert_eq!(orgs.as_array().unwrap().len(), 1, "{orgs}");
     server.stop();
     // stdout carried the `listening on` line only.
     assert_eq!(server.extra_stdout(), "", "extra stdout");

@@ -314,13 +314,17 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
                 "reference": upstream.reference(UPSTREAM_REPO),
                 "insecure": true,
                 "auth": {"kind": "none"}
-            }
+            },
+            // On demand only: the first pull is the miss counted below.
+            "sync_now": false
         }))
         .send()
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    assert_eq!(status, 201, "{}", resp.text().await.unwrap_or_default());
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    let artifact = body["id"].as_str().expect("the artifact's id").to_owned();
 
     let reg = server.registry();
     // First pull: misses, filled from the upstream; then hits.
@@ -353,6 +357,11 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
 
     let m = scrape(&server.base_url()).await;
     let host = upstream.host_port();
+    assert!(
+        !m.text.contains(&host),
+        "the upstream's host is not a label:\n{}",
+        m.text
+    );
     let cache = |object, result| {
         m.sum(
             "distr_pullthrough_cache_requests_total",
@@ -365,7 +374,7 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
     let calls = |operation| {
         m.sum(
             "distr_upstream_requests_total",
-            &[("upstream", host.as_str()), ("operation", operation)],
+            &[("artifact", artifact.as_str()), ("operation", operation)],
         )
     };
     assert!(calls("get_manifest") >= 1.0, "{}", m.text);
@@ -373,7 +382,7 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
     let not_found = m.sum(
         "distr_upstream_errors_total",
         &[
-            ("upstream", host.as_str()),
+            ("artifact", artifact.as_str()),
             ("operation", "get_manifest"),
             ("kind", "not_found"),
         ],
@@ -381,12 +390,15 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
     assert!(not_found >= 1.0, "{}", m.text);
     let latency = m.sum(
         "distr_upstream_request_duration_seconds_count",
-        &[("upstream", host.as_str()), ("operation", "get_manifest")],
+        &[
+            ("artifact", artifact.as_str()),
+            ("operation", "get_manifest"),
+        ],
     );
     assert!(latency >= 1.0, "{}", m.text);
     let received = m.sum(
         "distr_upstream_received_bytes_total",
-        &[("upstream", host.as_str())],
+        &[("artifact", artifact.as_str())],
     );
     assert!(received >= image.layer.len() as f64, "{}", m.text);
     assert_eq!(
@@ -398,7 +410,7 @@ async fn pull_through_metrics_count_upstream_calls_hits_and_misses() {
     assert_no_leaks(&m, &[]);
 }
 
-/// `/metrics` names upstream hosts: by default it is served nowhere; with a
+/// `/metrics` names artifacts and routes: by default it is served nowhere; with a
 /// scrape token, only to requests presenting it.
 #[tokio::test]
 async fn metrics_are_not_public() {

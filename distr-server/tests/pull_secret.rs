@@ -23,19 +23,25 @@ async fn pull_secret_works_as_a_skopeo_authfile() {
     let api = server.api();
     let artifact = api.artifact_id("app").await;
     let login = api.customer_login("Initech", "ops@initech.test").await;
-    let (cid, secret) = (login.customer_id, login.token);
+    let cid = login.customer_id;
     api.entitle(&cid, "v1", &artifact, &["1.*"]).await;
 
-    // The pull secret, as YAML.
+    // The pull secret, as YAML, with a token made for it in the same call.
     let yaml = reqwest::Client::new()
-        .get(reg.url(&format!(
-            "/api/v1/customers/{cid}/pull-secret?token={secret}&registry={host}&namespace=prod"
-        )))
+        .post(reg.url(&format!("/api/v1/customers/{cid}/pull-secret")))
         .header("authorization", format!("AccessToken {TEST_TOKEN}"))
+        .json(&serde_json::json!({
+            "registry": host, "namespace": "prod", "user_id": login.user_id
+        }))
         .send()
         .await
         .unwrap();
-    assert_eq!(yaml.status(), 200);
+    assert_eq!(yaml.status(), 201);
+    let token_id = yaml.headers()["distr-token-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(token_id, login.token_id, "a dedicated token");
     let yaml = yaml.text().await.unwrap();
     assert!(
         yaml.contains("type: kubernetes.io/dockerconfigjson"),

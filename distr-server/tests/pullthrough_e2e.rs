@@ -150,9 +150,24 @@ impl Api {
         .await
     }
 
-    /// Create a mirrored artifact; must be 201. Returns its view.
+    /// Create a mirrored artifact (its first sync starts at once); must be
+    /// 201. Returns its view.
     async fn create_mirror(&self, name: &str, upstream: Value) -> Value {
         let (status, text, view) = self.create_artifact(name, upstream).await;
+        assert_eq!(status, 201, "POST /api/v1/artifacts ({name}): {text}");
+        view
+    }
+
+    /// [`Api::create_mirror`] with `sync_now: false`: nothing is fetched
+    /// until a client asks for it.
+    async fn create_on_demand_mirror(&self, name: &str, upstream: Value) -> Value {
+        let (status, text, view) = self
+            .call(
+                Method::POST,
+                "/api/v1/artifacts",
+                Some(&json!({"name": name, "upstream": upstream, "sync_now": false})),
+            )
+            .await;
         assert_eq!(status, 201, "POST /api/v1/artifacts ({name}): {text}");
         view
     }
@@ -359,7 +374,9 @@ async fn pull_through_plain_upstream() {
     let host = server.host_port();
     let api = Api::new(server.base_url());
     let reference = upstream.reference(UPSTREAM_REPO);
-    let view = api.create_mirror("app", upstream_none(&reference)).await;
+    let view = api
+        .create_on_demand_mirror("app", upstream_none(&reference))
+        .await;
     check_mirror_view(&view, &reference, "none", None);
     let id = view["id"].as_str().unwrap().to_owned();
     assert_eq!(api.artifact(&id).await["upstream"], view["upstream"]);
@@ -804,8 +821,9 @@ async fn pull_through_bearer_upstream() {
     assert_no_secret_in_log(&server, &[UPSTREAM_PASS, "bad-password"]);
 }
 
-/// `POST .../sync` mirrors the upstream's tags: additions, moves and
-/// deletions; status fields; a failed sync keeps `last_synced_at`.
+/// Creating a mirror syncs it at once; `POST .../sync` mirrors the
+/// upstream's tags: additions, moves and deletions; status fields; a failed
+/// sync keeps `last_synced_at`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_job_tracks_upstream_tags() {
     let started = now_ms();
@@ -825,8 +843,8 @@ async fn sync_job_tracks_upstream_tags() {
         .await;
     let id = view["id"].as_str().unwrap().to_owned();
 
-    // First sync.
-    api.sync(&id).await;
+    // The first sync starts with the creation (this server schedules no
+    // syncs, and nothing calls POST .../sync).
     let a = api.wait_sync(&id, None).await;
     let s = &a["sync"];
     assert!(s["last_sync_error"].is_null(), "first sync succeeded: {a}");
@@ -1167,8 +1185,8 @@ async fn customer_sees_only_entitled_mirrored_tags() {
 
 /// `DISTR_UPSTREAM_SYNC_CRON` drives scheduled syncs: with a schedule of
 /// every 2 seconds (six fields: seconds first), a mirrored artifact gets its
-/// tags without any `POST .../sync`, and a tag pushed upstream later shows
-/// up by itself.
+/// tags without any `POST .../sync` (the first at its creation), and a tag
+/// pushed upstream later shows up by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_sync_follows_cron() {
     let skopeo = require_skopeo();
@@ -1194,7 +1212,7 @@ async fn scheduled_sync_follows_cron() {
     assert_eq!(
         tags.get("1.0").map(|(d, _)| d.as_str()),
         Some(v10.index_digest.as_str()),
-        "the scheduled sync brought 1.0: {tags:?}"
+        "the first sync brought 1.0: {tags:?}"
     );
 
     let v11 = generate_single_layout(&work.path().join("src-1.1"), "1.1", 72);

@@ -79,13 +79,15 @@ impl Setup {
             .client
             .post(distr.url("/api/v1/artifacts"))
             .header("authorization", format!("AccessToken {TEST_TOKEN}"))
+            // On demand only: these tests count the fills of first pulls.
             .json(&json!({
                 "name": "app",
                 "upstream": {
                     "reference": self.proxy.reference(UPSTREAM_REPO),
                     "insecure": true,
                     "auth": {"kind": "none"}
-                }
+                },
+                "sync_now": false
             }))
             .send()
             .await

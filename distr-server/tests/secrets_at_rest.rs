@@ -398,15 +398,13 @@ async fn no_secret_in_the_database_files_or_the_logs() {
     }
     skopeo_pull(&skopeo, &host, "ops", &new_ops_token, &single, work.path());
 
-    // A pull secret: the token travels in the query string.
+    // A pull secret: the token travels in the request body.
     let (status, text, _) = api(
         &base,
         TEST_TOKEN,
-        Method::GET,
-        &format!(
-            "/api/v1/customers/{customer_id}/pull-secret?token={new_ops_token}&registry={host}"
-        ),
-        None,
+        Method::POST,
+        &format!("/api/v1/customers/{customer_id}/pull-secret"),
+        Some(json!({ "registry": host, "token": new_ops_token })),
     )
     .await;
     assert_eq!(status, 200, "pull secret: {text}");

@@ -55,7 +55,7 @@ async fn access_store_conforms() {
         Arc::new(db.store().await) as Arc<dyn AccessStore>
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 13);
+    assert_eq!(case.load(Ordering::Relaxed), 14);
     db.cleanup().await;
 }
 
@@ -304,7 +304,6 @@ async fn deleting_a_customer_racing_new_users_leaves_no_orphans() {
         store.entitlements_for_artifact(app.id).await.unwrap(),
         vec![]
     );
-    assert!(!store.org_has_entitlements(a.id).await.unwrap());
     store.close().await;
     db.cleanup().await;
 }

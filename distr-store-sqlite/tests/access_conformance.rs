@@ -2,6 +2,8 @@
 //! checks (persistence across reopening, sharing the database with the
 //! registry metadata) against [`SqliteStore`].
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -13,7 +15,6 @@ use distr_core::testkit::manifest;
 use distr_core::upstream::UpstreamAuth;
 use distr_core::{Digest, MetadataStore, RepoName, StoreError};
 use distr_store_sqlite::SqliteStore;
-use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 #[tokio::test]
@@ -29,7 +30,7 @@ async fn file_store_conforms() {
         async move { Arc::new(SqliteStore::open(path).await.unwrap()) as Arc<dyn AccessStore> }
     })
     .await;
-    assert_eq!(case.load(Ordering::Relaxed), 13);
+    assert_eq!(case.load(Ordering::Relaxed), 14);
 }
 
 #[tokio::test]
@@ -215,30 +216,13 @@ async fn access_and_registry_metadata_share_the_database() {
 #[tokio::test]
 async fn a_metadata_only_database_is_upgraded_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    // A database as written before the access tables existed.
-    let old = dir.path().join("migrations");
-    std::fs::create_dir(&old).unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_init.sql"),
-        old.join("0001_init.sql"),
-    )
-    .unwrap();
     let blob = BlobRecord {
         digest: Digest::sha256(b"layer"),
         size: 5,
     };
-    {
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = SqlitePool::connect_with(options).await.unwrap();
-        Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
+    let path = {
+        // A database as written before the access tables existed.
+        let (path, pool) = common::database_before(dir.path(), "0002").await;
         sqlx::query("INSERT INTO repositories (id, name) VALUES (1, 'acme/app')")
             .execute(&pool)
             .await
@@ -249,7 +233,8 @@ async fn a_metadata_only_database_is_upgraded_in_place() {
             .await
             .unwrap();
         pool.close().await;
-    }
+        path
+    };
     let store = SqliteStore::open(&path).await.unwrap();
     let repo: RepoName = "acme/app".parse().unwrap();
     assert_eq!(
@@ -283,7 +268,10 @@ async fn touching_keeps_the_latest_use_and_deleting_an_artifact_keeps_grants() {
         store.get_entitlement(acme.entitlement.id).await.unwrap(),
         Some(acme.entitlement.clone())
     );
-    assert!(store.org_has_entitlements(acme.org.id).await.unwrap());
+    assert_eq!(
+        store.access_mode(acme.org.id).await.unwrap().mode,
+        distr_core::access::AccessMode::Entitled
+    );
 }
 
 /// A pool on the database file at `path`, to reach behind the store's back.
@@ -383,30 +371,9 @@ async fn undecodable_upstreams_are_corrupt() {
 #[tokio::test]
 async fn artifacts_from_before_upstreams_are_upgraded() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    let old = dir.path().join("migrations");
-    std::fs::create_dir(&old).unwrap();
-    for name in [
-        "0001_init.sql",
-        "0002_access.sql",
-        "0003_manifest_refs.sql",
-        "0004_access_version.sql",
-    ] {
-        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
-        std::fs::copy(from.join(name), old.join(name)).unwrap();
-    }
     let acme = Tenancy::new("acme", 10);
-    {
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = SqlitePool::connect_with(options).await.unwrap();
-        Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
+    let path = {
+        let (path, pool) = common::database_before(dir.path(), "0005").await;
         sqlx::query(
             "INSERT INTO artifacts (id, org_id, name, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
         )
@@ -418,7 +385,8 @@ async fn artifacts_from_before_upstreams_are_upgraded() {
         .await
         .unwrap();
         pool.close().await;
-    }
+        path
+    };
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         store.get_artifact(acme.artifact.id).await.unwrap(),
@@ -442,4 +410,124 @@ async fn artifacts_from_before_upstreams_are_upgraded() {
         store.list_upstream_artifacts().await.unwrap(),
         vec![mirrored]
     );
+}
+
+/// A database made by migrations 0001–0009 (before access modes and
+/// per-customer addresses) keeps its users and tokens through the rebuild of
+/// `users`, a vendor that had entitlements stays entitled, one that had none
+/// stays open, and addresses become unique per customer.
+#[tokio::test]
+async fn databases_from_before_access_modes_keep_users_tokens_and_restrictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let acme = Tenancy::new("acme", 10);
+    let open = Tenancy::new("open", 20);
+    let path = {
+        let (path, pool) = common::database_before(dir.path(), "0010").await;
+        for t in [&acme, &open] {
+            let (u, tok) = (&t.user, &t.token);
+            sqlx::query("INSERT INTO orgs (id, slug, name, created_at_ms) VALUES (?1, ?2, ?3, ?4)")
+                .bind(t.org.id.to_string())
+                .bind(&t.org.slug)
+                .bind(&t.org.name)
+                .bind(t.org.created_at_ms)
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO customers (id, org_id, name, created_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .bind(t.customer.id.to_string())
+            .bind(t.org.id.to_string())
+            .bind(&t.customer.name)
+            .bind(t.customer.created_at_ms)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO users (id, org_id, customer_id, email, role, created_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(u.id.to_string())
+            .bind(u.org_id.to_string())
+            .bind(t.customer.id.to_string())
+            .bind(&u.email)
+            .bind(u.role.as_str())
+            .bind(u.created_at_ms)
+            .execute(&pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO tokens (id, user_id, name, hash, expires_at_ms, last_used_at_ms, \
+                 revoked_at_ms, created_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(tok.id.to_string())
+            .bind(u.id.to_string())
+            .bind(&tok.name)
+            .bind(&tok.hash)
+            .bind(tok.expires_at_ms)
+            .bind(tok.last_used_at_ms)
+            .bind(tok.revoked_at_ms)
+            .bind(tok.created_at_ms)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO entitlements (id, org_id, customer_id, name, expires_at_ms, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(acme.entitlement.id.to_string())
+        .bind(acme.org.id.to_string())
+        .bind(acme.customer.id.to_string())
+        .bind(&acme.entitlement.name)
+        .bind(Some(5_i64))
+        .bind(7_i64)
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        path
+    };
+    let store = SqliteStore::open(&path).await.unwrap();
+    for t in [&acme, &open] {
+        assert_eq!(
+            store.find_token(&t.token.hash).await.unwrap(),
+            Some((t.token.clone(), t.user.clone())),
+            "the rebuild of users lost {}'s token",
+            t.org.slug
+        );
+    }
+    let entitled = store.access_mode(acme.org.id).await.unwrap();
+    assert_eq!(entitled.mode, AccessMode::Entitled);
+    assert_eq!(entitled.changed_at_ms, Some(7));
+    assert_eq!(entitled.changed_by.as_deref(), Some("migration"));
+    assert_eq!(
+        store.access_mode(open.org.id).await.unwrap(),
+        AccessModeRecord::initial()
+    );
+    // Cascades still hold after the rebuild: a user takes its tokens along.
+    assert!(store.delete_user(open.user.id).await.unwrap());
+    assert_eq!(store.find_token(&open.token.hash).await.unwrap(), None);
+    // The address is unique per customer now, not per vendor.
+    let other = Customer {
+        id: CustomerId::new(),
+        org_id: acme.org.id,
+        name: "two".into(),
+        created_at_ms: 30,
+    };
+    store.create_customer(&other).await.unwrap();
+    let same = User {
+        id: UserId::new(),
+        customer_id: Some(other.id),
+        ..acme.user.clone()
+    };
+    store.create_user(&same).await.unwrap();
+    let dup = User {
+        id: UserId::new(),
+        ..acme.user.clone()
+    };
+    assert!(matches!(
+        store.create_user(&dup).await,
+        Err(StoreError::Conflict(_))
+    ));
 }

@@ -1,14 +1,14 @@
 //! Runs the `distr-core` conformance suite and SQLite-specific checks
 //! (persistence across reopening, concurrent writers) against [`SqliteStore`].
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use distr_core::testkit::{manifest, run_all, run_concurrent, Sample};
 use distr_core::{Digest, MetadataStore, RepoName, TagName};
 use distr_store_sqlite::SqliteStore;
-use sqlx::migrate::Migrator;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 fn repo(s: &str) -> RepoName {
     s.parse().unwrap()
@@ -101,19 +101,6 @@ async fn debug_shows_only_the_path() {
 #[tokio::test]
 async fn manifests_stored_before_the_refs_table_are_backfilled() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("meta.db");
-    // A database as written before `manifest_refs` existed.
-    let old = dir.path().join("migrations");
-    std::fs::create_dir(&old).unwrap();
-    for name in ["0001_init.sql", "0002_access.sql"] {
-        std::fs::copy(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations")
-                .join(name),
-            old.join(name),
-        )
-        .unwrap();
-    }
     let r = repo("org/app");
     let (config, layer) = (Digest::sha256(b"config"), Digest::sha256(b"layer"));
     let mut child = manifest("child", None);
@@ -126,17 +113,9 @@ async fn manifests_stored_before_the_refs_table_are_backfilled() {
     let mut other = manifest("other", None);
     other.children = vec![child.digest.clone()];
     other.blobs = vec![config.clone()];
-    {
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        let pool = SqlitePool::connect_with(options).await.unwrap();
-        Migrator::new(old.as_path())
-            .await
-            .unwrap()
-            .run(&pool)
-            .await
-            .unwrap();
+    let path = {
+        // A database as written before `manifest_refs` existed.
+        let (path, pool) = common::database_before(dir.path(), "0003").await;
         sqlx::query("INSERT INTO repositories (id, name) VALUES (1, 'org/app'), (2, 'org/other')")
             .execute(&pool)
             .await
@@ -163,7 +142,8 @@ async fn manifests_stored_before_the_refs_table_are_backfilled() {
             .await
             .unwrap();
         pool.close().await;
-    }
+        path
+    };
 
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use super::mode::AccessMode;
 use super::model::{ArtifactId, Entitlement, TagSelection};
 
 /// The union of a customer's active entitlements.
@@ -11,20 +12,17 @@ use super::model::{ArtifactId, Entitlement, TagSelection};
 /// customers see only what their active entitlements grant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Grants {
-    /// The vendor has no entitlements: everything of the vendor is visible.
+    /// The vendor runs [`AccessMode::Open`]: everything of the vendor is visible.
     Unrestricted,
     /// Per artifact, the selections that grant its tags.
     Restricted(HashMap<ArtifactId, Vec<TagSelection>>),
 }
 
 impl Grants {
-    /// Evaluates a customer's entitlements at `now_ms`.
-    pub fn evaluate(
-        vendor_has_entitlements: bool,
-        entitlements: &[Entitlement],
-        now_ms: i64,
-    ) -> Grants {
-        if !vendor_has_entitlements {
+    /// Evaluates a customer's entitlements at `now_ms` under its vendor's
+    /// access `mode` (entitlements do not matter in open mode).
+    pub fn evaluate(mode: AccessMode, entitlements: &[Entitlement], now_ms: i64) -> Grants {
+        if mode == AccessMode::Open {
             return Grants::Unrestricted;
         }
         let mut per_artifact: HashMap<ArtifactId, Vec<TagSelection>> = HashMap::new();
@@ -86,20 +84,28 @@ mod tests {
     #[test]
     fn rules() {
         let (c, app, other) = (CustomerId::new(), ArtifactId::new(), ArtifactId::new());
-        assert!(Grants::evaluate(false, &[], 0).allows_tag(app, "anything"));
-        let none = Grants::evaluate(true, &[], 0);
+        assert!(Grants::evaluate(AccessMode::Open, &[], 0).allows_tag(app, "anything"));
+        let none = Grants::evaluate(AccessMode::Entitled, &[], 0);
         assert!(!none.allows_artifact(app) && !none.allows_tag(app, "1.0"));
         let only = TagSelection::Only(vec!["1.2.*".parse().unwrap(), "latest".parse().unwrap()]);
-        let g = Grants::evaluate(true, &[ent(c, app, only, None)], 0);
+        let g = Grants::evaluate(AccessMode::Entitled, &[ent(c, app, only, None)], 0);
         assert!(g.allows_artifact(app) && !g.allows_artifact(other));
         assert!(
             g.allows_tag(app, "1.2.7")
                 && g.allows_tag(app, "latest")
                 && !g.allows_tag(app, "1.3.0")
         );
-        let expired = Grants::evaluate(true, &[ent(c, app, TagSelection::All, Some(100))], 100);
+        let expired = Grants::evaluate(
+            AccessMode::Entitled,
+            &[ent(c, app, TagSelection::All, Some(100))],
+            100,
+        );
         assert!(!expired.allows_artifact(app));
-        let live = Grants::evaluate(true, &[ent(c, app, TagSelection::All, Some(100))], 99);
+        let live = Grants::evaluate(
+            AccessMode::Entitled,
+            &[ent(c, app, TagSelection::All, Some(100))],
+            99,
+        );
         assert!(live.allows_tag(app, "9.9"));
     }
 }

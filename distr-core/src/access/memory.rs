@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use super::mode::{AccessMode, AccessModeRecord};
 use super::model::*;
 use super::store::AccessStore;
 use crate::error::{StoreError, StoreResult};
@@ -18,6 +19,8 @@ struct State {
     artifacts: HashMap<ArtifactId, Artifact>,
     entitlements: HashMap<EntitlementId, Entitlement>,
     sync: HashMap<ArtifactId, SyncStatus>,
+    /// Access modes of organisations that ever changed theirs.
+    modes: HashMap<OrgId, AccessModeRecord>,
     version: i64,
 }
 
@@ -161,10 +164,15 @@ impl AccessStore for MemoryAccessStore {
         self.with(|s| {
             if s.users
                 .values()
-                .any(|u| u.id == user.id || (u.org_id == user.org_id && u.email == user.email))
+                .any(|u| {
+                    u.id == user.id
+                        || (u.org_id == user.org_id
+                            && u.customer_id == user.customer_id
+                            && u.email == user.email)
+                })
             {
                 return Err(conflict(
-                    "a user with this email exists in the organisation",
+                    "a user with this email exists in the same customer (or among the vendor's own users)",
                 ));
             }
             if user
@@ -351,6 +359,12 @@ impl AccessStore for MemoryAccessStore {
             if !s.customers.contains_key(&e.customer_id) {
                 return Err(conflict("the entitlement's customer does not exist"));
             }
+            let mode = s
+                .modes
+                .remove(&e.org_id)
+                .unwrap_or_else(AccessModeRecord::initial)
+                .after_entitlement(&e.id.to_string(), e.created_at_ms);
+            s.modes.insert(e.org_id, mode);
             s.entitlements.insert(e.id, e.clone());
             Ok(())
         })
@@ -392,8 +406,42 @@ impl AccessStore for MemoryAccessStore {
         })
     }
 
-    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool> {
-        self.with(|s| Ok(s.entitlements.values().any(|e| e.org_id == org)))
+    async fn access_mode(&self, org: OrgId) -> StoreResult<AccessModeRecord> {
+        self.with(|s| {
+            if !s.orgs.contains_key(&org) {
+                return Ok(AccessModeRecord {
+                    mode: AccessMode::Entitled,
+                    ..AccessModeRecord::initial()
+                });
+            }
+            Ok(s.modes
+                .get(&org)
+                .cloned()
+                .unwrap_or_else(AccessModeRecord::initial))
+        })
+    }
+
+    async fn set_access_mode(
+        &self,
+        org: OrgId,
+        mode: AccessMode,
+        changed_by: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool> {
+        self.with_change(|s| {
+            if !s.orgs.contains_key(&org) {
+                return Ok(false);
+            }
+            s.modes.insert(
+                org,
+                AccessModeRecord {
+                    mode,
+                    changed_at_ms: Some(at_ms),
+                    changed_by: Some(changed_by.to_owned()),
+                },
+            );
+            Ok(true)
+        })
     }
 
     async fn entitlements_for_artifact(

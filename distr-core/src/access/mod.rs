@@ -6,6 +6,7 @@
 pub mod authn;
 pub mod grants;
 mod memory;
+pub mod mode;
 pub mod model;
 pub mod pattern;
 pub mod policy;
@@ -18,6 +19,7 @@ mod version_cache;
 pub use authn::TokenAuthenticator;
 pub use grants::Grants;
 pub use memory::MemoryAccessStore;
+pub use mode::{AccessMode, AccessModeRecord, UnknownAccessMode};
 pub use model::*;
 pub use pattern::TagPattern;
 pub use policy::{Policy, Principal, RepoAccess};

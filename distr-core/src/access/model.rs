@@ -142,7 +142,9 @@ pub struct User {
     pub org_id: OrgId,
     /// The customer organisation, for customer users; `None` for vendor admins.
     pub customer_id: Option<CustomerId>,
-    /// Login / contact address, unique within the vendor organisation.
+    /// Login / contact address, unique within the user's customer (or among
+    /// the vendor's own users): two customers may each have a user with the
+    /// same address.
     pub email: String,
     /// Role.
     pub role: Role,

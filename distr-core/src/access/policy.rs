@@ -21,6 +21,7 @@ use tokio::sync::OnceCell;
 mod deletion;
 
 use super::grants::Grants;
+use super::mode::AccessMode;
 use super::model::{Artifact, ArtifactId, CustomerId, OrgId, UserId};
 use super::store::AccessStore;
 use crate::digest::Digest;
@@ -305,11 +306,10 @@ impl Policy {
         customer: CustomerId,
         now_ms: i64,
     ) -> Result<(Grants, i64)> {
-        let vendor_has_any = self.access.org_has_entitlements(org).await?;
-        let entitlements = if vendor_has_any {
-            self.access.list_entitlements(customer).await?
-        } else {
-            Vec::new()
+        let mode = self.access.access_mode(org).await?.mode;
+        let entitlements = match mode {
+            AccessMode::Entitled => self.access.list_entitlements(customer).await?,
+            AccessMode::Open => Vec::new(),
         };
         let next_expiry = entitlements
             .iter()
@@ -317,10 +317,7 @@ impl Policy {
             .filter(|&t| t > now_ms)
             .min()
             .unwrap_or(i64::MAX);
-        Ok((
-            Grants::evaluate(vendor_has_any, &entitlements, now_ms),
-            next_expiry,
-        ))
+        Ok((Grants::evaluate(mode, &entitlements, now_ms), next_expiry))
     }
 }
 

@@ -4,6 +4,7 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 
+use super::mode::{AccessMode, AccessModeRecord};
 use super::model::*;
 use crate::error::StoreResult;
 
@@ -13,7 +14,8 @@ pub type DynAccessStore = dyn AccessStore;
 /// Persistence of organisations, customers, users, tokens, artifacts and
 /// entitlements.
 ///
-/// Uniqueness violations (an org slug, a user's email within an org, an
+/// Uniqueness violations (an org slug, a user's email within its customer, or
+/// among the vendor's own users, an
 /// artifact name within an org, an entitlement name within a customer) and
 /// references to records that do not exist (a customer's org, a user's
 /// customer, a token's user, an entitlement's customer) fail with
@@ -93,7 +95,9 @@ pub trait AccessStore: Debug + Send + Sync + 'static {
     /// artifact exists (nothing is stored for a missing one).
     async fn put_sync_status(&self, id: ArtifactId, status: &SyncStatus) -> StoreResult<bool>;
 
-    /// Creates an entitlement.
+    /// Creates an entitlement and, in the same change, switches its vendor to
+    /// [`AccessMode::Entitled`] (recorded as
+    /// [`AccessModeRecord::after_entitlement`]) unless it already is.
     async fn create_entitlement(&self, e: &Entitlement) -> StoreResult<()>;
     /// Replaces an entitlement's name, expiry and items; its customer and org
     /// stay as stored. Returns whether it existed.
@@ -102,8 +106,23 @@ pub trait AccessStore: Debug + Send + Sync + 'static {
     async fn get_entitlement(&self, id: EntitlementId) -> StoreResult<Option<Entitlement>>;
     /// A customer's entitlements (expired ones included).
     async fn list_entitlements(&self, customer: CustomerId) -> StoreResult<Vec<Entitlement>>;
-    /// True when the vendor has any entitlement at all (expired ones count).
-    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool>;
+    /// A vendor's access mode with the record of its last change:
+    /// [`AccessModeRecord::initial`] (open) until its first entitlement, and
+    /// [`AccessMode::Entitled`] for an organisation that does not exist (so
+    /// a lookup race never opens anything). Deleting entitlements never
+    /// changes it.
+    async fn access_mode(&self, org: OrgId) -> StoreResult<AccessModeRecord>;
+    /// Sets a vendor's access mode, recording `changed_by` and `at_ms` (see
+    /// [`AccessModeRecord`]). Changes the
+    /// [`access_version`](Self::access_version). Returns whether the
+    /// organisation exists.
+    async fn set_access_mode(
+        &self,
+        org: OrgId,
+        mode: AccessMode,
+        changed_by: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool>;
     /// Entitlements that name an artifact.
     async fn entitlements_for_artifact(
         &self,

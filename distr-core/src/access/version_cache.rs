@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
+use super::mode::{AccessMode, AccessModeRecord};
 use super::model::*;
 use super::store::AccessStore;
 use crate::error::StoreResult;
@@ -205,8 +206,23 @@ impl AccessStore for VersionCachedAccessStore {
         self.inner.list_entitlements(customer).await
     }
 
-    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool> {
-        self.inner.org_has_entitlements(org).await
+    async fn access_mode(&self, org: OrgId) -> StoreResult<AccessModeRecord> {
+        self.inner.access_mode(org).await
+    }
+
+    async fn set_access_mode(
+        &self,
+        org: OrgId,
+        mode: AccessMode,
+        changed_by: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool> {
+        let result = self
+            .inner
+            .set_access_mode(org, mode, changed_by, at_ms)
+            .await;
+        self.local_writes.fetch_add(1, Ordering::SeqCst);
+        result
     }
 
     async fn delete_entitlement(&self, id: EntitlementId) -> StoreResult<bool> {

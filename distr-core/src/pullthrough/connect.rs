@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use crate::access::ArtifactUpstream;
+use crate::access::{ArtifactId, ArtifactUpstream};
 use crate::upstream::{DynUpstream, UpstreamResult};
 
 /// Builds [`Upstream`](crate::upstream::Upstream) clients from an artifact's
@@ -14,4 +14,18 @@ pub trait UpstreamConnector: Debug + Send + Sync + 'static {
     /// A client for `upstream`. Cheap enough to call once per configuration
     /// change: callers cache the client (and with it its tokens).
     fn connect(&self, upstream: &ArtifactUpstream) -> UpstreamResult<Arc<DynUpstream>>;
+
+    /// A client for the upstream of the stored artifact `artifact`: what
+    /// the pull-through cache calls. Defaults to [`connect`](Self::connect);
+    /// wrappers that describe calls per artifact (distr-hyper's metered
+    /// connector labels its series by artifact id, never by the vendor's
+    /// upstream host) override it.
+    fn connect_artifact(
+        &self,
+        artifact: ArtifactId,
+        upstream: &ArtifactUpstream,
+    ) -> UpstreamResult<Arc<DynUpstream>> {
+        let _ = artifact;
+        self.connect(upstream)
+    }
 }

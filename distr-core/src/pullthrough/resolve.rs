@@ -116,7 +116,10 @@ impl Resolver {
         }
         // Connecting is cheap and synchronous; two racing callers may both
         // connect, and the last one's client is kept.
-        let client = self.connector.connect(config).map_err(Error::Upstream)?;
+        let client = self
+            .connector
+            .connect_artifact(artifact.id, config)
+            .map_err(Error::Upstream)?;
         lock(&self.clients).insert(artifact.id, (config.clone(), Arc::clone(&client)));
         Ok(Some(client))
     }

@@ -23,6 +23,14 @@ struct CreateArtifact {
     /// The upstream repository to mirror (pull-through cache).
     #[serde(default)]
     upstream: Option<UpstreamBody>,
+    /// With an upstream: start its first sync at once (default), or leave
+    /// the tags to the next scheduled or requested sync.
+    #[serde(default = "sync_now_default")]
+    sync_now: bool,
+}
+
+fn sync_now_default() -> bool {
+    true
 }
 
 /// `PUT /artifacts/{id}/upstream` body: an upstream, or `null` to detach.
@@ -102,7 +110,8 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
 /// `POST /artifacts`: the name must make `<org-slug>/<name>` a valid
 /// repository name; 409 when the vendor already has it. An `upstream` is
 /// checked against the upstream registry first (400 when its credentials or
-/// repository do not work; nothing is saved).
+/// repository do not work; nothing is saved), and its first tag sync starts
+/// in the background at once (unless `sync_now` is false).
 pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
     ctx.caller.require_vendor_admin()?;
     let body: CreateArtifact = json::parse(&ctx.body)?;
@@ -128,7 +137,7 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
     let upstream = match body.upstream {
         Some(u) => {
             let config = u.into_config()?;
-            upstream::verify(ctx.api.connector(), &config).await?;
+            upstream::verify(ctx.api.connector(), None, &config).await?;
             Some(config)
         }
         None => None,
@@ -141,7 +150,18 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
         created_at_ms: ctx.now,
     };
     ctx.api.access.create_artifact(&artifact).await?;
+    if artifact.upstream.is_some() && body.sync_now {
+        first_sync(ctx, artifact.id);
+    }
     json::created(&view(ctx, artifact).await?)
+}
+
+/// Starts the first sync of an artifact that just got an upstream, so its
+/// tags show at once rather than at the next scheduled sync.
+fn first_sync(ctx: &Ctx<'_>, artifact: ArtifactId) {
+    if let Err(e) = ctx.api.trigger_sync(artifact) {
+        tracing::debug!(%artifact, error = ?e, "no first sync");
+    }
 }
 
 /// `GET /artifacts/{artifact_id}`.
@@ -150,15 +170,16 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> Reply {
     json::ok(&view(ctx, a).await?)
 }
 
-/// `PUT /artifacts/{artifact_id}/upstream`: sets (checked like on create) or,
-/// with `null`, removes the artifact's upstream. Content already cached stays.
+/// `PUT /artifacts/{artifact_id}/upstream`: sets (checked like on create, and
+/// synced at once) or, with `null`, removes the artifact's upstream. Content
+/// already cached stays.
 pub(super) async fn set_upstream(ctx: &Ctx<'_>) -> Reply {
     let a = load(ctx).await?;
     let body: SetUpstream = json::parse(&ctx.body)?;
     let upstream = match body {
         Some(u) => {
             let config = u.into_config()?;
-            upstream::verify(ctx.api.connector(), &config).await?;
+            upstream::verify(ctx.api.connector(), Some(a.id), &config).await?;
             Some(config)
         }
         None => None,
@@ -170,6 +191,9 @@ pub(super) async fn set_upstream(ctx: &Ctx<'_>) -> Reply {
         .await?
     {
         return Err(ApiError::not_found("artifact"));
+    }
+    if upstream.is_some() {
+        first_sync(ctx, a.id);
     }
     json::ok(&view(ctx, Artifact { upstream, ..a }).await?)
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::customers;
 use super::error::ApiError;
+use super::instant;
 use super::json;
 use super::Ctx;
 use crate::body::ResponseBody;
@@ -30,8 +31,8 @@ const PATTERNS_MAX: usize = 100;
 #[serde(deny_unknown_fields)]
 struct EntitlementBody {
     name: String,
-    /// Expiry, ms since the Unix epoch, or `null` for none.
-    #[serde(default)]
+    /// Expiry (ms since the Unix epoch or RFC 3339), or `null` for none.
+    #[serde(default, deserialize_with = "instant::deserialize_optional")]
     expires_at: Option<i64>,
     items: Vec<ItemBody>,
 }
@@ -120,7 +121,8 @@ async fn validate(
     let name = json::text("name", &body.name, NAME_MAX)?;
     if body.expires_at.is_some_and(|e| e < 0) {
         return Err(ApiError::bad_request(
-            "expires_at must be ms since the Unix epoch, or null",
+            "expires_at must not lie before 1970: give ms since the Unix epoch, an RFC 3339 \
+             date-time, or null",
         ));
     }
     if body.items.len() > ITEMS_MAX {

@@ -5,18 +5,22 @@
 //! Conventions, also stated in the OpenAPI document (`GET /api/v1/openapi.json`):
 //! - authentication: `Authorization: AccessToken <token>` (or `Bearer <token>`)
 //!   with a personal access token; everything but the OpenAPI document needs one;
-//! - ids are UUID strings; timestamps are integers, milliseconds since the Unix
-//!   epoch (`created_at`, `expires_at`, …), `null` when absent;
+//! - ids are UUID strings; timestamps in responses are integers, milliseconds
+//!   since the Unix epoch (`created_at`, `expires_at`, …), `null` when absent;
+//!   in requests (bodies and the analytics `from`/`to`) either that integer or
+//!   an RFC 3339 string (see [`instant`]);
 //! - errors are `{"error":{"code":"<stable code>","message":"…"}}`, see
 //!   [`error`]; objects of another vendor (or, for customer users, of another
 //!   customer) are reported as not found, never as forbidden.
 
+mod access_mode;
 mod analytics;
 mod artifacts;
 mod auth;
 mod customers;
 mod entitlements;
 mod error;
+mod instant;
 mod json;
 mod openapi;
 mod openapi_analytics;
@@ -263,6 +267,8 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
     match endpoint {
         E::OpenApi => openapi::response(),
         E::Me => users::me(ctx).await,
+        E::GetAccessMode => access_mode::get(ctx).await,
+        E::SetAccessMode => access_mode::set(ctx).await,
         E::ListArtifacts => artifacts::list(ctx).await,
         E::CreateArtifact => artifacts::create(ctx).await,
         E::GetArtifact => artifacts::get(ctx).await,
@@ -289,7 +295,7 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
         E::GetEntitlement => entitlements::get(ctx).await,
         E::ReplaceEntitlement => entitlements::replace(ctx).await,
         E::DeleteEntitlement => entitlements::delete(ctx).await,
-        E::PullSecret => pull_secret::get(ctx).await,
+        E::PullSecret => pull_secret::create(ctx).await,
         E::ListPulls => analytics::list(ctx).await,
         E::ExportPulls => analytics::export_csv(ctx).await,
         E::ArtifactAnalytics => analytics::artifact(ctx).await,

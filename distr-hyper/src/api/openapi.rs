@@ -52,8 +52,9 @@ pub(super) enum Success {
     Json(&'static str, &'static str, Value),
     /// 204 without a body.
     NoContent(&'static str),
-    /// 200 with a YAML body.
-    Yaml(&'static str),
+    /// 201 with a YAML body and the `Distr-Token-Id` of the token created,
+    /// or 200 with a YAML body (given token).
+    YamlCreated(&'static str),
     /// 200 with a CSV body.
     Csv(&'static str),
 }
@@ -90,10 +91,18 @@ impl Op {
                     json!({ "description": description, "content": { "text/csv": { "schema": { "type": "string" } } } }),
                 );
             }
-            Success::Yaml(description) => {
+            Success::YamlCreated(description) => {
                 responses.insert(
                     "200".into(),
                     json!({ "description": description, "content": { "application/yaml": { "schema": { "type": "string" } } } }),
+                );
+                responses.insert(
+                    "201".into(),
+                    json!({
+                        "description": description,
+                        "headers": { "Distr-Token-Id": { "description": "The id of the token created for the secret.", "schema": { "type": "string", "format": "uuid" } } },
+                        "content": { "application/yaml": { "schema": { "type": "string" } } }
+                    }),
                 );
             }
         }
@@ -141,6 +150,22 @@ fn paths() -> Value {
                 params: vec![], body: None,
                 success: Success::Json("200", "The caller.", schema("Me")),
                 errors: &[],
+            }.build()
+        },
+        "/api/v1/access-mode": {
+            "get": Op {
+                id: "getAccessMode", tag: "entitlements", summary: "The vendor's access mode",
+                description: "`open`: every customer may pull every artifact; `entitled`: only what active entitlements grant. A vendor is open until its first entitlement, then entitled until a `PUT` opens it; deleting entitlements never widens access. Vendor admins only.",
+                params: vec![], body: None,
+                success: Success::Json("200", "The mode and its last change.", schema("AccessMode")),
+                errors: &["403"],
+            }.build(),
+            "put": Op {
+                id: "setAccessMode", tag: "entitlements", summary: "Set the vendor's access mode",
+                description: "Records who changed it and when, and logs the change on the `distr::audit` target. Setting `open` lets every customer pull every artifact. Vendor admins only.",
+                params: vec![], body: Some("AccessModeBody"),
+                success: Success::Json("200", "The mode and its last change.", schema("AccessMode")),
+                errors: &["400", "403", "413"],
             }.build()
         },
         "/api/v1/artifacts": {
@@ -356,19 +381,13 @@ fn paths() -> Value {
             }.build()
         },
         "/api/v1/customers/{customer_id}/pull-secret": {
-            "get": Op {
-                id: "getPullSecret", tag: "customers", summary: "A Kubernetes image pull secret",
-                description: "A Secret of type kubernetes.io/dockerconfigjson whose `.dockerconfigjson` holds `{\"auths\":{\"<registry>\":{\"username\",\"password\":\"<token>\",\"auth\":\"<base64 user:token>\"}}}`. The token must belong to a user of the customer (else 400). Vendor admins and the customer's admins.",
-                params: vec![
-                    customer_id(),
-                    query("token", true, "An access token of a user of the customer."),
-                    query("registry", true, "The registry's host[:port] as the cluster reaches it."),
-                    query("name", false, "The Secret's name; default distr-pull-secret."),
-                    query("namespace", false, "The Secret's namespace; omitted by default."),
-                ],
-                body: None,
-                success: Success::Yaml("The Secret as YAML."),
-                errors: &["400", "403", "404"],
+            "post": Op {
+                id: "createPullSecret", tag: "customers", summary: "A Kubernetes image pull secret",
+                description: "A Secret of type kubernetes.io/dockerconfigjson whose `.dockerconfigjson` holds `{\"auths\":{\"<registry>\":{\"username\",\"password\":\"<token>\",\"auth\":\"<base64 user:token>\"}}}`. With `user_id` (a user of the customer), a dedicated token is created for it (201, its id in `Distr-Token-Id`); with `token` (one of a user of the customer, else 400), that token is used (200). Tokens never go in the URL. Vendor admins and the customer's admins.",
+                params: vec![customer_id()],
+                body: Some("PullSecretBody"),
+                success: Success::YamlCreated("The Secret as YAML: 201 with a new token, 200 with the given one."),
+                errors: &["400", "403", "404", "413"],
             }.build()
         }
     })
@@ -380,6 +399,18 @@ pub(super) fn timestamp(description: &str) -> Value {
 
 fn nullable_timestamp(description: &str) -> Value {
     json!({ "type": ["integer", "null"], "format": "int64", "description": format!("{description} (ms since the Unix epoch), or null.") })
+}
+
+/// A timestamp a request gives: ms since the Unix epoch or an RFC 3339 string.
+fn nullable_timestamp_input(description: &str) -> Value {
+    json!({
+        "description": format!("{description}: ms since the Unix epoch, an RFC 3339 date-time (e.g. 2027-12-31T23:59:59Z), or null."),
+        "oneOf": [
+            { "type": "integer", "format": "int64" },
+            { "type": "string", "format": "date-time" },
+            { "type": "null" }
+        ]
+    })
 }
 
 pub(super) fn uuid() -> Value {
@@ -429,7 +460,8 @@ fn schemas() -> Value {
             "type": "object", "required": ["name"], "additionalProperties": false,
             "properties": {
                 "name": { "type": "string", "description": "Lower-case path segments separated by '/'; <org-slug>/<name> must be a valid OCI repository name." },
-                "upstream": { "$ref": "#/components/schemas/Upstream" }
+                "upstream": { "$ref": "#/components/schemas/Upstream" },
+                "sync_now": { "type": "boolean", "default": true, "description": "With an upstream: start its first tag sync at once (the default). false: tags arrive with the next scheduled or requested sync, content is fetched on demand meanwhile." }
             }
         },
         "Upstream": {
@@ -481,6 +513,18 @@ fn schemas() -> Value {
                 "pull_count": { "type": "integer", "description": "GETs of the manifest by this tag recorded by download analytics (0 when analytics are off)." }
             }
         },
+        "AccessMode": {
+            "type": "object", "required": ["access_mode", "changed_at", "changed_by"],
+            "properties": {
+                "access_mode": { "type": "string", "enum": ["open", "entitled"] },
+                "changed_at": { "type": ["integer", "null"], "format": "int64", "description": "When the mode last changed (ms since the Unix epoch); null if never." },
+                "changed_by": { "type": ["string", "null"], "description": "`user:<id>`, `cli`, `entitlement:<id>` (the first entitlement) or `migration`; null if never changed." }
+            }
+        },
+        "AccessModeBody": {
+            "type": "object", "required": ["access_mode"], "additionalProperties": false,
+            "properties": { "access_mode": { "type": "string", "enum": ["open", "entitled"] } }
+        },
         "Customer": {
             "type": "object", "required": ["id", "name", "created_at"],
             "properties": { "id": uuid(), "name": { "type": "string" }, "created_at": timestamp("Creation time") }
@@ -515,11 +559,24 @@ fn schemas() -> Value {
                 "active": { "type": "boolean", "description": "True when the token authenticates now." }
             }
         },
+        "PullSecretBody": {
+            "type": "object", "required": ["registry"], "additionalProperties": false,
+            "description": "Give user_id (a new token is created) or token, not both.",
+            "properties": {
+                "registry": { "type": "string", "description": "The registry's host[:port] as the cluster reaches it." },
+                "name": { "type": "string", "description": "The Secret's name; default distr-pull-secret." },
+                "namespace": { "type": "string", "description": "The Secret's namespace; omitted by default." },
+                "user_id": uuid(),
+                "token_name": { "type": "string", "minLength": 1, "maxLength": 100, "description": "Name of the created token; default pull-secret." },
+                "expires_at": nullable_timestamp_input("Expiry of the created token"),
+                "token": { "type": "string", "description": "An existing access token of a user of the customer." }
+            }
+        },
         "TokenCreate": {
             "type": "object", "required": ["name"], "additionalProperties": false,
             "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 100 },
-                "expires_at": nullable_timestamp("Expiry, in the future")
+                "expires_at": nullable_timestamp_input("Expiry, in the future")
             }
         },
         "TokenIssued": {
@@ -546,7 +603,7 @@ fn schemas() -> Value {
             "type": "object", "required": ["name", "items"], "additionalProperties": false,
             "properties": {
                 "name": { "type": "string", "minLength": 1, "maxLength": 200 },
-                "expires_at": nullable_timestamp("Expiry"),
+                "expires_at": nullable_timestamp_input("Expiry"),
                 "items": { "type": "array", "maxItems": 1000, "items": schema("EntitlementItem"), "description": "Each artifact at most once." }
             }
         },

@@ -16,12 +16,12 @@ fn filters() -> Vec<Value> {
         query(
             "from",
             false,
-            "Only events at or after this time (ms since the Unix epoch).",
+            "Only events at or after this time (ms since the Unix epoch, or RFC 3339 such as 2027-01-31T00:00:00Z).",
         ),
         query(
             "to",
             false,
-            "Only events before this time (ms since the Unix epoch, exclusive).",
+            "Only events before this time (exclusive; ms since the Unix epoch, or RFC 3339).",
         ),
     ]
 }

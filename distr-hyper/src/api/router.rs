@@ -14,6 +14,8 @@ pub(crate) const PREFIX: &str = "/api/v1";
 pub(crate) enum Endpoint {
     OpenApi,
     Me,
+    GetAccessMode,
+    SetAccessMode,
     ListArtifacts,
     CreateArtifact,
     GetArtifact,
@@ -55,6 +57,7 @@ impl Endpoint {
         matches!(
             self,
             E::CreateArtifact
+                | E::SetAccessMode
                 | E::SetArtifactUpstream
                 | E::CreateCustomer
                 | E::UpdateCustomer
@@ -63,6 +66,7 @@ impl Endpoint {
                 | E::CreateUserToken
                 | E::CreateEntitlement
                 | E::ReplaceEntitlement
+                | E::PullSecret
         )
     }
 }
@@ -89,6 +93,8 @@ pub(crate) const ROUTES: &[RouteDef] = {
     &[
         r("GET", "/api/v1/openapi.json", E::OpenApi),
         r("GET", "/api/v1/me", E::Me),
+        r("GET", "/api/v1/access-mode", E::GetAccessMode),
+        r("PUT", "/api/v1/access-mode", E::SetAccessMode),
         r("GET", "/api/v1/artifacts", E::ListArtifacts),
         r("POST", "/api/v1/artifacts", E::CreateArtifact),
         r("GET", "/api/v1/artifacts/{artifact_id}", E::GetArtifact),
@@ -172,7 +178,7 @@ pub(crate) const ROUTES: &[RouteDef] = {
             E::DeleteEntitlement,
         ),
         r(
-            "GET",
+            "POST",
             "/api/v1/customers/{customer_id}/pull-secret",
             E::PullSecret,
         ),

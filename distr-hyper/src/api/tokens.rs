@@ -9,6 +9,7 @@ use http::Response;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::instant;
 use super::json;
 use super::Ctx;
 use crate::body::ResponseBody;
@@ -23,8 +24,8 @@ const NAME_MAX: usize = 100;
 #[serde(deny_unknown_fields)]
 struct CreateToken {
     name: String,
-    /// Expiry, ms since the Unix epoch; must lie in the future.
-    #[serde(default)]
+    /// Expiry (ms since the Unix epoch or RFC 3339); must lie in the future.
+    #[serde(default, deserialize_with = "instant::deserialize_optional")]
     expires_at: Option<i64>,
 }
 
@@ -139,14 +140,36 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
 /// Validates a `POST` body and issues a token for `user`.
 async fn create_for(ctx: &Ctx<'_>, user: UserId) -> Reply {
     let body: CreateToken = json::parse(&ctx.body)?;
-    let name = json::text("name", &body.name, NAME_MAX)?;
-    if body.expires_at.is_some_and(|e| e <= ctx.now) {
+    let issued = issue_checked(ctx, user, &body.name, body.expires_at).await?;
+    json::created_secret(&issued)
+}
+
+/// Checks a new token's name and expiry, then issues it for `user`
+/// (whom the caller was checked to manage).
+async fn issue_checked(
+    ctx: &Ctx<'_>,
+    user: UserId,
+    name: &str,
+    expires_at: Option<i64>,
+) -> Result<IssuedToken, ApiError> {
+    let name = json::text("name", name, NAME_MAX)?;
+    if expires_at.is_some_and(|e| e <= ctx.now) {
         return Err(ApiError::bad_request(
-            "expires_at must lie in the future (ms since the Unix epoch)",
+            "expires_at must lie in the future (ms since the Unix epoch or RFC 3339)",
         ));
     }
-    let issued = issue(ctx, user, name, body.expires_at).await?;
-    json::created_secret(&issued)
+    issue(ctx, user, name, expires_at).await
+}
+
+/// A new token for `user` (checked like `POST /tokens`): its id and secret.
+pub(super) async fn issue_for(
+    ctx: &Ctx<'_>,
+    user: UserId,
+    name: &str,
+    expires_at: Option<i64>,
+) -> Result<(TokenId, String), ApiError> {
+    let issued = issue_checked(ctx, user, name, expires_at).await?;
+    Ok((issued.id, issued.token))
 }
 
 /// `POST /tokens`: a new token for the caller.

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use distr_core::access::{ArtifactUpstream, SyncStatus};
+use distr_core::access::{ArtifactId, ArtifactUpstream, SyncStatus};
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{UpstreamAuth, UpstreamError, UpstreamFailure, UpstreamRef};
 use serde::{Deserialize, Serialize};
@@ -106,14 +106,22 @@ const INVALID: &str = UpstreamFailure::InvalidConfig.code();
 
 /// Checks that the credentials work and the repository exists upstream;
 /// 400 with a code naming what failed otherwise.
+///
+/// `artifact` is the stored artifact whose upstream changes, `None` for an
+/// artifact being created.
 pub(super) async fn verify(
     connector: Option<&dyn UpstreamConnector>,
+    artifact: Option<ArtifactId>,
     upstream: &ArtifactUpstream,
 ) -> Result<(), ApiError> {
     let Some(connector) = connector else {
         return Err(disabled());
     };
-    let client = connector.connect(upstream).map_err(check_failed)?;
+    let client = match artifact {
+        Some(id) => connector.connect_artifact(id, upstream),
+        None => connector.connect(upstream),
+    }
+    .map_err(check_failed)?;
     client.check_access().await.map_err(check_failed)
 }
 

@@ -101,7 +101,9 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
 }
 
 /// `POST /customers/{customer_id}/users`: role `customer_admin` or
-/// `customer_member`; 409 when the email is taken within the vendor.
+/// `customer_member`; 409 when the email is taken within the customer
+/// (another customer's users never conflict, so their addresses stay
+/// private).
 pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
     let customer = ctx.caller.administered(customers::find(ctx).await?)?;
     let body: CreateUser = json::parse(&ctx.body)?;

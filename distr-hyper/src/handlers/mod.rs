@@ -88,11 +88,21 @@ where
         Ok(Some(Route::Token)) if access.is_none() => unknown_endpoint(head.uri.path()),
         Ok(Some(route)) => {
             let needs = needed_scope(&parts.method, &route);
-            let challenge = access
+            let mut challenge = access
                 .filter(|a| a.issues_sessions())
                 .map(|a| bearer_challenge(a.public_url(), &parts.headers, &needs));
             let result = match Guard::from_extensions(access, &head.extensions) {
-                Ok(guard) => handle(backend, &guard, route, needs, parts, body).await,
+                Ok(guard) => {
+                    let result = handle(backend, &guard, route, needs, parts, body).await;
+                    if guard.has_session() {
+                        // The Docker token spec's answer to a valid session
+                        // that lacks the scope the request needs.
+                        if let Some(c) = challenge.as_mut() {
+                            c.push_str(",error=\"insufficient_scope\"");
+                        }
+                    }
+                    result
+                }
                 Err(e) => Err(e),
             };
             result.unwrap_or_else(|e| {
@@ -173,7 +183,7 @@ where
     use Method as M;
     use Route as R;
     if let Some((repo, action)) = &needs {
-        guard.check_scope(repo.as_ref(), *action)?;
+        guard.check_scope(repo.as_ref(), *action).await?;
     }
     // Every write is authorized here, in one place; reads are checked by
     // their handlers, which know what is being read.

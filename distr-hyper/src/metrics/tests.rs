@@ -320,6 +320,8 @@ async fn pull_through_hits_misses_and_fills_at_scrape_time() {
     let read = pt.read_blob(&repo, &digest, None).await.unwrap();
     read.body.for_each(|_| async {}).await;
 
+    let artifact = pt.upstream_for(&repo).await.unwrap().unwrap().artifact.id;
+    let artifact = artifact.to_string();
     let text = metrics.render();
     assert_eq!(cache(&text, "manifest", "miss"), Some(1.0), "{text}");
     assert_eq!(cache(&text, "manifest", "hit"), Some(1.0), "{text}");
@@ -329,19 +331,19 @@ async fn pull_through_hits_misses_and_fills_at_scrape_time() {
         sample(
             &text,
             "distr_upstream_requests_total",
-            &[("upstream", testing::HOST), ("operation", op)],
+            &[("artifact", artifact.as_str()), ("operation", op)],
         )
     };
     assert_eq!(up("get_manifest"), Some(1.0), "{text}");
     assert_eq!(up("get_blob"), Some(1.0), "{text}");
-    let received = [("upstream", testing::HOST)];
+    let received = [("artifact", artifact.as_str())];
     assert_eq!(
         sample(&text, "distr_upstream_received_bytes_total", &received),
         Some(40.0),
         "{text}"
     );
     assert!(
-        !text.contains(SECRET) && !text.contains("vendor/app"),
+        !text.contains(SECRET) && !text.contains("vendor/app") && !text.contains(testing::HOST),
         "{text}"
     );
 }
@@ -396,8 +398,9 @@ async fn syncs_are_counted_by_result() {
         Some(1.0),
         "{text}"
     );
+    let artifact = artifact.id.to_string();
     let errors = [
-        ("upstream", testing::HOST),
+        ("artifact", artifact.as_str()),
         ("operation", "list_tags"),
         ("kind", "unavailable"),
     ];

@@ -1,6 +1,7 @@
 //! Upstream calls: [`MeteredConnector`] hands out [`MeteredUpstream`]s,
 //! which count requests, errors by kind and latency per operation,
-//! labelled by upstream registry host.
+//! labelled by the id of the artifact whose upstream they call (never the
+//! vendor's upstream host, which scrapers need not learn).
 
 use std::fmt;
 use std::future::Future;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use distr_core::access::ArtifactUpstream;
+use distr_core::access::{ArtifactId, ArtifactUpstream};
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{
     DynUpstream, ManifestHead, TagPage, Upstream, UpstreamBlob, UpstreamError, UpstreamManifest,
@@ -78,25 +79,29 @@ impl prometheus_client::encoding::EncodeLabelValue for Operation {
     }
 }
 
-/// `upstream`, `operation`.
+/// The `artifact` label of calls checking an upstream configuration that is
+/// not saved yet (an artifact being created).
+pub(crate) const UNSAVED: &str = "unsaved";
+
+/// `artifact`, `operation`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct OpLabels {
-    upstream: Arc<str>,
+    artifact: Arc<str>,
     operation: Operation,
 }
 
-/// `upstream`, `operation`, `kind`.
+/// `artifact`, `operation`, `kind`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ErrorLabels {
-    upstream: Arc<str>,
+    artifact: Arc<str>,
     operation: Operation,
     kind: &'static str,
 }
 
-/// `upstream`.
+/// `artifact`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
-struct HostLabels {
-    upstream: Arc<str>,
+struct ArtifactLabels {
+    artifact: Arc<str>,
 }
 
 /// The upstream series.
@@ -105,7 +110,7 @@ pub(crate) struct UpstreamMetrics {
     requests: Family<OpLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     duration: Family<OpLabels, Histogram, fn() -> Histogram>,
-    bytes: Family<HostLabels, Counter>,
+    bytes: Family<ArtifactLabels, Counter>,
 }
 
 impl UpstreamMetrics {
@@ -119,25 +124,25 @@ impl UpstreamMetrics {
         };
         registry.register(
             "distr_upstream_requests",
-            "Calls to upstream registries, by upstream host and operation",
+            "Calls to upstream registries, by artifact id and operation",
             this.requests.clone(),
         );
         registry.register(
             "distr_upstream_errors",
-            "Failed calls to upstream registries, by upstream host, operation and error kind \
+            "Failed calls to upstream registries, by artifact id, operation and error kind \
              (kind=\"stream\": a blob body failed after its head)",
             this.errors.clone(),
         );
         registry.register_with_unit(
             "distr_upstream_request_duration",
             "Latency of upstream calls (for blobs: to the response head), \
-             by upstream host and operation",
+             by artifact id and operation",
             Unit::Seconds,
             this.duration.clone(),
         );
         registry.register_with_unit(
             "distr_upstream_received",
-            "Blob bytes received from upstream registries, by upstream host",
+            "Blob bytes received from upstream registries, by artifact id",
             Unit::Bytes,
             this.bytes.clone(),
         );
@@ -146,13 +151,13 @@ impl UpstreamMetrics {
 
     fn observe(
         &self,
-        upstream: &Arc<str>,
+        artifact: &Arc<str>,
         operation: Operation,
         elapsed: Duration,
         error: Option<&UpstreamError>,
     ) {
         let labels = OpLabels {
-            upstream: Arc::clone(upstream),
+            artifact: Arc::clone(artifact),
             operation,
         };
         self.requests.get_or_create(&labels).inc();
@@ -160,14 +165,14 @@ impl UpstreamMetrics {
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
         if let Some(e) = error {
-            self.error(upstream, operation, error_kind(e));
+            self.error(artifact, operation, error_kind(e));
         }
     }
 
-    fn error(&self, upstream: &Arc<str>, operation: Operation, kind: &'static str) {
+    fn error(&self, artifact: &Arc<str>, operation: Operation, kind: &'static str) {
         self.errors
             .get_or_create(&ErrorLabels {
-                upstream: Arc::clone(upstream),
+                artifact: Arc::clone(artifact),
                 operation,
                 kind,
             })
@@ -198,40 +203,67 @@ impl fmt::Debug for MeteredConnector {
     }
 }
 
-impl UpstreamConnector for MeteredConnector {
-    fn connect(&self, upstream: &ArtifactUpstream) -> UpstreamResult<Arc<DynUpstream>> {
-        match self.inner.connect(upstream) {
+impl MeteredConnector {
+    /// A metered client of `upstream`, its series labelled `label`.
+    fn connect_labelled(
+        &self,
+        label: Arc<str>,
+        connect: impl FnOnce() -> UpstreamResult<Arc<DynUpstream>>,
+    ) -> UpstreamResult<Arc<DynUpstream>> {
+        match connect() {
             Ok(client) => Ok(Arc::new(MeteredUpstream::new(
                 client,
+                label,
                 Arc::clone(&self.metrics),
             ))),
             Err(e) => {
-                let host: Arc<str> = upstream.reference.registry().into();
                 self.metrics
-                    .error(&host, Operation::Connect, error_kind(&e));
+                    .error(&label, Operation::Connect, error_kind(&e));
                 Err(e)
             }
         }
     }
 }
 
+impl UpstreamConnector for MeteredConnector {
+    /// A client for an upstream configuration not saved yet: labelled
+    /// `artifact="unsaved"`.
+    fn connect(&self, upstream: &ArtifactUpstream) -> UpstreamResult<Arc<DynUpstream>> {
+        self.connect_labelled(UNSAVED.into(), || self.inner.connect(upstream))
+    }
+
+    fn connect_artifact(
+        &self,
+        artifact: ArtifactId,
+        upstream: &ArtifactUpstream,
+    ) -> UpstreamResult<Arc<DynUpstream>> {
+        self.connect_labelled(artifact.to_string().into(), || {
+            self.inner.connect_artifact(artifact, upstream)
+        })
+    }
+}
+
 /// An [`Upstream`] that delegates to another one, recording each call:
 /// `distr_upstream_requests_total`, `distr_upstream_errors_total` (by
 /// [`UpstreamError`] kind) and `distr_upstream_request_duration_seconds`
-/// per operation, and the blob bytes received. The `upstream` label is the
-/// registry host (`ghcr.io`, `127.0.0.1:5001`), never the repository.
+/// per operation, and the blob bytes received. The `artifact` label is the
+/// id of the artifact whose upstream is called (`unsaved` while checking a
+/// new artifact's configuration), never its host or repository.
 pub struct MeteredUpstream {
     inner: Arc<DynUpstream>,
-    host: Arc<str>,
+    artifact: Arc<str>,
     metrics: Arc<UpstreamMetrics>,
 }
 
 impl MeteredUpstream {
-    pub(crate) fn new(inner: Arc<DynUpstream>, metrics: Arc<UpstreamMetrics>) -> Self {
-        let host = inner.target().registry().into();
+    pub(crate) fn new(
+        inner: Arc<DynUpstream>,
+        artifact: Arc<str>,
+        metrics: Arc<UpstreamMetrics>,
+    ) -> Self {
         Self {
             inner,
-            host,
+            artifact,
             metrics,
         }
     }
@@ -244,7 +276,7 @@ impl MeteredUpstream {
         let start = Instant::now();
         let outcome = call.await;
         self.metrics.observe(
-            &self.host,
+            &self.artifact,
             operation,
             start.elapsed(),
             outcome.as_ref().err(),
@@ -290,17 +322,17 @@ impl Upstream for MeteredUpstream {
         let mut blob = self
             .timed(Operation::GetBlob, self.inner.get_blob(digest, range))
             .await?;
-        let bytes = self.metrics.bytes.get_or_create_owned(&HostLabels {
-            upstream: Arc::clone(&self.host),
+        let bytes = self.metrics.bytes.get_or_create_owned(&ArtifactLabels {
+            artifact: Arc::clone(&self.artifact),
         });
-        let (metrics, host) = (Arc::clone(&self.metrics), Arc::clone(&self.host));
+        let (metrics, artifact) = (Arc::clone(&self.metrics), Arc::clone(&self.artifact));
         blob.body = blob
             .body
             .inspect(move |chunk| match chunk {
                 Ok(data) => {
                     bytes.inc_by(data.len() as u64);
                 }
-                Err(_) => metrics.error(&host, Operation::GetBlob, STREAM_ERROR),
+                Err(_) => metrics.error(&artifact, Operation::GetBlob, STREAM_ERROR),
             })
             .boxed();
         Ok(blob)

@@ -29,7 +29,7 @@ pub enum EntitlementCommand {
         /// A name, unique per customer.
         #[arg(long)]
         name: String,
-        /// An artifact name (repeat for several).
+        /// An artifact name, or its repository name (`app` or `acme/app`); repeat for several.
         #[arg(long = "artifact", required = true)]
         artifacts: Vec<String>,
         /// `all`, or tag names and patterns separated by commas (`1.2.*,latest`).

@@ -84,35 +84,89 @@ pub async fn customer(
     }
 }
 
-/// The user of `org` with `email`.
-pub async fn user(store: &dyn AccessStore, org: &Org, email: &str) -> anyhow::Result<User> {
-    let email = normalize_email(email)?;
-    store
+/// Which user an `--email` names. Addresses are unique per customer (and
+/// among the vendor's own users), so one address may name several users:
+/// `--customer` or `--vendor` picks one.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UserSelector {
+    /// The user's email.
+    #[arg(long)]
+    pub email: String,
+    /// The user's customer (id or name), when the address is used by more
+    /// than one customer.
+    #[arg(long, conflicts_with = "vendor")]
+    pub customer: Option<String>,
+    /// The vendor's own user with this address (a vendor admin), when
+    /// customers use the address too.
+    #[arg(long)]
+    pub vendor: bool,
+}
+
+/// The user of `org` that `who` names; an error naming every customer that
+/// has the address when it is ambiguous.
+pub async fn user(store: &dyn AccessStore, org: &Org, who: &UserSelector) -> anyhow::Result<User> {
+    let email = normalize_email(&who.email)?;
+    let scope = match &who.customer {
+        Some(c) => Some(Some(customer(store, org, c).await?.id)),
+        None if who.vendor => Some(None),
+        None => None,
+    };
+    let mut matches: Vec<User> = store
         .list_users(org.id, None)
         .await?
         .into_iter()
-        .find(|u| u.email.eq_ignore_ascii_case(&email))
-        .ok_or_else(|| {
-            anyhow!(
-                "unknown user {email:?} in {} (see `distr-server admin user list --org {}`)",
+        .filter(|u| u.email.eq_ignore_ascii_case(&email))
+        .filter(|u| scope.is_none_or(|s| u.customer_id == s))
+        .collect();
+    match matches.len() {
+        1 => Ok(matches.remove(0)),
+        0 => bail!(
+            "unknown user {email:?} in {} (see `distr-server admin user list --org {}`)",
+            org.slug,
+            org.slug
+        ),
+        _ => {
+            let mut owners = Vec::new();
+            for u in &matches {
+                owners.push(match u.customer_id {
+                    None => "the vendor itself (--vendor)".to_owned(),
+                    Some(id) => match store.get_customer(id).await? {
+                        Some(c) => format!("customer {:?} (--customer {})", c.name, c.id),
+                        None => format!("customer {id}"),
+                    },
+                });
+            }
+            bail!(
+                "{} users of {} have the email {email:?}: {}; say which",
+                matches.len(),
                 org.slug,
-                org.slug
+                owners.join(", ")
             )
-        })
+        }
+    }
 }
 
-/// The artifact `name` of `org`.
+/// The artifact `name` of `org`, also when given as its repository name
+/// (`acme/app` for the artifact `app` of `acme`).
 pub async fn artifact(store: &dyn AccessStore, org: &Org, name: &str) -> anyhow::Result<Artifact> {
-    store
-        .get_artifact_by_name(org.id, name)
-        .await?
-        .ok_or_else(|| {
-            anyhow!(
-                "unknown artifact {name:?} in {slug}: create it with `distr-server admin artifact \
-                 create --org {slug} {name}` or push to {slug}/{name} as a vendor admin",
-                slug = org.slug
-            )
-        })
+    if let Some(found) = store.get_artifact_by_name(org.id, name).await? {
+        return Ok(found);
+    }
+    // The repository name (`acme/app`) names the artifact `app` of `acme`.
+    let in_org = name
+        .strip_prefix(org.slug.as_str())
+        .and_then(|rest| rest.strip_prefix('/'));
+    if let Some(short) = in_org.filter(|s| !s.is_empty()) {
+        if let Some(found) = store.get_artifact_by_name(org.id, short).await? {
+            return Ok(found);
+        }
+    }
+    let short = in_org.unwrap_or(name);
+    Err(anyhow!(
+        "unknown artifact {name:?} in {slug}: create it with `distr-server admin artifact \
+         create --org {slug} {short}` or push to {slug}/{short} as a vendor admin",
+        slug = org.slug
+    ))
 }
 
 /// `all`, or comma-separated tag names and patterns (`1.2.*,latest`).

@@ -1,11 +1,11 @@
-//! `admin org create|list`.
+//! `admin org create|list|access-mode`.
 
 use anyhow::bail;
-use distr_core::access::{AccessStore, Org, OrgId};
+use distr_core::access::{AccessMode, AccessModeRecord, AccessStore, Org, OrgId};
 use distr_core::StoreError;
 use serde_json::json;
 
-use super::lookup::{format_instant, validate_slug};
+use super::lookup::{self, format_instant, validate_slug};
 use super::Output;
 
 /// `admin org …`
@@ -21,6 +21,39 @@ pub enum OrgCommand {
     },
     /// List the vendor organisations.
     List,
+    /// Show or set a vendor's access mode. `open`: every customer may pull
+    /// every artifact; `entitled`: only what active entitlements grant. The
+    /// first entitlement switches a vendor to `entitled`; only this command
+    /// (or `PUT /api/v1/access-mode`) opens it again. Changes are recorded
+    /// (`changed_by=cli`) and logged on the `distr::audit` target.
+    AccessMode {
+        /// The organisation's slug.
+        slug: String,
+        /// The mode to set; without it, the current one is shown.
+        #[arg(value_parser = parse_mode)]
+        mode: Option<AccessMode>,
+    },
+}
+
+fn parse_mode(text: &str) -> Result<AccessMode, String> {
+    text.parse().map_err(|e| format!("{e}"))
+}
+
+fn mode_json(org: &Org, r: &AccessModeRecord) -> serde_json::Value {
+    json!({
+        "org": org.slug,
+        "access_mode": r.mode,
+        "changed_at": r.changed_at_ms.map(format_instant),
+        "changed_by": r.changed_by,
+    })
+}
+
+fn mode_line(org: &Org, r: &AccessModeRecord) -> String {
+    let changed = match (r.changed_at_ms, &r.changed_by) {
+        (Some(at), Some(by)) => format!("  changed={}  by={by}", format_instant(at)),
+        _ => "  (never changed)".to_owned(),
+    };
+    format!("{}  access_mode={}{changed}", org.slug, r.mode)
 }
 
 /// JSON of an organisation.
@@ -78,6 +111,25 @@ pub(super) async fn run(
         OrgCommand::List => {
             let orgs = store.list_orgs().await?;
             out.list(&orgs, "no organisations", line, to_json)
+        }
+        OrgCommand::AccessMode { slug, mode } => {
+            let org = lookup::org(store, slug).await?;
+            if let Some(mode) = *mode {
+                let before = store.access_mode(org.id).await?.mode;
+                if !store.set_access_mode(org.id, mode, "cli", now_ms).await? {
+                    bail!("no organisation {slug:?}");
+                }
+                tracing::info!(
+                    target: "distr::audit",
+                    org = %org.slug,
+                    user = "cli",
+                    from = %before,
+                    to = %mode,
+                    "access mode set"
+                );
+            }
+            let record = store.access_mode(org.id).await?;
+            out.result(|| mode_line(&org, &record), || mode_json(&org, &record))
         }
     }
 }

@@ -188,6 +188,16 @@ async fn the_whole_tenancy_model_from_the_command_line() {
     )
     .await
     .contains("unknown artifact \"nope\""));
+    // The repository name works too; the hint names the artifact.
+    let e = fails(
+        &s,
+        "entitlement create --org acme --customer A --name x --artifact acme/nope --tags all",
+    )
+    .await;
+    assert!(
+        e.contains("unknown artifact \"acme/nope\"") && e.contains("--org acme nope`"),
+        "{e}"
+    );
     assert!(fails(
         &s,
         "entitlement create --org acme --customer A --name x --artifact app --tags bad^"
@@ -198,7 +208,7 @@ async fn the_whole_tenancy_model_from_the_command_line() {
         &ok(
             &s,
             "entitlement create --org acme --customer A --name patch --artifact app \
-             --artifact charts/web --tags 1.2.*,latest --json",
+             --artifact acme/charts/web --tags 1.2.*,latest --json",
         )
         .await,
     );
@@ -250,4 +260,104 @@ async fn the_whole_tenancy_model_from_the_command_line() {
     )
     .await
     .contains("unknown entitlement"));
+}
+
+#[tokio::test]
+async fn an_address_used_by_two_customers_must_be_told_apart() {
+    let s = MemoryAccessStore::new();
+    ok(&s, "org create acme").await;
+    ok(&s, "customer create --org acme A").await;
+    ok(&s, "customer create --org acme B").await;
+    for c in ["A", "B"] {
+        ok(
+            &s,
+            &format!(
+                "user create --org acme --customer {c} --email ops@shared.test --role customer_member"
+            ),
+        )
+        .await;
+    }
+    assert!(fails(
+        &s,
+        "user create --org acme --customer B --email ops@shared.test --role customer_admin"
+    )
+    .await
+    .contains("customer \"B\" of acme already has a user"));
+    // Ambiguous: the error names both customers and how to pick one.
+    let err = fails(&s, "token create --org acme --email ops@shared.test").await;
+    assert!(
+        err.contains("2 users of acme")
+            && err.contains("customer \"A\" (--customer ")
+            && err.contains("customer \"B\" (--customer "),
+        "{err}"
+    );
+    let t = json(
+        &ok(
+            &s,
+            "token create --org acme --email ops@shared.test --customer B --json",
+        )
+        .await,
+    );
+    let users = s
+        .list_users(s.list_orgs().await.unwrap()[0].id, None)
+        .await
+        .unwrap();
+    let owner = users
+        .iter()
+        .find(|u| u.id.to_string() == t["user_id"].as_str().unwrap())
+        .unwrap();
+    let b = s
+        .get_customer(owner.customer_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.name, "B");
+    // The vendor's own user with the address is picked with --vendor.
+    ok(
+        &s,
+        "user create --org acme --email ops@shared.test --role vendor_admin",
+    )
+    .await;
+    let listed = json(
+        &ok(
+            &s,
+            "token list --org acme --email ops@shared.test --vendor --json",
+        )
+        .await,
+    );
+    assert_eq!(listed, serde_json::json!([]));
+    assert!(fails(&s, "token list --org acme --email ops@shared.test")
+        .await
+        .contains("the vendor itself (--vendor)"));
+    assert!(fails(
+        &s,
+        "token list --org acme --email nobody@shared.test --customer A"
+    )
+    .await
+    .contains("unknown user"));
+}
+
+#[tokio::test]
+async fn the_access_mode_is_shown_and_set_from_the_command_line() {
+    let s = MemoryAccessStore::new();
+    ok(&s, "org create acme").await;
+    let shown = json(&ok(&s, "org access-mode acme --json").await);
+    assert_eq!(shown["access_mode"], "open");
+    assert!(shown["changed_by"].is_null());
+    let set = json(&ok(&s, "org access-mode acme entitled --json").await);
+    assert_eq!(set["access_mode"], "entitled");
+    assert_eq!(set["changed_by"], "cli");
+    assert_eq!(set["changed_at"], "2023-11-14T22:13:20Z");
+    let text = ok(&s, "org access-mode acme open").await;
+    assert!(
+        text.starts_with("acme  access_mode=open  changed="),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("by=cli"), "{text}");
+    assert!(fails(&s, "org access-mode nope open")
+        .await
+        .contains("unknown organisation"));
+    let (r, _, _) = admin(&s, "org access-mode acme").await;
+    r.unwrap();
+    assert!(Cli::try_parse_from(["admin", "org", "access-mode", "acme", "closed"]).is_err());
 }

@@ -4,7 +4,7 @@ use anyhow::{anyhow, bail};
 use distr_core::access::{AccessStore, PlainToken, TokenId, TokenRecord};
 use serde_json::json;
 
-use super::lookup::{self, format_expiry, format_instant, json_instant};
+use super::lookup::{self, format_expiry, format_instant, json_instant, UserSelector};
 use super::Output;
 
 /// Longest accepted `--expires-in-days`.
@@ -19,9 +19,9 @@ pub enum TokenCommand {
         /// The vendor organisation's slug.
         #[arg(long)]
         org: String,
-        /// The owner's email.
-        #[arg(long)]
-        email: String,
+        /// The owner.
+        #[command(flatten)]
+        owner: UserSelector,
         /// A label for the token.
         #[arg(long, default_value = "admin-cli")]
         name: String,
@@ -34,9 +34,9 @@ pub enum TokenCommand {
         /// The vendor organisation's slug.
         #[arg(long)]
         org: String,
-        /// The owner's email.
-        #[arg(long)]
-        email: String,
+        /// The owner.
+        #[command(flatten)]
+        owner: UserSelector,
     },
     /// Revoke a token; servers refuse it within about a second.
     Revoke {
@@ -80,12 +80,12 @@ pub(super) async fn run(
     match cmd {
         TokenCommand::Create {
             org,
-            email,
+            owner,
             name,
             expires_in_days,
         } => {
             let org = lookup::org(store, org).await?;
-            let user = lookup::user(store, &org, email).await?;
+            let user = lookup::user(store, &org, owner).await?;
             let name = name.trim();
             if name.is_empty() {
                 bail!("--name must not be empty");
@@ -121,9 +121,9 @@ pub(super) async fn run(
                 },
             )
         }
-        TokenCommand::List { org, email } => {
+        TokenCommand::List { org, owner } => {
             let org = lookup::org(store, org).await?;
-            let user = lookup::user(store, &org, email).await?;
+            let user = lookup::user(store, &org, owner).await?;
             let tokens = store.list_tokens(user.id).await?;
             out.list(
                 &tokens,

@@ -21,7 +21,8 @@ pub enum UserCommand {
         /// The customer (id or name), for customer roles.
         #[arg(long)]
         customer: Option<String>,
-        /// Email address, unique within the vendor organisation.
+        /// Email address, unique within the customer (or among the vendor's
+        /// own users).
         #[arg(long)]
         email: String,
         /// vendor_admin, customer_admin or customer_member.
@@ -87,10 +88,11 @@ pub(super) async fn run(
                 role: *role,
                 created_at_ms: now_ms,
             };
-            let taken = || anyhow!("{} already has a user with email {email:?}", org.slug);
-            if lookup::user(store, &org, &email).await.is_ok() {
-                return Err(taken());
-            }
+            let of = customer
+                .as_ref()
+                .map(|c| format!("customer {:?} of {}", c.name, org.slug))
+                .unwrap_or_else(|| format!("the vendor {}", org.slug));
+            let taken = || anyhow!("{of} already has a user with email {email:?}");
             match store.create_user(&user).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => return Err(taken()),
@@ -98,10 +100,6 @@ pub(super) async fn run(
             }
             out.result(
                 || {
-                    let of = customer
-                        .as_ref()
-                        .map(|c| format!("customer {:?} of {}", c.name, org.slug))
-                        .unwrap_or_else(|| org.slug.clone());
                     format!(
                         "created user {} (id {}, role {}) in {of}",
                         user.email,

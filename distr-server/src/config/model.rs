@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use distr_hyper::{ForwardedHeader, TrustedProxies};
 use distr_store_sqlite::BackgroundPriority;
 use serde::{Deserialize, Serialize};
 
@@ -53,9 +54,12 @@ pub struct ServerSettings {
     /// No authentication and no management API.
     #[serde(deserialize_with = "lenient_bool")]
     pub insecure_no_auth: bool,
-    /// Proxies whose `X-Forwarded-For` is believed.
+    /// Proxies whose `X-Forwarded-For` (or `Forwarded`) is believed.
     #[serde(with = "via_str")]
     pub trusted_proxies: ProxyList,
+    /// The header those proxies write the client address to.
+    #[serde(with = "via_str")]
+    pub forwarded_header: ForwardedHeader,
     /// The URL clients reach the registry at (the token realm's base).
     #[serde(with = "via_str")]
     pub public_url: OptionalUrl,
@@ -67,8 +71,19 @@ impl Default for ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             insecure_no_auth: false,
             trusted_proxies: ProxyList::default(),
+            forwarded_header: ForwardedHeader::default(),
             public_url: OptionalUrl::default(),
         }
+    }
+}
+
+impl ServerSettings {
+    /// The trusted proxies, reading the configured header.
+    pub fn trusted_proxies(&self) -> TrustedProxies {
+        self.trusted_proxies
+            .proxies()
+            .clone()
+            .with_header(self.forwarded_header)
     }
 }
 

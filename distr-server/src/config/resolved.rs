@@ -124,7 +124,7 @@ impl Settings {
             .with_ip_rate(l.ip_rate().and_then(RateLimit::rate))
             .with_max_uploads_per_token(l.max_uploads_per_token)
             .with_body_idle_timeout(Some(Duration::from_secs(l.body_idle_timeout_secs)))
-            .with_trusted_proxies(self.server.trusted_proxies.proxies().clone())
+            .with_trusted_proxies(self.server.trusted_proxies())
     }
 
     /// How the download analytics recorder queues and batches: room for

@@ -153,7 +153,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("limits.rate_limit_per_ip", "DISTR_RATE_LIMIT_PER_IP", "rate-limit-per-ip")
         .legacy("rate_limit_per_ip")
         .value("R")
-        .help("the same per client address (`X-Forwarded-For` only from the trusted proxies); `0`: no limit"),
+        .help("the same per client address (the forwarded header only from the trusted proxies); `0`: no limit"),
     setting("limits.rate_limit_per_ip_burst", "DISTR_RATE_LIMIT_PER_IP_BURST", "rate-limit-per-ip-burst")
         .legacy("rate_limit_per_ip_burst")
         .value("N")
@@ -161,7 +161,10 @@ pub const SETTINGS: &[Setting] = &[
     setting("server.trusted_proxies", "DISTR_TRUSTED_PROXIES", "trusted-proxies")
         .legacy("trusted_proxies")
         .value("LIST")
-        .help("comma-separated IPs/CIDRs (`10.0.0.0/8,192.168.1.7`) whose `X-Forwarded-For` gives the client address (rate limits, recorded pulls); empty: the peer is the client"),
+        .help("comma-separated IPs/CIDRs (`10.0.0.0/8,192.168.1.7`) whose forwarded header gives the client address (rate limits, the failed-authentication lockout, recorded pulls); empty: the peer is the client"),
+    setting("server.forwarded_header", "DISTR_FORWARDED_HEADER", "forwarded-header")
+        .value("NAME")
+        .help("the header the trusted proxies write the client address to: `x-forwarded-for`, or `forwarded` (RFC 7239, its `for=`); only that one is read, since a proxy passes the other through from the client unchecked"),
     setting("server.public_url", "DISTR_PUBLIC_URL", "public-url")
         .value("URL")
         .help("the URL clients reach the registry at (`https://registry.example.com`, the TLS proxy's); the Bearer challenge's token realm is `<URL>/v2/token`. Empty: `http://<listen address>` when that is a specific address; on `0.0.0.0`/`[::]`, the request's `Host` when it is a plain host name"),
@@ -208,7 +211,7 @@ pub const SETTINGS: &[Setting] = &[
     setting("metrics.token", "DISTR_METRICS_TOKEN", "metrics-token")
         .value("TOKEN")
         .secret()
-        .help("bearer token scrapers present (`Authorization: Bearer …`); with it `/metrics` is also served on the registry listener. With neither this nor `metrics.listen`, `/metrics` is not served at all (it names upstream hosts)"),
+        .help("bearer token scrapers present (`Authorization: Bearer …`); with it `/metrics` is also served on the registry listener. With neither this nor `metrics.listen`, `/metrics` is not served at all (it names artifacts, by id, and routes)"),
     setting("analytics.enabled", "DISTR_ANALYTICS", "analytics")
         .legacy("analytics")
         .value("on|off")

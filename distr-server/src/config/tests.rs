@@ -32,6 +32,7 @@ fn samples(setting: &Setting) -> [&'static str; 3] {
         "limits.rate_limit_per_token" | "limits.rate_limit_per_ip" => ["0.5", "1.5", "2.5"],
         "limits.rate_limit_per_token_burst" | "limits.rate_limit_per_ip_burst" => ["4", "5", "6"],
         "server.trusted_proxies" => ["10.0.0.0/8", "::1", "10.0.0.0/8, 192.168.1.7"],
+        "server.forwarded_header" => ["forwarded", "x-forwarded-for", "forwarded"],
         "server.insecure_no_auth" => ["true", "true", "true"],
         "server.public_url" => [
             "https://file.example.com",

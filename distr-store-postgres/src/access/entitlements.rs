@@ -59,6 +59,17 @@ pub(crate) async fn create(store: &PostgresStore, e: &Entitlement) -> StoreResul
     .await
     .map_err(write_error("entitlement"))?;
     items::insert(&mut tx, e.id, &e.items).await?;
+    // The vendor's first entitlement switches it to entitled for good.
+    sqlx::query(
+        "UPDATE orgs SET access_mode = 'entitled', access_mode_changed_at_ms = $2, \
+         access_mode_changed_by = $3 WHERE id = $1 AND access_mode <> 'entitled'",
+    )
+    .bind(e.org_id.0)
+    .bind(e.created_at_ms)
+    .bind(format!("entitlement:{}", e.id))
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::backend)?;
     tx.commit().await.map_err(StoreError::backend)
 }
 
@@ -120,15 +131,6 @@ pub(crate) async fn list(
     .await
     .map_err(StoreError::backend)?;
     rows.into_iter().map(decode).collect()
-}
-
-/// True when `org` has any entitlement, expired ones included.
-pub(crate) async fn org_has_any(store: &PostgresStore, org: OrgId) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM entitlements WHERE org_id = $1)")
-        .bind(org.0)
-        .fetch_one(&store.pool)
-        .await
-        .map_err(StoreError::backend)
 }
 
 /// The entitlements with an item naming `artifact`.

@@ -31,7 +31,7 @@ pub(crate) fn decode(row: UserRow) -> StoreResult<User> {
 }
 
 /// Creates `user`; [`StoreError::Conflict`] if its id or its email within
-/// the vendor is taken, or its vendor or customer does not exist.
+/// its customer (or among the vendor's own users) is taken, or its vendor or customer does not exist.
 pub(crate) async fn create(store: &PostgresStore, user: &User) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO users (id, org_id, customer_id, email, role, created_at_ms) \

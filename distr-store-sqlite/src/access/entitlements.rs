@@ -1,9 +1,7 @@
 //! The `entitlements` and `entitlement_items` tables: named grants of
 //! artifacts (and tags) to a customer.
 
-use distr_core::access::{
-    ArtifactId, CustomerId, Entitlement, EntitlementId, EntitlementItem, OrgId,
-};
+use distr_core::access::{ArtifactId, CustomerId, Entitlement, EntitlementId, EntitlementItem};
 use distr_core::{StoreError, StoreResult};
 
 use super::errors::constraint;
@@ -95,6 +93,17 @@ pub(crate) async fn create(store: &SqliteStore, e: &Entitlement) -> StoreResult<
     .await
     .map_err(constraint(NAME_TAKEN))?;
     items::insert(&mut tx, &id, items).await?;
+    // The vendor's first entitlement switches it to entitled for good.
+    sqlx::query(
+        "UPDATE orgs SET access_mode = 'entitled', access_mode_changed_at_ms = ?1, \
+         access_mode_changed_by = ?2 WHERE id = ?3 AND access_mode <> 'entitled'",
+    )
+    .bind(e.created_at_ms)
+    .bind(format!("entitlement:{id}"))
+    .bind(e.org_id.to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(StoreError::backend)?;
     tx.commit().await.map_err(StoreError::backend)
 }
 
@@ -146,15 +155,6 @@ pub(crate) async fn list(
         .await
         .map_err(StoreError::backend)?;
     decode(rows)
-}
-
-/// True when `org` has any entitlement, expired ones included.
-pub(crate) async fn org_has_any(store: &SqliteStore, org: OrgId) -> StoreResult<bool> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM entitlements WHERE org_id = ?1)")
-        .bind(org.to_string())
-        .fetch_one(&store.pool)
-        .await
-        .map_err(StoreError::backend)
 }
 
 /// The entitlements with an item naming `artifact`, by creation time, then id.

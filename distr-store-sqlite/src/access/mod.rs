@@ -13,8 +13,9 @@ mod users;
 
 use async_trait::async_trait;
 use distr_core::access::{
-    AccessStore, Artifact, ArtifactId, ArtifactUpstream, Customer, CustomerId, Entitlement,
-    EntitlementId, Org, OrgId, SyncStatus, TokenId, TokenRecord, User, UserId,
+    AccessMode, AccessModeRecord, AccessStore, Artifact, ArtifactId, ArtifactUpstream, Customer,
+    CustomerId, Entitlement, EntitlementId, Org, OrgId, SyncStatus, TokenId, TokenRecord, User,
+    UserId,
 };
 use distr_core::{StoreError, StoreResult};
 
@@ -154,8 +155,18 @@ impl AccessStore for SqliteStore {
         entitlements::list(self, customer).await
     }
 
-    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool> {
-        entitlements::org_has_any(self, org).await
+    async fn access_mode(&self, org: OrgId) -> StoreResult<AccessModeRecord> {
+        orgs::access_mode(self, org).await
+    }
+
+    async fn set_access_mode(
+        &self,
+        org: OrgId,
+        mode: AccessMode,
+        changed_by: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool> {
+        orgs::set_access_mode(self, org, mode, changed_by, at_ms).await
     }
 
     async fn entitlements_for_artifact(

@@ -1,6 +1,6 @@
 //! The `orgs` table: vendor organisations.
 
-use distr_core::access::{Org, OrgId};
+use distr_core::access::{AccessMode, AccessModeRecord, Org, OrgId};
 use distr_core::{StoreError, StoreResult};
 
 use super::errors::constraint;
@@ -62,4 +62,49 @@ pub(crate) async fn list(store: &SqliteStore) -> StoreResult<Vec<Org>> {
             .await
             .map_err(StoreError::backend)?;
     rows.into_iter().map(decode).collect()
+}
+
+/// The access mode of organisation `id` (entitled when it does not exist).
+pub(crate) async fn access_mode(store: &SqliteStore, id: OrgId) -> StoreResult<AccessModeRecord> {
+    let row: Option<(String, Option<i64>, Option<String>)> = sqlx::query_as(
+        "SELECT access_mode, access_mode_changed_at_ms, access_mode_changed_by \
+         FROM orgs WHERE id = ?1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(StoreError::backend)?;
+    let Some((mode, changed_at_ms, changed_by)) = row else {
+        return Ok(AccessModeRecord {
+            mode: AccessMode::Entitled,
+            ..AccessModeRecord::initial()
+        });
+    };
+    Ok(AccessModeRecord {
+        mode: parse("organisation access mode", &mode)?,
+        changed_at_ms,
+        changed_by,
+    })
+}
+
+/// Sets the access mode of organisation `id`; false if it does not exist.
+pub(crate) async fn set_access_mode(
+    store: &SqliteStore,
+    id: OrgId,
+    mode: AccessMode,
+    changed_by: &str,
+    at_ms: i64,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE orgs SET access_mode = ?1, access_mode_changed_at_ms = ?2, \
+         access_mode_changed_by = ?3 WHERE id = ?4",
+    )
+    .bind(mode.as_str())
+    .bind(at_ms)
+    .bind(changed_by)
+    .bind(id.to_string())
+    .execute(&store.pool)
+    .await
+    .map_err(StoreError::backend)?;
+    Ok(done.rows_affected() == 1)
 }

@@ -32,8 +32,8 @@ pub(crate) fn decode(row: UserRow) -> StoreResult<User> {
     })
 }
 
-/// Creates `user`; [`StoreError::Conflict`] if its id or its email within the
-/// organisation is taken, or its customer does not exist.
+/// Creates `user`; [`StoreError::Conflict`] if its id or its email within its
+/// customer (or among the vendor's own users) is taken, or its customer does not exist.
 pub(crate) async fn create(store: &SqliteStore, user: &User) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO users (id, org_id, customer_id, email, role, created_at_ms) \
@@ -48,7 +48,7 @@ pub(crate) async fn create(store: &SqliteStore, user: &User) -> StoreResult<()> 
     .execute(&store.pool)
     .await
     .map_err(constraint(
-        "a user with this email exists in the organisation",
+        "a user with this email exists in the same customer (or among the vendor's own users)",
     ))?;
     Ok(())
 }

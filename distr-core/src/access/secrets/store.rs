@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::key::{KeyRing, SealError};
+use crate::access::mode::{AccessMode, AccessModeRecord};
 use crate::access::model::*;
 use crate::access::store::AccessStore;
 use crate::error::{StoreError, StoreResult};
@@ -277,8 +278,20 @@ impl AccessStore for SealingAccessStore {
         self.inner.list_entitlements(customer).await
     }
 
-    async fn org_has_entitlements(&self, org: OrgId) -> StoreResult<bool> {
-        self.inner.org_has_entitlements(org).await
+    async fn access_mode(&self, org: OrgId) -> StoreResult<AccessModeRecord> {
+        self.inner.access_mode(org).await
+    }
+
+    async fn set_access_mode(
+        &self,
+        org: OrgId,
+        mode: AccessMode,
+        changed_by: &str,
+        at_ms: i64,
+    ) -> StoreResult<bool> {
+        self.inner
+            .set_access_mode(org, mode, changed_by, at_ms)
+            .await
     }
 
     async fn entitlements_for_artifact(

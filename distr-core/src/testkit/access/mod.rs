@@ -4,6 +4,7 @@
 mod failures;
 pub mod fixtures;
 mod integrity;
+mod modes;
 mod tenants;
 mod upstreams;
 
@@ -16,6 +17,7 @@ pub use integrity::{
     artifacts_are_unique_per_vendor, dangling_references_are_conflicts, orgs_have_unique_slugs,
     the_access_version_moves_with_every_change,
 };
+pub use modes::access_modes_switch_once_and_only_on_request;
 pub use tenants::{
     customers_and_users_belong_to_a_vendor, deleting_a_customer_cascades,
     entitlements_roundtrip_and_names_are_unique_per_customer,
@@ -46,6 +48,7 @@ where
     artifact_upstreams_are_set_changed_and_cleared(&*make().await).await;
     upstream_artifacts_are_listed_across_vendors(&*make().await).await;
     sync_status_roundtrips_without_moving_the_access_version(&*make().await).await;
+    access_modes_switch_once_and_only_on_request(&*make().await).await;
 }
 
 #[cfg(test)]

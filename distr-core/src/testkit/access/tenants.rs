@@ -38,23 +38,43 @@ pub async fn customers_and_users_belong_to_a_vendor(store: &dyn AccessStore) {
     for u in [&admin, &u1, &u2, &same_email_elsewhere] {
         store.create_user(u).await.unwrap();
     }
-    let dup = user(&a, Some(&c2), "ops@one.test", Role::CustomerMember, 24);
-    assert!(matches!(
-        store.create_user(&dup).await,
-        Err(StoreError::Conflict(_))
-    ));
+    // Emails are unique per customer, and among the vendor's own users.
+    for dup in [
+        user(&a, Some(&c1), "ops@one.test", Role::CustomerMember, 24),
+        user(&a, None, "admin@acme.test", Role::VendorAdmin, 24),
+    ] {
+        assert!(matches!(
+            store.create_user(&dup).await,
+            Err(StoreError::Conflict(_))
+        ));
+    }
+    // Another customer of the same vendor may use the address, and so may
+    // the vendor's own users.
+    let same_in_c2 = user(&a, Some(&c2), "ops@one.test", Role::CustomerMember, 25);
+    let same_at_vendor = user(&a, None, "ops@one.test", Role::VendorAdmin, 26);
+    store.create_user(&same_in_c2).await.unwrap();
+    store.create_user(&same_at_vendor).await.unwrap();
     assert_eq!(store.get_user(u1.id).await.unwrap(), Some(u1.clone()));
     assert_eq!(
         store.list_users(a.id, None).await.unwrap(),
-        vec![admin.clone(), u1.clone(), u2.clone()]
+        vec![
+            admin.clone(),
+            u1.clone(),
+            u2.clone(),
+            same_in_c2.clone(),
+            same_at_vendor.clone()
+        ]
     );
     assert_eq!(
         store.list_users(a.id, Some(c2.id)).await.unwrap(),
-        vec![u2.clone()]
+        vec![u2.clone(), same_in_c2.clone()]
     );
     assert!(store.delete_user(u2.id).await.unwrap());
     assert!(!store.delete_user(u2.id).await.unwrap());
-    assert_eq!(store.list_users(a.id, Some(c2.id)).await.unwrap(), vec![]);
+    assert_eq!(
+        store.list_users(a.id, Some(c2.id)).await.unwrap(),
+        vec![same_in_c2]
+    );
 }
 
 /// Tokens are found by hash with their owner; revocation keeps its first time.
@@ -125,7 +145,10 @@ pub async fn entitlements_roundtrip_and_names_are_unique_per_customer(store: &dy
     let (app, chart) = (artifact(&a, "app", 4), artifact(&a, "chart", 5));
     store.create_artifact(&app).await.unwrap();
     store.create_artifact(&chart).await.unwrap();
-    assert!(!store.org_has_entitlements(a.id).await.unwrap());
+    assert_eq!(
+        store.access_mode(a.id).await.unwrap().mode,
+        AccessMode::Open
+    );
     let mut e1 = entitlement(
         &c1,
         "gold",
@@ -167,8 +190,14 @@ pub async fn entitlements_roundtrip_and_names_are_unique_per_customer(store: &dy
         store.list_entitlements(c1.id).await.unwrap(),
         vec![e1.clone()]
     );
-    assert!(store.org_has_entitlements(a.id).await.unwrap());
-    assert!(!store.org_has_entitlements(b.id).await.unwrap());
+    assert_eq!(
+        store.access_mode(a.id).await.unwrap().mode,
+        AccessMode::Entitled
+    );
+    assert_eq!(
+        store.access_mode(b.id).await.unwrap().mode,
+        AccessMode::Open
+    );
     assert_eq!(
         store.entitlements_for_artifact(app.id).await.unwrap(),
         vec![e1.clone(), e2.clone()]

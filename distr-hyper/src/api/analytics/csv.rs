@@ -17,6 +17,7 @@ use http::{header, HeaderValue, Response};
 use http_body_util::{BodyExt, StreamBody};
 
 use super::super::error::ApiError;
+use super::super::instant::format_rfc3339;
 use crate::body::{BoxError, ResponseBody};
 
 /// Most rows exported at once; narrow the filter (`from`/`to`) for more.
@@ -54,35 +55,13 @@ fn field(out: &mut String, value: &str) {
     }
 }
 
-/// `ms` as RFC 3339 UTC with milliseconds (`2026-11-23T16:16:32.123Z`).
-pub(super) fn rfc3339(ms: i64) -> String {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
-}
-
 /// One event as a CSV line.
 fn row(out: &mut String, e: &PullEvent, names: &Names) {
     let opt = |v: Option<String>| v.unwrap_or_default();
     let cells = [
         e.id.to_string(),
         e.at_ms.to_string(),
-        rfc3339(e.at_ms),
+        format_rfc3339(e.at_ms),
         e.artifact.to_string(),
         opt(names.artifacts.get(&e.artifact).cloned()),
         opt(e.tag.as_ref().map(|t| t.as_str().to_owned())),
@@ -214,13 +193,5 @@ mod tests {
         assert_eq!(f("=HYPERLINK(1)"), "\"'=HYPERLINK(1)\"");
         assert_eq!(f("-1"), "\"'-1\"");
         assert_eq!(f(""), "");
-    }
-
-    #[test]
-    fn times_are_rfc_3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(rfc3339(1_795_450_592_001), "2026-11-23T16:16:32.001Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
     }
 }

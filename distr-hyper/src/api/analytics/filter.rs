@@ -9,6 +9,7 @@ use distr_core::access::OrgId;
 use distr_core::analytics::{PullCursor, PullFilter};
 
 use super::super::error::ApiError;
+use super::super::instant::{self, EXPECTED};
 use crate::query::Query;
 
 /// Default page size of `/analytics/pulls`.
@@ -50,6 +51,13 @@ fn parsed<T: FromStr>(query: &Query, key: &str, what: &str) -> Result<Option<T>,
         .transpose()
 }
 
+/// `key` as an instant: ms since the Unix epoch or RFC 3339.
+fn instant_param(query: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+    single(query, key)?
+        .map(|v| instant::parse(v).ok_or_else(|| invalid(format!("{key} must be {EXPECTED}"))))
+        .transpose()
+}
+
 /// The parameter names of a raw query string (not decoded: every known
 /// name is plain ASCII, so an encoded one is unknown anyway).
 fn keys(raw: &str) -> impl Iterator<Item = &str> {
@@ -81,15 +89,14 @@ pub(super) fn filter(
     extra: &[&str],
 ) -> Result<PullFilter, ApiError> {
     check_known(raw, extra)?;
-    let ms = "an integer (ms since the Unix epoch)";
     let filter = PullFilter {
         artifact: parsed(query, "artifact_id", "a UUID")?,
         tag: parsed(query, "tag", "a valid tag")?,
         customer: parsed(query, "customer_id", "a UUID")?,
         user: parsed(query, "user_id", "a UUID")?,
         ip: parsed::<IpAddr>(query, "ip", "an IPv4 or IPv6 address")?,
-        from_ms: parsed(query, "from", ms)?,
-        to_ms: parsed(query, "to", ms)?,
+        from_ms: instant_param(query, "from")?,
+        to_ms: instant_param(query, "to")?,
         ..PullFilter::org(org)
     };
     if let (Some(from), Some(to)) = (filter.from_ms, filter.to_ms) {
@@ -144,6 +151,13 @@ mod tests {
         assert_eq!(ok.tag.unwrap().as_str(), "1.0");
         assert_eq!((ok.from_ms, ok.to_ms), (Some(5), Some(9)));
         assert!(ok.customer.is_some() && ok.ip.is_some() && ok.artifact.is_none());
+        let dated = f("from=2027-12-31T23:59:59Z&to=1830297600000", &[]).unwrap();
+        assert_eq!(
+            (dated.from_ms, dated.to_ms),
+            (Some(1_830_297_599_000), Some(1_830_297_600_000))
+        );
+        let e = f("from=2027-12-31", &[]).unwrap_err();
+        assert!(format!("{e:?}").contains("RFC 3339"), "{e:?}");
         for bad in [
             "tag=%2Fx",
             "ip=10.0.0",

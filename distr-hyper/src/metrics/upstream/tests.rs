@@ -3,13 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use distr_core::access::ArtifactUpstream;
+use distr_core::access::{ArtifactId, ArtifactUpstream};
 use distr_core::pullthrough::UpstreamConnector;
 use distr_core::upstream::{Upstream, UpstreamAuth, UpstreamError};
 use distr_core::Reference;
 use futures::StreamExt;
 
-use super::{error_kind, MeteredConnector};
+use super::{error_kind, MeteredConnector, UNSAVED};
 use crate::metrics::testing::{sample, FakeConnector, FakeUpstream, HOST, SECRET};
 use crate::metrics::Metrics;
 
@@ -21,10 +21,16 @@ fn config(reference: &str) -> ArtifactUpstream {
     }
 }
 
+/// The artifact every test client calls the upstream of.
+const ARTIFACT: &str = "0b8f6f0e-3f0a-4a57-9c39-6d0c1c0e5a11";
+
 fn connect(metrics: &Metrics, fake: FakeUpstream) -> Arc<distr_core::upstream::DynUpstream> {
     let connector: MeteredConnector = metrics.connector(Arc::new(FakeConnector(Arc::new(fake))));
     connector
-        .connect(&config(&format!("{HOST}/vendor/app")))
+        .connect_artifact(
+            ARTIFACT.parse::<ArtifactId>().unwrap(),
+            &config(&format!("{HOST}/vendor/app")),
+        )
         .unwrap()
 }
 
@@ -55,7 +61,7 @@ async fn counts_requests_and_errors_by_kind_per_operation() {
         sample(
             &text,
             "distr_upstream_requests_total",
-            &[("upstream", HOST), ("operation", op)],
+            &[("artifact", ARTIFACT), ("operation", op)],
         )
     };
     assert_eq!(requests("get_manifest"), Some(3.0), "{text}");
@@ -66,16 +72,16 @@ async fn counts_requests_and_errors_by_kind_per_operation() {
         sample(
             &text,
             "distr_upstream_errors_total",
-            &[("upstream", HOST), ("operation", op), ("kind", kind)],
+            &[("artifact", ARTIFACT), ("operation", op), ("kind", kind)],
         )
     };
     assert_eq!(errors("get_manifest", "not_found"), Some(1.0), "{text}");
     assert_eq!(errors("get_manifest", "denied"), Some(1.0), "{text}");
     // A HEAD answering "no such manifest" is an answer, not an error.
     assert!(!text.contains("operation=\"head_manifest\",kind"), "{text}");
-    // The host only: no repository, no credentials.
+    // The artifact id only: no host, no repository, no credentials.
     assert!(
-        !text.contains("vendor/app") && !text.contains(SECRET),
+        !text.contains(HOST) && !text.contains("vendor/app") && !text.contains(SECRET),
         "{text}"
     );
 }
@@ -91,7 +97,7 @@ async fn observes_latency() {
     up.get_manifest(&tag("1.0")).await.unwrap();
     up.get_manifest(&tag("1.0")).await.unwrap();
     let text = metrics.render();
-    let labels = [("upstream", HOST), ("operation", "get_manifest")];
+    let labels = [("artifact", ARTIFACT), ("operation", "get_manifest")];
     let count = sample(
         &text,
         "distr_upstream_request_duration_seconds_count",
@@ -107,7 +113,7 @@ async fn observes_latency() {
     assert!((0.06..5.0).contains(&sum), "sum {sum}:\n{text}");
     // Nothing lands in the buckets below the delay.
     let fast = [
-        ("upstream", HOST),
+        ("artifact", ARTIFACT),
         ("operation", "get_manifest"),
         ("le", "0.025"),
     ];
@@ -148,7 +154,7 @@ async fn unavailable_and_stream_errors() {
             &text,
             "distr_upstream_errors_total",
             &[
-                ("upstream", HOST),
+                ("artifact", ARTIFACT),
                 ("operation", "get_blob"),
                 ("kind", kind),
             ],
@@ -156,7 +162,7 @@ async fn unavailable_and_stream_errors() {
     };
     assert_eq!(errors("unavailable"), Some(1.0), "{text}");
     assert_eq!(errors("stream"), Some(1.0), "{text}");
-    let received = [("upstream", HOST)];
+    let received = [("artifact", ARTIFACT)];
     assert_eq!(
         sample(&text, "distr_upstream_received_bytes_total", &received),
         Some(10.0),
@@ -165,21 +171,29 @@ async fn unavailable_and_stream_errors() {
 }
 
 #[tokio::test]
-async fn connect_errors_are_counted_by_host() {
+async fn connect_errors_are_counted_by_artifact_and_checks_as_unsaved() {
     let metrics = Metrics::new();
     let connector = metrics.connector(Arc::new(FakeConnector(Arc::new(FakeUpstream::new()))));
-    assert!(connector.connect(&config("other.example.com/x/y")).is_err());
+    let bad = config("other.example.com/x/y");
+    assert!(connector
+        .connect_artifact(ARTIFACT.parse().unwrap(), &bad)
+        .is_err());
+    // Checking the configuration of an artifact not created yet.
+    assert!(connector.connect(&bad).is_err());
     let text = metrics.render();
-    let labels = [
-        ("upstream", "other.example.com"),
-        ("operation", "connect"),
-        ("kind", "invalid_reference"),
-    ];
-    assert_eq!(
-        sample(&text, "distr_upstream_errors_total", &labels),
-        Some(1.0),
-        "{text}"
-    );
+    for artifact in [ARTIFACT, UNSAVED] {
+        let labels = [
+            ("artifact", artifact),
+            ("operation", "connect"),
+            ("kind", "invalid_reference"),
+        ];
+        assert_eq!(
+            sample(&text, "distr_upstream_errors_total", &labels),
+            Some(1.0),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("other.example.com"), "{text}");
 }
 
 #[test]
