@@ -57,6 +57,10 @@ pub struct Written {
     pub existed: bool,
 }
 
+/// The key [`BlobStore::check`] looks up: never written, outside `blobs/`
+/// and `uploads/`.
+const READINESS_PROBE: &str = "readiness-probe";
+
 impl BlobStore {
     /// Wraps an object store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
@@ -129,6 +133,28 @@ impl BlobStore {
 
     fn part_path(upload_id: &str, key: &str) -> Path {
         Path::from(format!("uploads/{upload_id}/{key}"))
+    }
+
+    /// Succeeds when the store answers (readiness probes): a local store's
+    /// root is a directory, and looking up an object that does not exist
+    /// answers "not found" rather than an error (credentials, network).
+    pub async fn check(&self) -> Result<()> {
+        if let Some(root) = &self.local_root {
+            let is_dir = tokio::fs::metadata(root)
+                .await
+                .map(|m| m.is_dir())
+                .unwrap_or(false);
+            if !is_dir {
+                return Err(Error::Storage(object_store::Error::NotFound {
+                    path: root.display().to_string(),
+                    source: "the blob directory is missing".into(),
+                }));
+            }
+        }
+        match self.inner.head(&Path::from(READINESS_PROBE)).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::Storage(e)),
+        }
     }
 
     /// True when the blob's bytes are stored.
@@ -442,6 +468,23 @@ mod tests {
     async fn read_all(s: ByteStream) -> Vec<u8> {
         let chunks: Vec<Bytes> = s.try_collect().await.unwrap();
         chunks.concat()
+    }
+
+    #[tokio::test]
+    async fn the_check_fails_once_a_local_root_is_gone() {
+        assert!(BlobStore::in_memory().check().await.is_ok());
+        let dir = std::env::temp_dir().join(format!("distr-check-{}", uuid::Uuid::new_v4()));
+        let (root, moved) = (dir.join("data"), dir.join("moved"));
+        std::fs::create_dir_all(&root).unwrap();
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&root).unwrap();
+        let store = BlobStore::new(Arc::new(fs)).with_local_root(&root);
+        store.check().await.unwrap();
+        std::fs::rename(&root, &moved).unwrap();
+        let e = store.check().await.unwrap_err();
+        assert!(e.to_string().contains("missing"), "{e}");
+        std::fs::rename(&moved, &root).unwrap();
+        store.check().await.unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[tokio::test]

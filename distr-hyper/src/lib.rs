@@ -24,6 +24,7 @@ mod error;
 pub mod fuzzing;
 mod handlers;
 mod headers;
+pub mod health;
 mod limits;
 pub mod metrics;
 mod public_url;

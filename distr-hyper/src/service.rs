@@ -134,6 +134,10 @@ where
         Box::pin(async move {
             let method = req.method().clone();
             let path = req.uri().path().to_owned();
+            // Probes need no token and count against no limit.
+            if let Some(resp) = crate::health::answer(&method, &path, &registry).await {
+                return Ok(with_api_version(resp));
+            }
             let is_api = api.is_some() && ManagementApi::handles(&path);
             let refused = |refusal: Refusal| {
                 tracing::debug!(%method, %path, ?refusal, "request refused by a limit");

@@ -375,6 +375,23 @@ async fn artifacts_crud_tags_and_entitled_delete() {
         .await
         .expect_err(StatusCode::BAD_REQUEST, "bad_request");
     }
+    // An upstream's field given next to the name: the error names the fix.
+    for field in ["insecure", "reference", "auth"] {
+        let r = w
+            .call(
+                "POST",
+                "/api/v1/artifacts",
+                &w.va,
+                Some(json!({ "name": "mirror", field: true })),
+            )
+            .await
+            .expect(StatusCode::BAD_REQUEST);
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(&format!("`{field}` is a field of `upstream`")),
+            "{message}"
+        );
+    }
     // Another vendor may use the same name.
     let g = call(
         &w.svc,

@@ -192,3 +192,16 @@ async fn listed_by_the_operator_a_loopback_registry_works() {
         .expect("refused");
     assert_eq!(shown(e).0, UpstreamFailure::Unreachable);
 }
+
+/// HTTPS to a registry that speaks plain HTTP names the fix.
+#[tokio::test]
+async fn tls_to_a_plain_http_registry_says_to_set_insecure() {
+    let registry = UpstreamRegistry::start().await;
+    let target = registry.reference("team/app");
+    let policy = (*loopback_egress()).clone();
+    let e = check(&target, false, policy).await.expect("refused");
+    assert!(matches!(e, UpstreamError::PlainHttp), "{e:?}");
+    let (failure, message) = shown(e);
+    assert_eq!(failure.code(), "upstream_plain_http");
+    assert!(message.contains("set upstream.insecure"), "{message}");
+}

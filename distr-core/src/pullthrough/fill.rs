@@ -489,6 +489,7 @@ fn replicate_upstream(e: &UpstreamError) -> UpstreamError {
             actual: actual.clone(),
         },
         UpstreamError::Unsupported(m) => UpstreamError::Unsupported(m.clone()),
+        UpstreamError::PlainHttp => UpstreamError::PlainHttp,
     }
 }
 

@@ -36,6 +36,16 @@ pub trait MetadataStore: Debug + Send + Sync + 'static {
     /// Lists repositories after `page.last`, at most `page.limit` of them.
     async fn list_repositories(&self, page: &Page) -> StoreResult<Vec<RepoName>>;
 
+    /// Succeeds when the store answers a query (readiness probes): by
+    /// default a listing of at most one repository.
+    async fn ping(&self) -> StoreResult<()> {
+        let first = Page {
+            last: None,
+            limit: Some(1),
+        };
+        self.list_repositories(&first).await.map(drop)
+    }
+
     /// True when the repository has any blob, manifest or upload.
     async fn repository_exists(&self, repo: &RepoName) -> StoreResult<bool>;
 

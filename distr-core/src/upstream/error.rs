@@ -66,6 +66,10 @@ pub enum UpstreamError {
     /// This kind of upstream or authentication is not supported (yet).
     #[error("unsupported upstream feature: {0}")]
     Unsupported(String),
+    /// The upstream answered the TLS handshake in plain HTTP: its
+    /// configuration wants `insecure`.
+    #[error("the upstream speaks plain HTTP, not HTTPS")]
+    PlainHttp,
 }
 
 impl UpstreamError {
@@ -95,6 +99,8 @@ pub enum UpstreamFailure {
     InvalidResponse,
     /// The upstream configuration itself is invalid or unsupported.
     InvalidConfig,
+    /// The upstream speaks plain HTTP where HTTPS was configured.
+    PlainHttp,
 }
 
 impl UpstreamFailure {
@@ -106,6 +112,7 @@ impl UpstreamFailure {
             UpstreamFailure::NotFound => "upstream_not_found",
             UpstreamFailure::InvalidResponse => "upstream_invalid_response",
             UpstreamFailure::InvalidConfig => "invalid_upstream",
+            UpstreamFailure::PlainHttp => "upstream_plain_http",
         }
     }
 
@@ -119,6 +126,10 @@ impl UpstreamFailure {
             UpstreamFailure::NotFound => "the upstream registry does not have this content",
             UpstreamFailure::InvalidResponse => "the upstream registry sent an invalid response",
             UpstreamFailure::InvalidConfig => "the upstream configuration is invalid",
+            UpstreamFailure::PlainHttp => {
+                "the upstream speaks plain HTTP: set upstream.insecure (allowed for hosts \
+                 the operator lists in DISTR_UPSTREAM_ALLOW)"
+            }
         }
     }
 }
@@ -137,6 +148,7 @@ impl UpstreamError {
             UpstreamError::InvalidReference(_) | UpstreamError::Unsupported(_) => {
                 UpstreamFailure::InvalidConfig
             }
+            UpstreamError::PlainHttp => UpstreamFailure::PlainHttp,
             UpstreamError::Unavailable(_) | UpstreamError::RateLimited { .. } => {
                 UpstreamFailure::Unreachable
             }

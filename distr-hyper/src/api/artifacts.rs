@@ -114,7 +114,14 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> Reply {
 /// in the background at once (unless `sync_now` is false).
 pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
     ctx.caller.require_vendor_admin()?;
-    let body: CreateArtifact = json::parse(&ctx.body)?;
+    let body: CreateArtifact =
+        json::parse(&ctx.body).map_err(|e| match misplaced_upstream_field(&ctx.body) {
+            Some(field) => ApiError::bad_request(format!(
+                "`{field}` is a field of `upstream`, not of the artifact: \
+                 {{\"name\": …, \"upstream\": {{\"reference\": …, \"{field}\": …}}}}"
+            )),
+            None => e,
+        })?;
     let org = &ctx.caller.org;
     let repo: RepoName =
         format!("{}/{}", org.slug, body.name)
@@ -154,6 +161,15 @@ pub(super) async fn create(ctx: &Ctx<'_>) -> Reply {
         first_sync(ctx, artifact.id);
     }
     json::created(&view(ctx, artifact).await?)
+}
+
+/// A field of an upstream given at the top level of a create body.
+fn misplaced_upstream_field(body: &[u8]) -> Option<&'static str> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let fields = value.as_object()?;
+    ["insecure", "reference", "auth"]
+        .into_iter()
+        .find(|f| fields.contains_key(*f))
 }
 
 /// Starts the first sync of an artifact that just got an upstream, so its

@@ -148,8 +148,14 @@ impl PgSchema {
     }
 }
 
-impl Drop for PgSchema {
-    fn drop(&mut self) {
+impl PgSchema {
+    /// Drops the schema now, with everything in it (the database is gone for
+    /// the servers using it); dropping the value later does nothing more.
+    pub fn drop_now(&self) {
+        self.drop_schema();
+    }
+
+    fn drop_schema(&self) {
         let (url, schema) = (self.base_url.clone(), self.name.clone());
         let result = std::panic::catch_unwind(|| {
             block_on(async move {
@@ -172,6 +178,12 @@ impl Drop for PgSchema {
             Ok(Err(e)) => eprintln!("dropping Postgres schema {}: {e}", self.name),
             Err(_) => eprintln!("dropping Postgres schema {} panicked", self.name),
         }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        self.drop_schema();
     }
 }
 

@@ -14,6 +14,10 @@ use super::{DOCKER_CONTENT_DIGEST, ERROR_BODY_IDLE, MAX_SMALL_BODY};
 use crate::body::into_stream;
 
 pub(super) fn unavailable(what: &str, e: &dyn std::error::Error) -> UpstreamError {
+    if answered_tls_in_plain_http(e) {
+        tracing::info!(error = %e, "{what}: the upstream answered TLS in plain HTTP");
+        return UpstreamError::PlainHttp;
+    }
     let mut msg = format!("{what}: {e}");
     let mut src = e.source();
     while let Some(s) = src {
@@ -21,6 +25,37 @@ pub(super) fn unavailable(what: &str, e: &dyn std::error::Error) -> UpstreamErro
         src = s.source();
     }
     UpstreamError::Unavailable(msg)
+}
+
+/// True when a TLS handshake failed because the peer answered in plain
+/// text (its first byte is no TLS record type: an HTTP server).
+fn answered_tls_in_plain_http(e: &dyn std::error::Error) -> bool {
+    let plain = |err: &(dyn std::error::Error + 'static)| {
+        matches!(
+            err.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidMessage(
+                rustls::InvalidMessage::InvalidContentType
+            ))
+        )
+    };
+    let mut current: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = current {
+        // `io::Error` hides the error it wraps from `source()`.
+        let wrapped = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        // A boxed error hides its type from `downcast_ref`: rustls's own
+        // text for the error (the test against a plain-HTTP registry pins it).
+        let text = err
+            .to_string()
+            .contains("corrupt message of type InvalidContentType");
+        if plain(err) || wrapped.is_some_and(plain) || text {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 pub(super) fn header_str(
