@@ -123,6 +123,9 @@ async fn call(
     .await
 }
 
+/// The operator token of the test API.
+const OPERATOR_TOKEN: &str = "distr_operator000000000000000000000000000";
+
 async fn world() -> World {
     let meta: Arc<dyn MetadataStore> = Arc::new(MemoryStore::new());
     let store = Arc::new(MemoryAccessStore::new());
@@ -133,7 +136,8 @@ async fn world() -> World {
     ));
     let authn = Arc::new(TokenAuthenticator::new(store.clone()));
     let control = AccessControl::new(Policy::new(store.clone(), meta.clone()), authn.clone());
-    let api = ManagementApi::new(store.clone(), meta, authn);
+    let api = ManagementApi::new(store.clone(), meta, authn)
+        .with_operator_token(&PlainToken::from_secret(OPERATOR_TOKEN));
     let svc = DistrService::new(registry)
         .with_access_control(control)
         .with_management_api(api);
@@ -1701,6 +1705,98 @@ async fn pull_secret_yaml() {
     // None of the refused calls made a token.
     let tokens = tokens_of_a().await;
     assert_eq!(tokens.len(), 3, "{tokens:?}");
+}
+
+#[tokio::test]
+async fn the_operator_creates_organisations_with_their_first_admin() {
+    let w = world().await;
+    let body = json!({ "slug": "initech", "name": "Initech", "admin_email": "Ops@Initech.test" });
+    // Users' tokens, even a vendor admin's, may not; no token at all is 401.
+    for token in [&w.va, &w.gva] {
+        w.call("POST", "/api/v1/orgs", token, Some(body.clone()))
+            .await
+            .expect_err(StatusCode::FORBIDDEN, "forbidden");
+        w.call("GET", "/api/v1/orgs", token, None)
+            .await
+            .expect_err(StatusCode::FORBIDDEN, "forbidden");
+    }
+    w.call("GET", "/api/v1/orgs", "distr_nope", None)
+        .await
+        .expect_err(StatusCode::UNAUTHORIZED, "unauthorized");
+
+    let r = w
+        .call("POST", "/api/v1/orgs", OPERATOR_TOKEN, Some(body.clone()))
+        .await
+        .expect(StatusCode::CREATED);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let created = r.json();
+    assert_eq!(created["org"]["slug"], "initech");
+    assert_eq!(created["org"]["name"], "Initech");
+    assert_eq!(created["admin_email"], "ops@initech.test");
+    let token = created["token"].as_str().unwrap().to_owned();
+    // The new vendor admin works at once, in their own organisation only.
+    let me = w.call("GET", "/api/v1/me", &token, None).await.json();
+    assert_eq!(
+        (me["org_slug"].as_str(), me["role"].as_str()),
+        (Some("initech"), Some("vendor_admin"))
+    );
+    w.call(
+        "POST",
+        "/api/v1/artifacts",
+        &token,
+        Some(json!({ "name": "app" })),
+    )
+    .await
+    .expect(StatusCode::CREATED);
+    assert_eq!(
+        w.registry("/v2/initech/app/tags/list", &w.va).await,
+        StatusCode::NOT_FOUND
+    );
+
+    // Listed; a taken slug is a conflict; bad bodies are 400.
+    let list = w
+        .call("GET", "/api/v1/orgs", OPERATOR_TOKEN, None)
+        .await
+        .json();
+    let slugs: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs.len(), 3, "{list}");
+    assert!(
+        slugs.contains(&"initech") && slugs.contains(&"acme"),
+        "{list}"
+    );
+    w.call(
+        "POST",
+        "/api/v1/orgs",
+        OPERATOR_TOKEN,
+        Some(json!({ "slug": "acme" })),
+    )
+    .await
+    .expect_err(StatusCode::CONFLICT, "conflict");
+    for bad in [
+        json!({ "slug": "Bad Slug" }),
+        json!({ "slug": "a/b" }),
+        json!({ "slug": "" }),
+        json!({ "slug": "ok", "admin_email": "nope" }),
+        json!({ "slug": "ok", "name": "" }),
+        json!({ "slug": "ok", "extra": 1 }),
+    ] {
+        w.call("POST", "/api/v1/orgs", OPERATOR_TOKEN, Some(bad))
+            .await
+            .expect_err(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    // The operator token is nothing but that: no user, no registry access.
+    w.call("GET", "/api/v1/me", OPERATOR_TOKEN, None)
+        .await
+        .expect_err(StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(
+        w.registry("/v2/", OPERATOR_TOKEN).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]

@@ -77,6 +77,28 @@ pub fn configured_token(settings: &BootstrapSettings) -> anyhow::Result<Option<P
     settings.token.get().map(parse_token).transpose()
 }
 
+/// The operator token (`server.operator_token`, `DISTR_OPERATOR_TOKEN`):
+/// `None` when unset; at least [`MIN_TOKEN_LEN`] printable characters, and
+/// not the bootstrap token (an operator is not a vendor admin).
+pub fn operator_token(
+    operator: &crate::config::values::Secret,
+    bootstrap: &BootstrapSettings,
+) -> anyhow::Result<Option<PlainToken>> {
+    let Some(secret) = operator.get() else {
+        return Ok(None);
+    };
+    if secret.len() < MIN_TOKEN_LEN || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        bail!(
+            "DISTR_OPERATOR_TOKEN must be at least {MIN_TOKEN_LEN} printable ASCII characters \
+             without spaces (generate one with `openssl rand -hex 32`)"
+        );
+    }
+    if bootstrap.token.get() == Some(secret) {
+        bail!("DISTR_OPERATOR_TOKEN must differ from DISTR_BOOTSTRAP_TOKEN");
+    }
+    Ok(Some(PlainToken::from_secret(secret)))
+}
+
 /// The email of the bootstrap vendor admin of `slug`.
 pub fn admin_email(slug: &str) -> String {
     format!("admin@{slug}")
@@ -323,6 +345,34 @@ mod tests {
         assert!(e.to_string().contains("acme"), "{e}");
         // Invalid slugs are refused.
         assert!(run(&store, "Not A Slug", None, 6).await.is_err());
+    }
+
+    #[test]
+    fn operator_token_validation() {
+        use crate::config::values::Secret;
+        let secret = |s: &str| s.parse::<Secret>().unwrap();
+        let bootstrap = BootstrapSettings {
+            token: secret(FIXED),
+            ..BootstrapSettings::default()
+        };
+        assert!(operator_token(&secret(""), &bootstrap).unwrap().is_none());
+        let op = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            operator_token(&secret(op), &bootstrap)
+                .unwrap()
+                .unwrap()
+                .hash(),
+            PlainToken::from_secret(op).hash()
+        );
+        for bad in ["short", "0123456789abcdef 0123456789abcdef", FIXED] {
+            let e = operator_token(&secret(bad), &bootstrap)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("DISTR_OPERATOR_TOKEN") && !e.contains(bad),
+                "{e}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use distr_core::access::{
-    AccessStore, Policy, SealingAccessStore, TokenAuthenticator, VersionCachedAccessStore,
+    AccessStore, PlainToken, Policy, SealingAccessStore, TokenAuthenticator,
+    VersionCachedAccessStore,
 };
 use distr_core::pullthrough::PullThrough;
 use distr_core::store::RunClaims;
@@ -120,10 +121,13 @@ fn print_config(config: &Settings) -> anyhow::Result<()> {
 
 async fn run_server(config: Settings) -> anyhow::Result<()> {
     let insecure = config.server.insecure_no_auth;
-    let bootstrap_token = if insecure {
-        None
+    let (bootstrap_token, operator_token) = if insecure {
+        (None, None)
     } else {
-        bootstrap::configured_token(&config.bootstrap)?
+        (
+            bootstrap::configured_token(&config.bootstrap)?,
+            bootstrap::operator_token(&config.server.operator_token, &config.bootstrap)?,
+        )
     };
     let stores = config.open_stores().await?;
     // Bind before the bootstrap, so a busy port fails before anything (a
@@ -178,7 +182,13 @@ async fn run_server(config: Settings) -> anyhow::Result<()> {
         .context("bootstrapping the vendor organisation")?;
         report(&outcome);
         let public_url = public_url(&config, &listener)?;
-        secured_service(&stores, access, pull_through.clone(), public_url)
+        secured_service(
+            &stores,
+            access,
+            pull_through.clone(),
+            public_url,
+            operator_token.as_ref(),
+        )
     };
     let service = match analytics {
         Some(a) => service.with_analytics(a),
@@ -265,12 +275,16 @@ fn secured_service(
     access: Arc<dyn AccessStore>,
     pull_through: PullThrough,
     public_url: Option<PublicUrl>,
+    operator_token: Option<&PlainToken>,
 ) -> DistrService {
     let policy = Policy::new(access.clone(), stores.meta.clone());
     let authn = Arc::new(TokenAuthenticator::new(access.clone()));
-    let api = ManagementApi::new(access, stores.meta.clone(), authn.clone())
+    let mut api = ManagementApi::new(access, stores.meta.clone(), authn.clone())
         .with_pull_through(pull_through.clone())
         .with_analytics(stores.analytics.clone());
+    if let Some(token) = operator_token {
+        api = api.with_operator_token(token);
+    }
     DistrService::new(stores.registry.clone())
         .with_access_control(match public_url {
             Some(url) => AccessControl::new(policy, authn).with_public_url(url),

@@ -282,3 +282,42 @@ fn admin_cli_reports_errors_with_a_non_zero_status() {
     assert!(status.success());
     assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), orgs);
 }
+
+/// With `DISTR_OPERATOR_TOKEN`, the operator creates a vendor organisation
+/// and its first vendor admin through the API; that admin pushes at once.
+/// The operator token is never logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_creates_an_organisation_through_the_api() {
+    const OPERATOR: &str = "operator-e2e-0123456789abcdef0123456789";
+    let server = Server::start_with_env(&[("DISTR_OPERATOR_TOKEN", OPERATOR)]);
+    let client = reqwest::Client::new();
+    let resp = client
+        .post(format!("{}/api/v1/orgs", server.base_url()))
+        .bearer_auth(OPERATOR)
+        .json(&serde_json::json!({ "slug": "initech", "admin_email": "ops@initech.test" }))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let created: Value = resp.json().await.unwrap();
+    assert_eq!(status, 201, "{created}");
+    let token = created["token"].as_str().unwrap();
+    let reg = server.registry_as(Some(token));
+    reg.push_image("initech/app", "1.0", 7).await;
+    assert_eq!(reg.get_manifest("initech/app", "1.0").await.status(), 200);
+    // The vendor admin of acme may not create organisations.
+    let resp = client
+        .post(format!("{}/api/v1/orgs", server.base_url()))
+        .bearer_auth(TEST_TOKEN)
+        .json(&serde_json::json!({ "slug": "globex" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 403);
+    let orgs = server.admin_json(&["org", "list"]);
+    assert_eq!(orgs.as_array().unwrap().len(), 2, "{orgs}");
+    assert!(
+        !server.log().contains(OPERATOR),
+        "the operator token was logged"
+    );
+}

@@ -63,5 +63,6 @@ pub use registry::{
 };
 pub use skopeo::{skopeo_pull, skopeo_pull_cmd, skopeo_push, stderr};
 pub use tools::{
-    require_python_with_oras, require_skopeo, run_ok, skopeo_cmd, try_run, workspace_root,
+    require_python_with, require_python_with_oras, require_skopeo, run_ok, skopeo_cmd, try_run,
+    workspace_root,
 };

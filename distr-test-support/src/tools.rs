@@ -32,13 +32,20 @@ pub fn require_skopeo() -> PathBuf {
 /// A Python interpreter that can `import oras`: `$DISTR_TEST_PYTHON`, else
 /// `<workspace>/target/e2e-venv/bin/python`.
 pub fn require_python_with_oras() -> PathBuf {
+    require_python_with("oras, oras.client", "oras")
+}
+
+/// A Python interpreter that can `import <modules>` (comma-separated), from
+/// the PyPI packages `packages`: `$DISTR_TEST_PYTHON`, else
+/// `<workspace>/target/e2e-venv/bin/python` (which `scripts/test` makes).
+pub fn require_python_with(modules: &str, packages: &str) -> PathBuf {
     let venv = workspace_root().join("target/e2e-venv/bin/python");
     let (python, source) = match std::env::var_os("DISTR_TEST_PYTHON") {
         Some(p) if !p.is_empty() => (PathBuf::from(p), "$DISTR_TEST_PYTHON"),
         _ => (venv.clone(), "default venv"),
     };
     let check = Command::new(&python)
-        .args(["-c", "import oras, oras.client; print(oras.__version__ if hasattr(oras, '__version__') else 'ok')"])
+        .args(["-c", &format!("import {modules}")])
         .output();
     match check {
         Ok(out) if out.status.success() => python,
@@ -52,11 +59,10 @@ pub fn require_python_with_oras() -> PathBuf {
                 Err(e) => e.to_string(),
             };
             panic!(
-                "A Python interpreter with the `oras` package (oras-py from PyPI) is required by \
-                 this end-to-end test, but {} ({source}) cannot `import oras`: {detail}\n\
-                 Run `scripts/test`, which creates {} with `pip install oras` and sets \
-                 DISTR_TEST_PYTHON, or point DISTR_TEST_PYTHON at such an interpreter. This test \
-                 never skips.",
+                "A Python interpreter with {packages} (PyPI) is required by this test, but {} \
+                 ({source}) cannot `import {modules}`: {detail}\n\
+                 Run `scripts/test`, which creates {} with them and sets DISTR_TEST_PYTHON, or \
+                 point DISTR_TEST_PYTHON at such an interpreter. This test never skips.",
                 python.display(),
                 venv.display()
             )

@@ -20,6 +20,25 @@ pub(crate) struct Caller {
     pub(crate) org: Org,
 }
 
+/// The [`Authentication`] the service left in the request's extensions, or,
+/// for an API served on its own, done here (counting failures per client
+/// address just the same).
+async fn authentication(
+    api: &ManagementApi,
+    head: &http::request::Parts,
+    now: i64,
+) -> Authentication {
+    match head.extensions.get::<Authentication>() {
+        Some(a) => a.clone(),
+        None => {
+            let peer = head.extensions.get::<ClientAddr>().map(|a| a.0.ip());
+            api.authenticator
+                .authenticate(&head.headers, peer, now)
+                .await
+        }
+    }
+}
+
 /// The caller of a request: from the [`Authentication`] the service left
 /// in its extensions, or, for an API served on its own, authenticated here
 /// (counting failures per client address just the same).
@@ -28,15 +47,7 @@ pub(crate) async fn caller(
     head: &http::request::Parts,
     now: i64,
 ) -> Result<Caller, ApiError> {
-    let authentication = match head.extensions.get::<Authentication>() {
-        Some(a) => a.clone(),
-        None => {
-            let peer = head.extensions.get::<ClientAddr>().map(|a| a.0.ip());
-            api.authenticator
-                .authenticate(&head.headers, peer, now)
-                .await
-        }
-    };
+    let authentication = authentication(api, head, now).await;
     let authenticated = authentication.into_result()?;
     // Writes (tokens, entitlements, users, …) are authorized by the store,
     // not the one-second cache: a token revoked a moment ago cannot mint a
@@ -72,6 +83,26 @@ pub(crate) async fn caller(
         .await?
         .ok_or_else(ApiError::unauthorized)?;
     Ok(Caller { user, org })
+}
+
+/// Succeeds when the request presents the operator token; 403 for any
+/// other valid credential, 401 (429 when blocked) otherwise.
+pub(crate) async fn operator(
+    api: &ManagementApi,
+    head: &http::request::Parts,
+    now: i64,
+) -> Result<(), ApiError> {
+    let authentication = authentication(api, head, now).await;
+    match authentication {
+        Authentication::Operator => Ok(()),
+        Authentication::Authenticated(_) => Err(ApiError::forbidden(
+            "this needs the operator token (DISTR_OPERATOR_TOKEN), not a user's",
+        )),
+        other => match other.into_result() {
+            Ok(_) => Err(ApiError::unauthorized()),
+            Err(e) => Err(e.into()),
+        },
+    }
 }
 
 impl Caller {

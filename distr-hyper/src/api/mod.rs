@@ -24,6 +24,7 @@ mod instant;
 mod json;
 mod openapi;
 mod openapi_analytics;
+mod orgs;
 mod pull_secret;
 mod router;
 mod tokens;
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use distr_core::access::ArtifactId;
-use distr_core::access::{AccessStore, TokenAuthenticator};
+use distr_core::access::{AccessStore, PlainToken, TokenAuthenticator};
 use distr_core::analytics::DynAnalyticsStore;
 use distr_core::now_ms;
 use distr_core::pullthrough::{PullThrough, SyncStarted, UpstreamConnector};
@@ -99,6 +100,15 @@ impl ManagementApi {
     /// `analytics_disabled` and every `pull_count` is 0.
     pub fn with_analytics(mut self, store: Arc<DynAnalyticsStore>) -> Self {
         self.analytics = Some(store);
+        self
+    }
+
+    /// Accepts `token` as the operator's: it (and only it) lists and creates
+    /// organisations (`/api/v1/orgs`), each with its first vendor admin and
+    /// their token; it is refused everywhere else. Without it those
+    /// endpoints answer 403.
+    pub fn with_operator_token(mut self, token: &PlainToken) -> Self {
+        self.authenticator.set_operator(token);
         self
     }
 
@@ -196,6 +206,12 @@ impl ManagementApi {
             return openapi::response().unwrap_or_else(ApiError::into_response);
         }
         let now = now_ms();
+        if endpoint.is_operator() {
+            return self
+                .serve_operator(endpoint, head, body, now)
+                .await
+                .unwrap_or_else(ApiError::into_response);
+        }
         let result = async {
             let caller = auth::caller(self, &head, now).await?;
             let body = if endpoint.has_body() {
@@ -216,6 +232,30 @@ impl ManagementApi {
         }
         .await;
         result.unwrap_or_else(ApiError::into_response)
+    }
+}
+
+impl ManagementApi {
+    /// Serves an operator endpoint: the operator token or nothing.
+    async fn serve_operator<B>(
+        &self,
+        endpoint: Endpoint,
+        head: http::request::Parts,
+        body: B,
+        now: i64,
+    ) -> Result<Response<ResponseBody>, ApiError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        auth::operator(self, &head, now).await?;
+        match endpoint {
+            Endpoint::ListOrgs => orgs::list(self).await,
+            _ => {
+                let body = json::read_body(body).await?;
+                orgs::create(self, &body, now).await
+            }
+        }
     }
 }
 
@@ -266,6 +306,8 @@ async fn serve(endpoint: Endpoint, ctx: &Ctx<'_>) -> Result<Response<ResponseBod
     use Endpoint as E;
     match endpoint {
         E::OpenApi => openapi::response(),
+        // Served by `serve_operator`, never with a user's token.
+        E::ListOrgs | E::CreateOrg => Err(ApiError::forbidden("this needs the operator token")),
         E::Me => users::me(ctx).await,
         E::GetAccessMode => access_mode::get(ctx).await,
         E::SetAccessMode => access_mode::set(ctx).await,

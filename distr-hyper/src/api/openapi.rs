@@ -143,6 +143,22 @@ fn paths() -> Value {
                 "responses": { "200": { "description": "The OpenAPI document.", "content": { "application/json": { "schema": { "type": "object" } } } } }
             }
         },
+        "/api/v1/orgs": {
+            "get": Op {
+                id: "listOrgs", tag: "operator", summary: "List vendor organisations",
+                description: "The operator token only (DISTR_OPERATOR_TOKEN); any user's token is 403.",
+                params: vec![], body: None,
+                success: Success::Json("200", "Every organisation, oldest first.", array_of("Org")),
+                errors: &["403"],
+            }.build(),
+            "post": Op {
+                id: "createOrg", tag: "operator", summary: "Create a vendor organisation with its first vendor admin",
+                description: "Creates the organisation, a vendor admin (admin_email, default admin@<slug>) and a token for them, shown in this response only. The operator token only; 409 when the slug is taken.",
+                params: vec![], body: Some("OrgCreate"),
+                success: Success::Json("201", "The organisation, its admin and the admin's token.", schema("OrgCreated")),
+                errors: &["400", "403", "409", "413"],
+            }.build()
+        },
         "/api/v1/me": {
             "get": Op {
                 id: "getMe", tag: "meta", summary: "The caller",
@@ -437,6 +453,29 @@ fn schemas() -> Value {
                 }
             } }
         },
+        "Org": {
+            "type": "object", "required": ["id", "slug", "name", "created_at"],
+            "properties": {
+                "id": uuid(), "slug": { "type": "string" }, "name": { "type": "string" },
+                "created_at": timestamp("Creation time")
+            }
+        },
+        "OrgCreate": {
+            "type": "object", "required": ["slug"], "additionalProperties": false,
+            "properties": {
+                "slug": { "type": "string", "description": "One repository-name segment: lower-case letters and digits separated by '.', '_', '__' or '-'." },
+                "name": { "type": "string", "minLength": 1, "maxLength": 200, "description": "Display name; default the slug." },
+                "admin_email": { "type": "string", "description": "The first vendor admin; default admin@<slug>." }
+            }
+        },
+        "OrgCreated": {
+            "type": "object", "required": ["org", "admin_user_id", "admin_email", "token", "token_id"],
+            "properties": {
+                "org": schema("Org"), "admin_user_id": uuid(), "admin_email": { "type": "string" },
+                "token": { "type": "string", "description": "The vendor admin's token, shown only in this response." },
+                "token_id": uuid()
+            }
+        },
         "Me": {
             "type": "object", "required": ["user_id", "email", "org_id", "org_slug", "role"],
             "properties": {
@@ -662,7 +701,8 @@ pub(crate) fn document() -> Value {
         "tags": [
             { "name": "meta" }, { "name": "artifacts" }, { "name": "customers" },
             { "name": "users" }, { "name": "tokens" }, { "name": "entitlements" },
-            { "name": "analytics" }
+            { "name": "analytics" },
+            { "name": "operator", "description": "The server operator's token (DISTR_OPERATOR_TOKEN): organisations." }
         ],
         "paths": merged(paths(), super::openapi_analytics::paths()),
         "components": {

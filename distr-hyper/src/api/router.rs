@@ -13,6 +13,8 @@ pub(crate) const PREFIX: &str = "/api/v1";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Endpoint {
     OpenApi,
+    ListOrgs,
+    CreateOrg,
     Me,
     GetAccessMode,
     SetAccessMode,
@@ -51,12 +53,18 @@ pub(crate) enum Endpoint {
 }
 
 impl Endpoint {
+    /// True for the operator's endpoints (the operator token, no user).
+    pub(crate) fn is_operator(self) -> bool {
+        matches!(self, Endpoint::ListOrgs | Endpoint::CreateOrg)
+    }
+
     /// True when the endpoint reads a JSON request body.
     pub(crate) fn has_body(self) -> bool {
         use Endpoint as E;
         matches!(
             self,
             E::CreateArtifact
+                | E::CreateOrg
                 | E::SetAccessMode
                 | E::SetArtifactUpstream
                 | E::CreateCustomer
@@ -92,6 +100,8 @@ pub(crate) const ROUTES: &[RouteDef] = {
     use Endpoint as E;
     &[
         r("GET", "/api/v1/openapi.json", E::OpenApi),
+        r("GET", "/api/v1/orgs", E::ListOrgs),
+        r("POST", "/api/v1/orgs", E::CreateOrg),
         r("GET", "/api/v1/me", E::Me),
         r("GET", "/api/v1/access-mode", E::GetAccessMode),
         r("PUT", "/api/v1/access-mode", E::SetAccessMode),

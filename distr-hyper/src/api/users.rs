@@ -2,7 +2,7 @@
 //! the users of a customer. Vendor admins manage the users of every customer
 //! of their vendor, customer admins those of their own customer.
 
-use distr_core::access::{CustomerId, OrgId, Role, User, UserId};
+use distr_core::access::{normalize_email, CustomerId, OrgId, Role, User, UserId};
 use http::Response;
 use serde::{Deserialize, Serialize};
 
@@ -13,9 +13,6 @@ use super::Ctx;
 use crate::body::ResponseBody;
 
 type Reply = Result<Response<ResponseBody>, ApiError>;
-
-/// Longest email address, in characters.
-const EMAIL_MAX: usize = 254;
 
 /// `GET /me` response.
 #[derive(Serialize)]
@@ -57,23 +54,10 @@ fn view(u: User) -> UserView {
     }
 }
 
-/// A plausible address, lower-cased: `local@domain`, no spaces or control
-/// characters, at most [`EMAIL_MAX`] characters.
+/// A plausible address, lower-cased (see [`normalize_email`]).
 fn email(value: &str) -> Result<String, ApiError> {
-    let v = value.trim().to_lowercase();
-    let ok = v.chars().count() <= EMAIL_MAX
-        && !v
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == ':')
-        && v.split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
-    if ok {
-        Ok(v)
-    } else {
-        Err(ApiError::bad_request(
-            "email must be an address like user@example.com",
-        ))
-    }
+    normalize_email(value)
+        .ok_or_else(|| ApiError::bad_request("email must be an address like user@example.com"))
 }
 
 /// `GET /me`.

@@ -19,7 +19,9 @@ mod credential;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use distr_core::access::{Principal, SessionClaims, SessionKey, TokenAuthenticator, TokenId};
+use distr_core::access::{
+    PlainToken, Principal, SessionClaims, SessionKey, TokenAuthenticator, TokenId,
+};
 use distr_core::{Error, StoreError};
 use http::{header, HeaderMap};
 
@@ -71,6 +73,9 @@ pub(crate) enum Authentication {
     },
     /// Authentication could not be decided (a store failure: 500).
     Failed(Arc<Error>),
+    /// The operator token of the management API (no user: it manages
+    /// organisations only).
+    Operator,
 }
 
 impl Authentication {
@@ -93,6 +98,9 @@ impl Authentication {
             Authentication::Failed(e) => {
                 Err(Arc::try_unwrap(e).unwrap_or_else(|e| Error::Store(StoreError::backend(e))))
             }
+            Authentication::Operator => Err(Error::Denied(
+                "the operator token manages organisations only (/api/v1/orgs)".into(),
+            )),
         }
     }
 }
@@ -104,6 +112,8 @@ pub(crate) struct Authenticator {
     authn: Arc<TokenAuthenticator>,
     sessions: Option<SessionKey>,
     limiter: Arc<FailedAuthLimiter>,
+    /// The hash of the operator token (management API only).
+    operator: Option<String>,
 }
 
 impl Authenticator {
@@ -120,6 +130,14 @@ impl Authenticator {
             authn,
             sessions,
             limiter,
+            operator: None,
+        }
+    }
+
+    /// Accepts `token` as the operator's (on the management API only).
+    pub(crate) fn set_operator(&mut self, token: &PlainToken) {
+        if self.boundary == Boundary::Api {
+            self.operator = Some(token.hash());
         }
     }
 
@@ -161,6 +179,9 @@ impl Authenticator {
         client: Option<IpAddr>,
         now_ms: i64,
     ) -> Authentication {
+        if self.is_operator(headers) {
+            return Authentication::Operator;
+        }
         match self.identify(headers, now_ms).await {
             Ok(a) => Authentication::Authenticated(a),
             Err(Error::Unauthorized) => {
@@ -177,6 +198,17 @@ impl Authenticator {
             }
             Err(e) => Authentication::Failed(Arc::new(e)),
         }
+    }
+
+    /// True when the request presents the operator token (compared by
+    /// hash, so the comparison says nothing about the token itself).
+    fn is_operator(&self, headers: &HeaderMap) -> bool {
+        let Some(expected) = &self.operator else {
+            return false;
+        };
+        Credential::from_headers(headers)
+            .filter(|c| self.boundary.accepts(c.scheme()))
+            .is_some_and(|c| &PlainToken::from_secret(c.secret()).hash() == expected)
     }
 
     async fn identify(&self, headers: &HeaderMap, now_ms: i64) -> Result<Authenticated, Error> {

@@ -10,7 +10,7 @@ use distr_core::RepoName;
 
 /// Fails unless `slug` is one repository name segment (`acme`, `big-corp`).
 pub fn validate_slug(slug: &str) -> anyhow::Result<()> {
-    if slug.contains('/') || format!("{slug}/x").parse::<RepoName>().is_err() {
+    if !distr_core::access::is_valid_slug(slug) {
         bail!(
             "{slug:?} is not a valid organisation slug: use lower-case letters and digits, \
              separated by '.', '_', '__' or '-' (it becomes the first segment of repository names)"
@@ -29,18 +29,11 @@ pub fn artifact_repository(slug: &str, name: &str) -> anyhow::Result<RepoName> {
     })
 }
 
-/// Normalizes and checks an email address (lower case, one `@`, no spaces).
+/// Normalizes and checks an email address (see
+/// [`distr_core::access::normalize_email`]).
 pub fn normalize_email(email: &str) -> anyhow::Result<String> {
-    let email = email.trim().to_lowercase();
-    let ok = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email
-            .split_once('@')
-            .is_some_and(|(l, d)| !l.is_empty() && !d.is_empty() && !d.contains('@'));
-    if !ok {
-        bail!("{email:?} is not a valid email address");
-    }
-    Ok(email)
+    distr_core::access::normalize_email(email)
+        .ok_or_else(|| anyhow!("{:?} is not a valid email address", email.trim()))
 }
 
 /// The organisation `slug`.

@@ -63,6 +63,8 @@ pub struct ServerSettings {
     /// The URL clients reach the registry at (the token realm's base).
     #[serde(with = "via_str")]
     pub public_url: OptionalUrl,
+    /// The operator's token for `/api/v1/orgs`; empty: none.
+    pub operator_token: Secret,
 }
 
 impl Default for ServerSettings {
@@ -73,6 +75,7 @@ impl Default for ServerSettings {
             trusted_proxies: ProxyList::default(),
             forwarded_header: ForwardedHeader::default(),
             public_url: OptionalUrl::default(),
+            operator_token: Secret::default(),
         }
     }
 }

@@ -168,6 +168,10 @@ pub const SETTINGS: &[Setting] = &[
     setting("server.public_url", "DISTR_PUBLIC_URL", "public-url")
         .value("URL")
         .help("the URL clients reach the registry at (`https://registry.example.com`, the TLS proxy's); the Bearer challenge's token realm is `<URL>/v2/token`. Empty: `http://<listen address>` when that is a specific address; on `0.0.0.0`/`[::]`, the request's `Host` when it is a plain host name"),
+    setting("server.operator_token", "DISTR_OPERATOR_TOKEN", "operator-token")
+        .value("TOKEN")
+        .secret()
+        .help("the server operator's token (at least 32 printable characters, not a user's token): it alone lists and creates vendor organisations, each with its first vendor admin, at `/api/v1/orgs`; never logged. Empty: that API is off"),
     setting("server.insecure_no_auth", "DISTR_INSECURE_NO_AUTH", "insecure-no-auth")
         .not_in_file()
         .help("serve the registry with **no authentication** and no management API (benchmarks, throwaway local use only); never read from a config file"),

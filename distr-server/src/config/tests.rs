@@ -60,6 +60,7 @@ fn value_of(settings: &Settings, setting: &Setting) -> String {
     match setting.path {
         "storage.s3_secret_access_key" => settings.storage.s3_secret_access_key.expose().into(),
         "bootstrap.token" => settings.bootstrap.token.expose().into(),
+        "server.operator_token" => settings.server.operator_token.expose().into(),
         "metrics.token" => settings.metrics.token.expose().into(),
         "secrets.key" => settings.secrets.key.expose().into(),
         "secrets.previous_keys" => settings.secrets.previous_keys.expose().into(),
