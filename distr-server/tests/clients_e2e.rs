@@ -1,14 +1,16 @@
-//! The client matrix, part one: podman and buildah (Debian's, `vfs` storage
-//! in a temporary root, no daemon) against a real `distr-server`, each
-//! through the Docker token flow: log in, a vendor push, a customer pull of
-//! an entitled tag, a customer denied a tag it is not entitled to (the
-//! reason shown), a customer push refused, and an artifact it may not see
-//! reading like one that does not exist.
+//! The client matrix: podman and buildah (Debian's, `vfs` storage in a
+//! temporary root, no daemon), containerd's `ctr` (a containerd of the
+//! test's own) and Helm v4 (helm-python-sdk, see `helm_client.py`) against
+//! a real `distr-server`, each through the Docker token flow: log in, a vendor push, a customer pull of an entitled tag, a
+//! customer denied a tag it is not entitled to (the reason shown), a
+//! customer push refused, and an artifact it may not see reading like one
+//! that does not exist.
 
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -176,4 +178,172 @@ async fn podman_and_buildah_push_pull_and_are_told_why_not() {
             assert!(out.contains("name unknown"), "{name}: {out}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_pushes_and_pulls_charts_and_is_told_why_not() {
+    let python = require_python_with("helm_python", "helm-python-sdk");
+    let server = Server::start();
+    let host = server.host_port();
+    let work = tempfile::tempdir().unwrap();
+    let script = workspace_root().join("distr-server/tests/helm_client.py");
+    let helm = |mode: &str, token: &str| {
+        let out = Command::new(&python)
+            .arg(&script)
+            .args([mode, host.as_str(), token])
+            .arg(work.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.trim() == "ok",
+            "helm_client.py {mode}: {}\n{stdout}\n{}",
+            out.status,
+            stderr(&out)
+        );
+    };
+    helm("vendor", TEST_TOKEN);
+    let customer = server.customer("Initech", "customer_member");
+    server.entitle(&customer, "web-0.1", "charts/web", "0.1.0", None);
+    helm("customer", &customer.token);
+}
+
+/// A containerd of the test's own: its root, state and socket in `dir`, the
+/// CRI plugin off. Killed on drop.
+struct Containerd {
+    child: Option<Child>,
+    socket: PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        for bin in ["/usr/bin/containerd", "/usr/bin/ctr"] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is required by this test: apt-get install -y containerd \
+                 (.ci/run installs it). This test never skips."
+            );
+        }
+        let socket = dir.join("containerd.sock");
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = {:?}\nstate = {:?}\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = {:?}\n",
+                dir.join("root"),
+                dir.join("state"),
+                socket
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new("/usr/bin/containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "containerd did not start: {}",
+                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Containerd {
+            child: Some(child),
+            socket,
+        }
+    }
+
+    /// `ctr <args>`; a `ctr` still running after a minute hung (the loop
+    /// this test guards against) and fails the test.
+    fn ctr(&self, args: &[&str]) -> Output {
+        let mut child = Command::new("/usr/bin/ctr")
+            .arg("--address")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("ctr {args:?} hung for a minute");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate_child(child, "containerd");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_ctr_pulls_and_a_customer_push_fails_at_once() {
+    let skopeo = require_skopeo();
+    let server = Server::start();
+    let host = server.host_port();
+    let work = tempfile::tempdir().unwrap();
+    for (i, tag) in ["1.0", "2.0"].into_iter().enumerate() {
+        let layout = generate_single_layout(&work.path().join(tag), tag, 90 + i as u64);
+        skopeo_push(
+            &skopeo,
+            &layout,
+            &host,
+            "acme/app",
+            &format!("vendor:{TEST_TOKEN}"),
+        );
+    }
+    let customer = server.customer("Initech", "customer_member");
+    server.entitle(&customer, "app-1", "app", "1.0", None);
+    let containerd = Containerd::start(work.path());
+    let as_customer = format!("ops:{}", customer.token);
+    let pull = |tag: &str, user: &str| {
+        containerd.ctr(&[
+            "images",
+            "pull",
+            "--plain-http",
+            "--snapshotter",
+            "native",
+            "--user",
+            user,
+            &format!("{host}/acme/app:{tag}"),
+        ])
+    };
+    let ok = pull("1.0", &as_customer);
+    assert!(ok.status.success(), "ctr pull of 1.0: {}", stderr(&ok));
+    let denied = pull("2.0", &as_customer);
+    assert!(!denied.status.success(), "ctr pulled 2.0");
+    assert!(stderr(&denied).contains("403"), "{}", stderr(&denied));
+    // The customer's push is refused at once (no 401 loop, no hang).
+    let local = format!("{host}/acme/app:1.0");
+    let pushed = format!("{host}/acme/app:9.0");
+    let tagged = containerd.ctr(&["images", "tag", &local, &pushed]);
+    assert!(tagged.status.success(), "{}", stderr(&tagged));
+    let push =
+        |user: &str| containerd.ctr(&["images", "push", "--plain-http", "--user", user, &pushed]);
+    let refused = push(&as_customer);
+    assert!(!refused.status.success(), "a customer pushed with ctr");
+    let message = stderr(&refused);
+    assert!(message.contains("403"), "{message}");
+    // The vendor's push of the same image works.
+    let vendor = push(&format!("vendor:{TEST_TOKEN}"));
+    assert!(vendor.status.success(), "vendor push: {}", stderr(&vendor));
+    let reg = server.registry();
+    assert_eq!(reg.get_manifest("acme/app", "9.0").await.status(), 200);
 }
