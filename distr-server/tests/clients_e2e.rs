@@ -1,7 +1,8 @@
 //! The client matrix: podman and buildah (Debian's, `vfs` storage in a
-//! temporary root, no daemon), containerd's `ctr` (a containerd of the
-//! test's own) and Helm v4 (helm-python-sdk, see `helm_client.py`) against
-//! a real `distr-server`, each through the Docker token flow: log in, a vendor push, a customer pull of an entitled tag, a
+//! temporary root, no daemon), docker (Debian's `docker.io`, a `dockerd` of
+//! the test's own on `vfs`), containerd's `ctr` (a containerd of the test's
+//! own) and Helm v4 (helm-python-sdk, see `helm_client.py`) against a real
+//! `distr-server`, each through the Docker token flow: log in, a vendor push, a customer pull of an entitled tag, a
 //! customer denied a tag it is not entitled to (the reason shown), a
 //! customer push refused, and an artifact it may not see reading like one
 //! that does not exist.
@@ -346,4 +347,152 @@ async fn containerd_ctr_pulls_and_a_customer_push_fails_at_once() {
     assert!(vendor.status.success(), "vendor push: {}", stderr(&vendor));
     let reg = server.registry();
     assert_eq!(reg.get_manifest("acme/app", "9.0").await.status(), 200);
+}
+
+/// A `dockerd` of the test's own (`vfs` storage, no iptables, no bridge;
+/// data root, exec root and socket in `dir`), with a `docker` client config
+/// of its own. Stopped on drop.
+struct Dockerd {
+    child: Option<Child>,
+    socket: PathBuf,
+    config: PathBuf,
+}
+
+impl Dockerd {
+    fn start(dir: &Path) -> Dockerd {
+        for bin in ["/usr/sbin/dockerd", "/usr/bin/docker"] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is required by this test: apt-get install -y docker.io \
+                 (.ci/run installs it). This test never skips."
+            );
+        }
+        let socket = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let child = Command::new("/usr/sbin/dockerd")
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--iptables=false",
+                "--bridge=none",
+            ])
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("dockerd.pid"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let docker = Dockerd {
+            child: Some(child),
+            socket,
+            config: dir.join("client"),
+        };
+        let started = Instant::now();
+        while !docker.run(&["version"], None).status.success() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "dockerd did not start: {}",
+                std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        docker
+    }
+
+    /// `docker <args>` (with `input` on stdin).
+    fn run(&self, args: &[&str], input: Option<&str>) -> Output {
+        use std::io::Write as _;
+        let mut child = Command::new("/usr/bin/docker")
+            .arg("--host")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .env("DOCKER_CONFIG", &self.config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.unwrap_or("").as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(out.status.success(), "docker {args:?}: {}", stderr(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The failure of `docker <args>`: its whole output (docker writes the
+    /// daemon's error to stderr, a push's progress and error to stdout).
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(!out.status.success(), "docker {args:?} succeeded");
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out))
+    }
+
+    fn login(&self, host: &str, token: &str) {
+        let out = self.run(
+            &["login", "-u", "someone", "--password-stdin", host],
+            Some(token),
+        );
+        assert!(out.status.success(), "docker login: {}", stderr(&out));
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate_child(child, "dockerd");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_pushes_pulls_and_says_why_not() {
+    let server = Server::start();
+    let host = server.host_port();
+    let work = tempfile::tempdir().unwrap();
+    let docker = Dockerd::start(work.path());
+    let repo = format!("{host}/{TEST_ORG}/app");
+    // Two images, imported from root file systems (no registry needed).
+    docker.login(&host, TEST_TOKEN);
+    for tag in ["1.0", "2.0"] {
+        let (tar_gz, _) = distr_test_support::layout::make_layer(&[(
+            "hello.txt".to_owned(),
+            format!("hello from {tag}\n").into_bytes(),
+        )]);
+        let file = work.path().join(format!("rootfs-{tag}.tar.gz"));
+        std::fs::write(&file, tar_gz).unwrap();
+        let image = format!("{repo}:{tag}");
+        docker.ok(&["import", file.to_str().unwrap(), &image]);
+        docker.ok(&["push", &image]);
+        docker.ok(&["rmi", &image]);
+    }
+    let customer = server.customer("Initech", "customer_member");
+    server.entitle(&customer, "app-1", "app", "1.0", None);
+
+    docker.login(&host, &customer.token);
+    docker.ok(&["pull", &format!("{repo}:1.0")]);
+    let denied = docker.fails(&["pull", &format!("{repo}:2.0")]);
+    assert!(
+        denied.contains("denied: not entitled to tag 2.0"),
+        "{denied}"
+    );
+    docker.ok(&["tag", &format!("{repo}:1.0"), &format!("{repo}:3.0")]);
+    let push = docker.fails(&["push", &format!("{repo}:3.0")]);
+    assert!(
+        push.contains("denied: customers cannot push or delete"),
+        "{push}"
+    );
+    let unknown = docker.fails(&["pull", &format!("{host}/globex/app:1.0")]);
+    assert!(unknown.contains("name unknown"), "{unknown}");
 }
