@@ -42,29 +42,13 @@ async fn readiness(registry: &Registry) -> Response<ResponseBody> {
         tokio::time::timeout(CHECK_TIMEOUT, registry.store().ping()),
         tokio::time::timeout(CHECK_TIMEOUT, registry.blobs().check()),
     );
-    let mut failed = Vec::new();
-    match database {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "not ready: the metadata database fails");
-            failed.push("database");
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?CHECK_TIMEOUT, "not ready: the metadata database does not answer");
-            failed.push("database");
-        }
-    }
-    match blobs {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "not ready: the blob store fails");
-            failed.push("blob_store");
-        }
-        Err(_) => {
-            tracing::warn!(timeout = ?CHECK_TIMEOUT, "not ready: the blob store does not answer");
-            failed.push("blob_store");
-        }
-    }
+    let failed: Vec<&str> = [
+        failure("database", "the metadata database", database),
+        failure("blob_store", "the blob store", blobs),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if failed.is_empty() {
         reply(StatusCode::OK, json!({ "status": "ready" }))
     } else {
@@ -73,6 +57,20 @@ async fn readiness(registry: &Registry) -> Response<ResponseBody> {
             json!({ "status": "unavailable", "failed": failed }),
         )
     }
+}
+
+/// `None` when a check passed in time; else its `name`, the cause logged.
+fn failure<E: std::fmt::Display>(
+    name: &'static str,
+    what: &str,
+    outcome: Result<Result<(), E>, tokio::time::error::Elapsed>,
+) -> Option<&'static str> {
+    match outcome {
+        Ok(Ok(())) => return None,
+        Ok(Err(error)) => tracing::warn!(%error, "not ready: {what} fails"),
+        Err(_) => tracing::warn!(timeout = ?CHECK_TIMEOUT, "not ready: {what} does not answer"),
+    }
+    Some(name)
 }
 
 fn reply(status: StatusCode, body: serde_json::Value) -> Response<ResponseBody> {

@@ -124,15 +124,9 @@ pub async fn run(
         if store.get_org_by_slug(slug).await?.is_some() {
             return Ok(Outcome::Unchanged);
         }
-        let existing = store
-            .list_orgs()
-            .await?
-            .into_iter()
-            .map(|o| o.slug)
-            .collect();
         return Ok(Outcome::OrgIgnored {
             slug: slug.to_owned(),
-            existing,
+            existing: org_slugs(store).await?,
         });
     };
     if let Some((record, user)) = store.find_token(&token.hash()).await? {
@@ -151,12 +145,7 @@ pub async fn run(
         return Ok(Outcome::Unchanged);
     }
     let Some(org) = store.get_org_by_slug(slug).await? else {
-        let known: Vec<String> = store
-            .list_orgs()
-            .await?
-            .into_iter()
-            .map(|o| o.slug)
-            .collect();
+        let known = org_slugs(store).await?;
         bail!(
             "{TOKEN_ENV} is not a known token and organisation {slug:?} (DISTR_BOOTSTRAP_ORG) \
              does not exist to add it to; existing organisations: {}",
@@ -186,6 +175,16 @@ pub async fn run(
         .await
         .context("storing the bootstrap token")?;
     Ok(Outcome::TokenAdded { org, admin })
+}
+
+/// The slugs of every organisation, for messages naming them.
+async fn org_slugs(store: &dyn AccessStore) -> anyhow::Result<Vec<String>> {
+    Ok(store
+        .list_orgs()
+        .await?
+        .into_iter()
+        .map(|o| o.slug)
+        .collect())
 }
 
 enum CreateError {

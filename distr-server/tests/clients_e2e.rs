@@ -209,22 +209,78 @@ async fn helm_pushes_and_pulls_charts_and_is_told_why_not() {
     helm("customer", &customer.token);
 }
 
-/// A containerd of the test's own: its root, state and socket in `dir`, the
-/// CRI plugin off. Killed on drop.
-struct Containerd {
+/// A daemon a test starts for its client (containerd, dockerd): output in
+/// `<dir>/<name>.log`, stopped (SIGTERM, then SIGKILL) on drop.
+struct Daemon {
+    name: &'static str,
     child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Checks that every binary of `package` in `bins` is installed, then
+    /// runs `command` with its output in the log.
+    fn spawn(
+        name: &'static str,
+        package: &str,
+        bins: &[&str],
+        dir: &Path,
+        command: &mut Command,
+    ) -> Daemon {
+        for bin in bins {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} is required by this test: apt-get install -y {package} \
+                 (.ci/run installs it). This test never skips."
+            );
+        }
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Daemon {
+            name,
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Waits (polling every `every`, at most `limit`) until `ready`.
+    fn wait_until(&self, limit: Duration, every: Duration, mut ready: impl FnMut() -> bool) {
+        let started = Instant::now();
+        while !ready() {
+            assert!(
+                started.elapsed() < limit,
+                "{} did not start: {}",
+                self.name,
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            );
+            std::thread::sleep(every);
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            terminate_child(child, self.name);
+        }
+    }
+}
+
+/// A containerd of the test's own: its root, state and socket in `dir`, the
+/// CRI plugin off. Stopped on drop.
+struct Containerd {
+    _daemon: Daemon,
     socket: PathBuf,
 }
 
 impl Containerd {
     fn start(dir: &Path) -> Containerd {
-        for bin in ["/usr/bin/containerd", "/usr/bin/ctr"] {
-            assert!(
-                Path::new(bin).exists(),
-                "{bin} is required by this test: apt-get install -y containerd \
-                 (.ci/run installs it). This test never skips."
-            );
-        }
         let socket = dir.join("containerd.sock");
         let config = dir.join("config.toml");
         std::fs::write(
@@ -238,26 +294,20 @@ impl Containerd {
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let child = Command::new("/usr/bin/containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while !socket.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "containerd did not start: {}",
-                std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let daemon = Daemon::spawn(
+            "containerd",
+            "containerd",
+            &["/usr/bin/containerd", "/usr/bin/ctr"],
+            dir,
+            Command::new("/usr/bin/containerd")
+                .arg("--config")
+                .arg(&config),
+        );
+        daemon.wait_until(Duration::from_secs(20), Duration::from_millis(50), || {
+            socket.exists()
+        });
         Containerd {
-            child: Some(child),
+            _daemon: daemon,
             socket,
         }
     }
@@ -283,14 +333,6 @@ impl Containerd {
             std::thread::sleep(Duration::from_millis(20));
         }
         child.wait_with_output().unwrap()
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            terminate_child(child, "containerd");
-        }
     }
 }
 
@@ -353,56 +395,45 @@ async fn containerd_ctr_pulls_and_a_customer_push_fails_at_once() {
 /// data root, exec root and socket in `dir`), with a `docker` client config
 /// of its own. Stopped on drop.
 struct Dockerd {
-    child: Option<Child>,
+    daemon: Daemon,
     socket: PathBuf,
     config: PathBuf,
 }
 
 impl Dockerd {
     fn start(dir: &Path) -> Dockerd {
-        for bin in ["/usr/sbin/dockerd", "/usr/bin/docker"] {
-            assert!(
-                Path::new(bin).exists(),
-                "{bin} is required by this test: apt-get install -y docker.io \
-                 (.ci/run installs it). This test never skips."
-            );
-        }
         let socket = dir.join("docker.sock");
-        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
-        let child = Command::new("/usr/sbin/dockerd")
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--iptables=false",
-                "--bridge=none",
-            ])
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            .arg("--host")
-            .arg(format!("unix://{}", socket.display()))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let daemon = Daemon::spawn(
+            "dockerd",
+            "docker.io",
+            &["/usr/sbin/dockerd", "/usr/bin/docker"],
+            dir,
+            Command::new("/usr/sbin/dockerd")
+                .args([
+                    "--storage-driver",
+                    "vfs",
+                    "--iptables=false",
+                    "--bridge=none",
+                ])
+                .arg("--data-root")
+                .arg(dir.join("data"))
+                .arg("--exec-root")
+                .arg(dir.join("exec"))
+                .arg("--pidfile")
+                .arg(dir.join("dockerd.pid"))
+                .arg("--host")
+                .arg(format!("unix://{}", socket.display())),
+        );
         let docker = Dockerd {
-            child: Some(child),
+            daemon,
             socket,
             config: dir.join("client"),
         };
-        let started = Instant::now();
-        while !docker.run(&["version"], None).status.success() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "dockerd did not start: {}",
-                std::fs::read_to_string(dir.join("dockerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        docker
+            .daemon
+            .wait_until(Duration::from_secs(60), Duration::from_millis(200), || {
+                docker.run(&["version"], None).status.success()
+            });
         docker
     }
 
@@ -445,14 +476,6 @@ impl Dockerd {
             Some(token),
         );
         assert!(out.status.success(), "docker login: {}", stderr(&out));
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            terminate_child(child, "dockerd");
-        }
     }
 }
 

@@ -409,10 +409,7 @@ impl AccessStore for MemoryAccessStore {
     async fn access_mode(&self, org: OrgId) -> StoreResult<AccessModeRecord> {
         self.with(|s| {
             if !s.orgs.contains_key(&org) {
-                return Ok(AccessModeRecord {
-                    mode: AccessMode::Entitled,
-                    ..AccessModeRecord::initial()
-                });
+                return Ok(AccessModeRecord::unknown_org());
             }
             Ok(s.modes
                 .get(&org)

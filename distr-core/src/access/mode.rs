@@ -77,6 +77,15 @@ impl AccessModeRecord {
         }
     }
 
+    /// What every store answers for an organisation that does not exist:
+    /// entitled (so nothing is open), never changed.
+    pub fn unknown_org() -> Self {
+        AccessModeRecord {
+            mode: AccessMode::Entitled,
+            ..Self::initial()
+        }
+    }
+
     /// The record after creating entitlement `entitlement` at `at_ms`: the
     /// vendor is entitled from then on; an entitled record stays as it was.
     pub fn after_entitlement(self, entitlement: &str, at_ms: i64) -> Self {

@@ -5,19 +5,14 @@
 
 use std::fmt;
 
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde::de::{self, Deserializer, Visitor};
 
 /// `ms` as RFC 3339 UTC with milliseconds (`2026-11-23T16:16:32.123Z`).
 pub(crate) fn format_rfc3339(ms: i64) -> String {
-    let (days, rem) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3_600_000,
-        rem / 60_000 % 60,
-        rem / 1000 % 60,
-        rem % 1000
-    )
+    DateTime::<Utc>::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
+        .unwrap_or_else(|| format!("{ms} ms"))
 }
 
 /// An instant given as text: an integer (ms since the Unix epoch) or an RFC
@@ -35,105 +30,12 @@ pub(crate) const EXPECTED: &str =
     "ms since the Unix epoch or an RFC 3339 date-time such as 2027-12-31T23:59:59Z";
 
 /// An RFC 3339 date-time (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) as ms since
-/// the Unix epoch; fractions beyond milliseconds are dropped.
+/// the Unix epoch (chrono's parser, as the admin command line's);
+/// fractions beyond milliseconds are dropped. A leap second (`:60`) is
+/// refused: ms since the epoch have no place for it.
 pub(crate) fn parse_rfc3339(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    if !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let digits = b.get(from..to)?;
-        digits
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| digits.iter().fold(0, |n, d| n * 10 + i64::from(d - b'0')))
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return None;
-    }
-    let mut i = 19;
-    let mut millis = 0;
-    if b[i] == b'.' {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == start {
-            return None;
-        }
-        let ms_digits = &b[start..(start + 3).min(i)];
-        millis = ms_digits
-            .iter()
-            .fold(0, |n, d| n * 10 + i64::from(d - b'0'))
-            * 10_i64.pow(3 - ms_digits.len() as u32);
-    }
-    let offset_minutes = match b.get(i..)? {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
-            let (h, m) = (num(i + 1, i + 3)?, num(i + 4, i + 6)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let minutes = h * 60 + m;
-            if *sign == b'-' {
-                -minutes
-            } else {
-                minutes
-            }
-        }
-        _ => return None,
-    };
-    let days = days_from_civil(year, month, day);
-    Some(
-        days * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + millis
-            - offset_minutes * 60_000,
-    )
-}
-
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The civil date of a day count since 1970-01-01 (the inverse).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+    let t = DateTime::parse_from_rfc3339(text).ok()?;
+    (t.nanosecond() < 1_000_000_000).then(|| t.timestamp_millis())
 }
 
 /// serde `deserialize_with` for an optional instant: `null`, an integer
@@ -244,6 +146,7 @@ mod tests {
             "2027-12-31T23:59:59Zjunk",
             "２027-12-31T23:59:59Z",
             "tomorrow",
+            "2027-12-31T23:59:60Z",
         ] {
             assert_eq!(parse(bad), None, "{bad:?}");
         }

@@ -3,16 +3,13 @@
 //! admin and a token for them, shown once, so the vendor can take it from
 //! there with its own token.
 
-use distr_core::access::{
-    is_valid_slug, normalize_email, Org, OrgId, PlainToken, Role, TokenId, TokenRecord, User,
-    UserId,
-};
+use distr_core::access::{is_valid_slug, normalize_email, Org, OrgId, Role, TokenId, User, UserId};
 use distr_core::StoreError;
 use http::Response;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::{json, ManagementApi};
+use super::{json, tokens, ManagementApi};
 use crate::body::ResponseBody;
 
 type Reply = Result<Response<ResponseBody>, ApiError>;
@@ -108,24 +105,14 @@ pub(super) async fn create(api: &ManagementApi, body: &[u8], now: i64) -> Reply 
         created_at_ms: now,
     };
     api.access.create_user(&admin).await?;
-    let secret = PlainToken::generate().map_err(ApiError::internal)?;
-    let token = TokenRecord {
-        id: TokenId::new(),
-        user_id: admin.id,
-        name: FIRST_TOKEN_NAME.to_owned(),
-        hash: secret.hash(),
-        expires_at_ms: None,
-        last_used_at_ms: None,
-        revoked_at_ms: None,
-        created_at_ms: now,
-    };
-    api.access.create_token(&token).await?;
+    let (token_id, token) =
+        tokens::mint_first(api.access.as_ref(), admin.id, FIRST_TOKEN_NAME, now).await?;
     tracing::info!(target: "distr::audit", org = %org.slug, admin = %admin.email, "operator created an organisation");
     json::created_secret(&CreatedOrg {
         org: view(org),
         admin_user_id: admin.id,
         admin_email: admin.email,
-        token: secret.expose().to_owned(),
-        token_id: token.id,
+        token,
+        token_id,
     })
 }

@@ -4,7 +4,7 @@
 //! A secret is shown once, when created or rotated; listings never show a
 //! secret or its hash.
 
-use distr_core::access::{PlainToken, TokenId, TokenRecord, UserId};
+use distr_core::access::{AccessStore, PlainToken, TokenId, TokenRecord, UserId};
 use http::Response;
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +75,18 @@ async fn issue(
     name: String,
     expires_at: Option<i64>,
 ) -> Result<IssuedToken, ApiError> {
+    mint(ctx.api.access.as_ref(), user, name, expires_at, ctx.now).await
+}
+
+/// Generates a token for `user` at `now` and stores it in `access`; the
+/// one place the API makes tokens.
+async fn mint(
+    access: &dyn AccessStore,
+    user: UserId,
+    name: String,
+    expires_at: Option<i64>,
+    now: i64,
+) -> Result<IssuedToken, ApiError> {
     let secret = PlainToken::generate().map_err(ApiError::internal)?;
     let record = TokenRecord {
         id: TokenId::new(),
@@ -84,9 +96,9 @@ async fn issue(
         expires_at_ms: expires_at,
         last_used_at_ms: None,
         revoked_at_ms: None,
-        created_at_ms: ctx.now,
+        created_at_ms: now,
     };
-    ctx.api.access.create_token(&record).await?;
+    access.create_token(&record).await?;
     Ok(IssuedToken {
         id: record.id,
         user_id: record.user_id,
@@ -159,6 +171,18 @@ async fn issue_checked(
         ));
     }
     issue(ctx, user, name, expires_at).await
+}
+
+/// A new token for `user` (who was just created, so nothing is checked):
+/// its id and secret.
+pub(super) async fn mint_first(
+    access: &dyn AccessStore,
+    user: UserId,
+    name: &str,
+    now: i64,
+) -> Result<(TokenId, String), ApiError> {
+    let issued = mint(access, user, name.to_owned(), None, now).await?;
+    Ok((issued.id, issued.token))
 }
 
 /// A new token for `user` (checked like `POST /tokens`): its id and secret.

@@ -179,10 +179,12 @@ impl Authenticator {
         client: Option<IpAddr>,
         now_ms: i64,
     ) -> Authentication {
-        if self.is_operator(headers) {
+        let credential =
+            Credential::from_headers(headers).filter(|c| self.boundary.accepts(c.scheme()));
+        if credential.as_ref().is_some_and(|c| self.is_operator(c)) {
             return Authentication::Operator;
         }
-        match self.identify(headers, now_ms).await {
+        match self.identify(credential, now_ms).await {
             Ok(a) => Authentication::Authenticated(a),
             Err(Error::Unauthorized) => {
                 let Some(ip) = client else {
@@ -200,21 +202,21 @@ impl Authenticator {
         }
     }
 
-    /// True when the request presents the operator token (compared by
-    /// hash, so the comparison says nothing about the token itself).
-    fn is_operator(&self, headers: &HeaderMap) -> bool {
-        let Some(expected) = &self.operator else {
-            return false;
-        };
-        Credential::from_headers(headers)
-            .filter(|c| self.boundary.accepts(c.scheme()))
-            .is_some_and(|c| &PlainToken::from_secret(c.secret()).hash() == expected)
+    /// True when `credential` is the operator token (compared by hash, so
+    /// the comparison says nothing about the token itself).
+    fn is_operator(&self, credential: &Credential) -> bool {
+        self.operator.as_ref().is_some_and(|expected| {
+            &PlainToken::from_secret(credential.secret()).hash() == expected
+        })
     }
 
-    async fn identify(&self, headers: &HeaderMap, now_ms: i64) -> Result<Authenticated, Error> {
-        let credential = Credential::from_headers(headers)
-            .filter(|c| self.boundary.accepts(c.scheme()))
-            .ok_or(Error::Unauthorized)?;
+    /// The principal of a credential this boundary accepts.
+    async fn identify(
+        &self,
+        credential: Option<Credential>,
+        now_ms: i64,
+    ) -> Result<Authenticated, Error> {
+        let credential = credential.ok_or(Error::Unauthorized)?;
         if credential.scheme() == Scheme::Bearer {
             if let Some(claims) = self
                 .sessions

@@ -75,10 +75,7 @@ pub(crate) async fn access_mode(store: &SqliteStore, id: OrgId) -> StoreResult<A
     .await
     .map_err(StoreError::backend)?;
     let Some((mode, changed_at_ms, changed_by)) = row else {
-        return Ok(AccessModeRecord {
-            mode: AccessMode::Entitled,
-            ..AccessModeRecord::initial()
-        });
+        return Ok(AccessModeRecord::unknown_org());
     };
     Ok(AccessModeRecord {
         mode: parse("organisation access mode", &mode)?,
